@@ -1,0 +1,1 @@
+//! Backend Interfaces conformance suite.

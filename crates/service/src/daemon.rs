@@ -1,0 +1,106 @@
+//! Starting and stopping a daemon the same way for all three: open the database, build the
+//! routes around shared state, listen, serve until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::database::{Database, DatabaseConfig, DatabaseError, Migrations};
+use crate::metrics::Metrics;
+use crate::ops::Ops;
+use crate::runtime;
+use crate::server::{with_common_layers, ServerConfig};
+
+/// What a daemon is, for the shared start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct DaemonSpec {
+    /// `hub`, `nsd` or `jsd`: metric prefix, `/health` and logs.
+    pub name: &'static str,
+    /// The daemon's migrations.
+    pub migrations: Migrations,
+}
+
+/// Why a daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The listener could not be bound.
+    #[error(transparent)]
+    Listen(#[from] std::io::Error),
+    /// The daemon's own set-up failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Opened resources handed to a daemon's route builder.
+#[derive(Debug)]
+pub struct Resources {
+    /// The migrated database.
+    pub database: Database,
+    /// The metrics registry, still open for the daemon's own metrics.
+    pub metrics: Metrics,
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens (useful when the config said port 0).
+    pub local_addr: SocketAddr,
+    /// Its database.
+    pub database: Database,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the database, lets `build` make the daemon's routes (registering its metrics on the
+/// way), wraps them in the common layers and starts serving.
+pub async fn start<F>(
+    spec: DaemonSpec,
+    server: &ServerConfig,
+    database: &DatabaseConfig,
+    build: F,
+) -> Result<Running, StartError>
+where
+    F: FnOnce(&mut Resources) -> Result<Router, StartError>,
+{
+    let database = Database::connect(database, spec.migrations).await?;
+    let mut resources = Resources { database: database.clone(), metrics: Metrics::new(spec.name) };
+    let routes = build(&mut resources)?;
+    let instance = database.instance_id().await?;
+    let ops = Ops {
+        daemon: spec.name,
+        instance: instance.clone(),
+        database: database.clone(),
+        metrics: Arc::new(resources.metrics),
+    };
+    let router = with_common_layers(routes, ops, server);
+    let listener = runtime::bind(server.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(runtime::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    tracing::info!(daemon = spec.name, %instance, %local_addr, "listening");
+    Ok(Running { local_addr, database, stop, server })
+}
+
+impl Running {
+    /// Stops accepting, finishes open requests and closes the database.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        let served = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.database.close().await;
+        served
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then stops cleanly.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        runtime::shutdown_signal().await;
+        self.stop().await
+    }
+}

@@ -1,0 +1,265 @@
+//! Opening a daemon's database: SQLite (a file, nothing to install) or PostgreSQL (by URL).
+//!
+//! Both go through sqlx's `Any` driver so a repository is written once; the SQL in
+//! repositories uses `$1`-style parameters, which both SQLite and PostgreSQL understand.
+//! Each daemon ships one migration folder per backend (dialects differ in types and
+//! defaults) and both are applied at start.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+/// The `[database]` section of every daemon's config.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// SQLite only: `normal` (WAL; survives a process crash, may lose the last transactions on
+    /// power loss) or `full` (every commit reaches the disk).
+    #[serde(default)]
+    pub sqlite_sync: SqliteSync,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+/// SQLite durability mode (`PRAGMA synchronous`), see [`DatabaseConfig::sqlite_sync`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// `synchronous = NORMAL` in WAL mode.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`.
+    Full,
+}
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A daemon's migrations, one set per backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// Applied on SQLite.
+    pub sqlite: &'static Migrator,
+    /// Applied on PostgreSQL.
+    pub postgres: &'static Migrator,
+}
+
+/// Why the database could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The URL names no supported backend.
+    #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
+    UnsupportedUrl(String),
+    /// The directory of a SQLite file could not be created.
+    #[error("cannot create directory {path} for the SQLite database: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Connecting failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// An open, migrated database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects, applies the backend's pragmas, and runs the daemon's migrations.
+    pub async fn connect(
+        config: &DatabaseConfig,
+        migrations: Migrations,
+    ) -> Result<Self, DatabaseError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(&config.url)?;
+        let options = AnyConnectOptions::from_str(&url).map_err(|source| DatabaseError::Connect {
+            url: redact_password(&config.url),
+            source,
+        })?;
+        let sync = config.sqlite_sync;
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; busy_timeout makes a
+                        // second writer wait instead of failing with SQLITE_BUSY.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute(match sync {
+                            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+                            SqliteSync::Full => "PRAGMA synchronous = FULL",
+                        })
+                        .await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| DatabaseError::Connect { url: redact_password(&config.url), source })?;
+        let migrator = match backend {
+            Backend::Sqlite => migrations.sqlite,
+            Backend::Postgres => migrations.postgres,
+        };
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// This database's instance id: a random id written at first start into the `instance`
+    /// table every daemon's first migration creates, so logs, metrics and records of one
+    /// deployment can be told apart from another's.
+    pub async fn instance_id(&self) -> Result<String, DatabaseError> {
+        use sqlx::Row;
+        if let Some(row) = sqlx::query("SELECT id FROM instance").fetch_optional(&self.pool).await? {
+            return Ok(row.try_get::<String, _>("id")?);
+        }
+        let id = random_instance_id();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        // Two instances starting at once on one PostgreSQL database: the second insert is a
+        // no-op and both read the winner's id.
+        sqlx::query("INSERT INTO instance (id, created_at) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM instance)")
+            .bind(&id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT id FROM instance").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<String, _>("id")?)
+    }
+
+    /// A cheap round trip, for `/health`.
+    pub async fn ping(&self) -> Result<(), DatabaseError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection (a clean shutdown checkpoints SQLite's WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// 16 random hex digits from the OS's hasher keys (no RNG dependency needed for an id).
+fn random_instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
+/// Checks the scheme and, for SQLite, creates the file's directory and asks for the file to
+/// be created when missing (`mode=rwc`).
+fn normalise_url(url: &str) -> Result<(Backend, String), DatabaseError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Err(DatabaseError::UnsupportedUrl(url.to_owned()));
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(DatabaseError::UnsupportedUrl(url.to_owned()));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DatabaseError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let query = if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// The URL with any password replaced, fit for a log line or an error message.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_ask_for_creation() {
+        let (backend, url) = normalise_url("sqlite://var-test-unused/x.db").unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(url, "sqlite://var-test-unused/x.db?mode=rwc");
+        let _ = std::fs::remove_dir("var-test-unused");
+        let (_, url) = normalise_url("sqlite:x.db?mode=ro").unwrap();
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(matches!(normalise_url("mysql://x"), Err(DatabaseError::UnsupportedUrl(_))));
+        assert!(matches!(normalise_url("sqlite://"), Err(DatabaseError::UnsupportedUrl(_))));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_password("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,13 @@
+//! Daemon plumbing shared by `hub`, `nsd` and `jsd`, so the three start, configure, store,
+//! report health and stop the same way: config loading with environment overrides, the
+//! database (SQLite or PostgreSQL, migrated at start), `/health` and `/metrics`, logging
+//! and graceful shutdown. No LoRaWAN logic lives here.
+
+pub mod config;
+pub mod daemon;
+pub mod database;
+pub mod metrics;
+pub mod ops;
+pub mod runtime;
+pub mod server;
+pub mod testing;

@@ -1,0 +1,64 @@
+//! The `[server]` config section and the HTTP layers every daemon puts around its routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::Router;
+use serde::Deserialize;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::metrics::{track_http, Metrics};
+use crate::ops::{self, Ops};
+
+/// The `[server]` section: where the daemon's HTTP surfaces listen and their limits.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the HTTP listener (`/bi`, admin API, `/health`, `/metrics`).
+    pub listen: SocketAddr,
+    /// A request still running after this many milliseconds is answered 408.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Largest accepted request body, in bytes (a BI message is a few kB).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+
+impl ServerConfig {
+    /// Defaults listening on `listen`.
+    pub fn on(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            request_timeout_ms: default_request_timeout_ms(),
+            max_body_bytes: default_max_body_bytes(),
+        }
+    }
+}
+
+/// Wraps a daemon's routes in the shared pipeline, outermost first:
+/// 1. metrics: every request counted and timed by matched route and status;
+/// 2. timeout: a request never holds a connection longer than `request_timeout_ms`;
+/// 3. body limit: an oversized body is refused before it is buffered;
+/// then `/health` and `/metrics` beside the daemon's own routes.
+pub fn with_common_layers(routes: Router, ops: Ops, server: &ServerConfig) -> Router {
+    let metrics: Arc<Metrics> = ops.metrics.clone();
+    routes
+        .merge(ops::router(ops))
+        .layer(RequestBodyLimitLayer::new(server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(server.request_timeout_ms),
+        ))
+        .layer(axum::middleware::from_fn_with_state(metrics, track_http))
+}

@@ -1,0 +1,20 @@
+//! Switchyard hub: the roaming hub every network server and join server connects to.
+//!
+//! `start` opens the database, builds the routes and serves; `main.rs` only parses arguments.
+
+pub mod api;
+pub mod config;
+pub mod storage;
+
+use service::daemon::{DaemonSpec, Running, StartError};
+
+pub use config::Config;
+
+/// What the shared start-up needs to know about the hub.
+pub const SPEC: DaemonSpec = DaemonSpec { name: "hub", migrations: storage::MIGRATIONS };
+
+/// Starts a hub with `config`; it serves until [`Running::stop`].
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    service::daemon::start(SPEC, &config.server, &config.database, |_resources| Ok(api::routes()))
+        .await
+}

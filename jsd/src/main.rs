@@ -1,0 +1,3 @@
+//! jsd binary
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! nsd binary
+
+fn main() {}
