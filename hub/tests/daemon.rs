@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use service::testing::{Engine, ScratchDatabase};
+use service::testing::{assert_ops_endpoints, http_get, Engine, ScratchDatabase};
 
 async fn start(scratch: &ScratchDatabase) -> service::daemon::Running {
     let env: BTreeMap<String, String> = [
@@ -10,46 +10,20 @@ async fn start(scratch: &ScratchDatabase) -> service::daemon::Running {
         ("HUB_DATABASE__URL".to_owned(), scratch.config.url.clone()),
     ]
     .into();
-    let config = hub::Config::load(None, &env).unwrap();
-    hub::start(&config).await.unwrap()
+    hub::start(&hub::Config::load(None, &env).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
-async fn serves_health_and_metrics_on_both_engines() {
-    let client = reqwest::Client::new();
+async fn serves_health_and_metrics_and_keeps_its_instance_on_both_engines() {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
         let hub = start(&scratch).await;
-        let base = format!("http://{}", hub.local_addr);
-
-        let health = client.get(format!("{base}/health")).send().await.unwrap();
-        assert_eq!(health.status(), 200);
-        let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
-        assert_eq!(body["status"], "ok");
-        assert_eq!(body["daemon"], "hub");
-        let expected_db = if engine == Engine::Sqlite { "sqlite" } else { "postgres" };
-        assert_eq!(body["database"], expected_db);
-        let instance = body["instance"].as_str().unwrap().to_owned();
-
-        let missing = client.get(format!("{base}/nope")).send().await.unwrap();
-        assert_eq!(missing.status(), 404);
-
-        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("switchyard_hub_build_info"), "{metrics}");
-        assert!(
-            metrics.contains(r#"switchyard_hub_http_requests_total{route="/health",method="GET",status="200"} 1"#),
-            "{metrics}"
-        );
-        assert!(metrics.contains(r#"route="unmatched""#), "{metrics}");
+        let instance = assert_ops_endpoints(hub.local_addr, "hub", engine).await;
         hub.stop().await.unwrap();
 
-        // Same database, new process state: the instance id persists.
         let hub = start(&scratch).await;
-        let body: serde_json::Value = serde_json::from_str(
-            &client.get(format!("http://{}/health", hub.local_addr)).send().await.unwrap().text().await.unwrap(),
-        )
-        .unwrap();
-        assert_eq!(body["instance"], instance.as_str());
+        let (_, body) = http_get(hub.local_addr, "/health").await;
+        assert!(body.contains(&instance), "instance id must survive a restart: {body}");
         hub.stop().await.unwrap();
         scratch.drop_now().await;
     }

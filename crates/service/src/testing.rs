@@ -123,3 +123,57 @@ impl ScratchDatabase {
 fn config(url: String) -> DatabaseConfig {
     DatabaseConfig { url, max_connections: 4, sqlite_sync: Default::default() }
 }
+
+/// A plain HTTP/1.1 GET on loopback, for daemon tests: `(status, body)`.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Checks a running daemon's `/health` and `/metrics` and returns its instance id.
+pub async fn assert_ops_endpoints(addr: std::net::SocketAddr, daemon: &str, engine: Engine) -> String {
+    let (status, body) = http_get(addr, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["daemon"], daemon);
+    let expected = if engine == Engine::Sqlite { "sqlite" } else { "postgres" };
+    assert_eq!(health["database"], expected);
+    let (status, _) = http_get(addr, "/no-such-route").await;
+    assert_eq!(status, 404);
+    let (status, metrics) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains(&format!("switchyard_{daemon}_build_info")), "{metrics}");
+    let health_line = format!(
+        r#"switchyard_{daemon}_http_requests_total{{route="/health",method="GET",status="200"}} 1"#
+    );
+    assert!(metrics.contains(&health_line), "{metrics}");
+    assert!(metrics.contains(r#"route="unmatched""#), "{metrics}");
+    health["instance"].as_str().expect("instance id").to_owned()
+}

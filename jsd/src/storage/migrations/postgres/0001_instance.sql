@@ -1,0 +1,2 @@
+-- One row naming this database's jsd instance, written at first start.
+CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at BIGINT NOT NULL);

@@ -1,0 +1,11 @@
+//! The jsd's storage: sqlx repositories over SQLite or PostgreSQL, and their migrations
+//! (one folder per backend beside this file).
+
+use service::database::Migrations;
+use sqlx::migrate::Migrator;
+
+static SQLITE: Migrator = sqlx::migrate!("src/storage/migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("src/storage/migrations/postgres");
+
+/// The jsd's migrations.
+pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
