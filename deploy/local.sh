@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Starts a local Switchyard on this machine: hub, nsd and jsd with the example configs in
+# deploy/, each on its own SQLite file under var/. Ctrl-C stops all three.
+# (The passive-roaming issue grows this into a full two-operator federation.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --quiet --bin hub --bin nsd --bin jsd
+mkdir -p var
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+for daemon in hub nsd jsd; do
+    "target/debug/$daemon" --config "deploy/$daemon.toml" &
+    pids+=("$!")
+done
+
+# Wait until every daemon answers /health, then say where they are.
+for port in 8600 8700 8800; do
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+done
+cat <<TXT
+
+Switchyard is running (Ctrl-C to stop):
+  hub  http://127.0.0.1:8600/health   http://127.0.0.1:8600/metrics
+  nsd  http://127.0.0.1:8700/health   http://127.0.0.1:8700/metrics
+  jsd  http://127.0.0.1:8800/health   http://127.0.0.1:8800/metrics
+Databases: var/hub.db, var/nsd.db, var/jsd.db
+
+TXT
+wait -n "${pids[@]}"
