@@ -1,36 +1,5 @@
 //! `jsd`: the Switchyard join server.
 
-use std::path::PathBuf;
-
-use clap::Parser;
-
-/// The Switchyard join server: activates claimed devices wherever they join, over the
-/// Backend Interfaces.
-#[derive(Debug, Parser)]
-#[command(name = "jsd", version, about, long_about = None)]
-struct Args {
-    /// Config file (TOML). Without one, built-in defaults apply. Any key can be overridden by
-    /// an environment variable JSD_<SECTION>__<KEY>, e.g. JSD_DATABASE__URL.
-    #[arg(short, long, value_name = "FILE", env = "JSD_CONFIG")]
-    config: Option<PathBuf>,
-    /// Load and validate the config, print it, and exit.
-    #[arg(long)]
-    check_config: bool,
-    /// Log filter (tracing EnvFilter syntax) used when RUST_LOG is not set.
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    log: String,
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let config = jsd::Config::load(args.config.as_deref(), &service::config::ProcessEnv)?;
-    if args.check_config {
-        println!("{config:#?}");
-        return Ok(());
-    }
-    service::runtime::init_tracing(&args.log);
-    let running = jsd::start(&config).await?;
-    running.run_until_signal().await?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    service::cli::main::<jsd::Jsd>()
 }

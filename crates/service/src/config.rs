@@ -88,19 +88,24 @@ pub fn load<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let mut table = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-            text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
-                message: e.to_string(),
-            })?
+                source,
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
         }
         None => toml::Table::new(),
     };
     apply_env_overrides(&mut table, env_prefix, env)?;
-    T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+    // Deserializing from text rather than from the table makes toml's error quote the
+    // offending `key = value` line (the table alone would lose the key's name).
+    toml::from_str(&table.to_string()).map_err(|e: toml::de::Error| ConfigError::Invalid {
         origin: path.map(Path::to_owned),
-        message: e.message().to_owned(),
+        message: e.to_string().trim_end().to_owned(),
     })
 }
 
@@ -115,10 +120,15 @@ pub fn apply_env_overrides(
     // Apply in name order so the result does not depend on the environment's iteration order.
     vars.sort();
     for (var, raw) in vars {
-        let path: Vec<String> =
-            var[var_prefix.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let path: Vec<String> = var[var_prefix.len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::Env { var, reason: "empty key segment".into() });
+            return Err(ConfigError::Env {
+                var,
+                reason: "empty key segment".into(),
+            });
         }
         set_path(table, &path, parse_env_value(&raw)).map_err(|reason| ConfigError::Env {
             var: var.clone(),
@@ -142,8 +152,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
     let (last, parents) = path.split_last().ok_or("empty key")?;
     let mut current = table;
     for (depth, key) in parents.iter().enumerate() {
-        let entry =
-            current.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = entry
             .as_table_mut()
             .ok_or_else(|| format!("`{}` is not a table", path[..=depth].join(".")))?;
@@ -175,7 +186,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -186,10 +200,20 @@ mod tests {
         let cfg: Example = load(
             Some(&path),
             "X",
-            &env(&[("X_SERVER__WORKERS", "8"), ("X_TAGS", "[\"a\", \"b\"]"), ("Y_SERVER__WORKERS", "9")]),
+            &env(&[
+                ("X_SERVER__WORKERS", "8"),
+                ("X_TAGS", "[\"a\", \"b\"]"),
+                ("Y_SERVER__WORKERS", "9"),
+            ]),
         )
         .unwrap();
-        assert_eq!(cfg.server, Server { listen: "127.0.0.1:1".into(), workers: 8 });
+        assert_eq!(
+            cfg.server,
+            Server {
+                listen: "127.0.0.1:1".into(),
+                workers: 8
+            }
+        );
         assert_eq!(cfg.tags, vec!["a", "b"]);
     }
 
@@ -198,7 +222,10 @@ mod tests {
         let cfg: Example = load(
             None,
             "X",
-            &env(&[("X_SERVER__LISTEN", "postgres://u@h:5432/db"), ("X_SERVER__WORKERS", "1")]),
+            &env(&[
+                ("X_SERVER__LISTEN", "postgres://u@h:5432/db"),
+                ("X_SERVER__WORKERS", "1"),
+            ]),
         )
         .unwrap();
         assert_eq!(cfg.server.listen, "postgres://u@h:5432/db");
@@ -214,11 +241,18 @@ mod tests {
             &env(&[("X_SERVER__LISTEN", "a"), ("X_SERVER__WORKERS", "many")]),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("u32") || err.to_string().contains("integer"), "{err}");
+        assert!(
+            err.to_string().contains("u32") || err.to_string().contains("integer"),
+            "{err}"
+        );
         let err = load::<Example>(
             None,
             "X",
-            &env(&[("X_SERVER__LISTEN", "a"), ("X_SERVER__WORKERS", "1"), ("X_SERVER__PORT", "1")]),
+            &env(&[
+                ("X_SERVER__LISTEN", "a"),
+                ("X_SERVER__WORKERS", "1"),
+                ("X_SERVER__PORT", "1"),
+            ]),
         )
         .unwrap_err();
         assert!(err.to_string().contains("port"), "{err}");
@@ -226,8 +260,8 @@ mod tests {
 
     #[test]
     fn override_through_a_scalar_is_refused() {
-        let err =
-            load::<Example>(None, "X", &env(&[("X_TAGS", "1"), ("X_TAGS__INNER", "2")])).unwrap_err();
+        let err = load::<Example>(None, "X", &env(&[("X_TAGS", "1"), ("X_TAGS__INNER", "2")]))
+            .unwrap_err();
         assert!(matches!(err, ConfigError::Env { .. }), "{err}");
     }
 }

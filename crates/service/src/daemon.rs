@@ -14,6 +14,25 @@ use crate::ops::Ops;
 use crate::runtime;
 use crate::server::{with_common_layers, ServerConfig};
 
+/// A daemon binary: its identity, its config type and how to start it. `hub`, `nsd` and `jsd`
+/// each implement it once; [`crate::cli::main`] and the shared tests do the rest.
+pub trait Daemon {
+    /// `hub`, `nsd` or `jsd`.
+    const NAME: &'static str;
+    /// Prefix of environment overrides (`HUB` for `HUB_DATABASE__URL`).
+    const ENV_PREFIX: &'static str;
+    /// One line for `--help`.
+    const ABOUT: &'static str;
+    /// The daemon's config file, deserialized with `deny_unknown_fields`.
+    type Config: serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync;
+    /// The `[server]` and `[database]` sections every daemon has.
+    fn common(config: &Self::Config) -> (&ServerConfig, &DatabaseConfig);
+    /// Starts serving with `config`.
+    fn start(
+        config: &Self::Config,
+    ) -> impl std::future::Future<Output = Result<Running, StartError>> + Send;
+}
+
 /// What a daemon is, for the shared start-up.
 #[derive(Debug, Clone, Copy)]
 pub struct DaemonSpec {
@@ -69,7 +88,10 @@ where
     F: FnOnce(&mut Resources) -> Result<Router, StartError>,
 {
     let database = Database::connect(database, spec.migrations).await?;
-    let mut resources = Resources { database: database.clone(), metrics: Metrics::new(spec.name) };
+    let mut resources = Resources {
+        database: database.clone(),
+        metrics: Metrics::new(spec.name),
+    };
     let routes = build(&mut resources)?;
     let instance = database.instance_id().await?;
     let ops = Ops {
@@ -86,14 +108,22 @@ where
         let _ = stopped.await;
     }));
     tracing::info!(daemon = spec.name, %instance, %local_addr, "listening");
-    Ok(Running { local_addr, database, stop, server })
+    Ok(Running {
+        local_addr,
+        database,
+        stop,
+        server,
+    })
 }
 
 impl Running {
     /// Stops accepting, finishes open requests and closes the database.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
-        let served = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let served = self
+            .server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.database.close().await;
         served
     }

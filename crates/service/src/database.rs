@@ -29,6 +29,17 @@ pub struct DatabaseConfig {
     pub sqlite_sync: SqliteSync,
 }
 
+impl DatabaseConfig {
+    /// A SQLite file with default settings.
+    pub fn sqlite(path: &str) -> Self {
+        Self {
+            url: format!("sqlite://{path}"),
+            max_connections: default_max_connections(),
+            sqlite_sync: SqliteSync::default(),
+        }
+    }
+}
+
 fn default_max_connections() -> u32 {
     8
 }
@@ -107,10 +118,11 @@ impl Database {
     ) -> Result<Self, DatabaseError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(&config.url)?;
-        let options = AnyConnectOptions::from_str(&url).map_err(|source| DatabaseError::Connect {
-            url: redact_password(&config.url),
-            source,
-        })?;
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|source| DatabaseError::Connect {
+                url: redact_password(&config.url),
+                source,
+            })?;
         let sync = config.sqlite_sync;
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections.max(1))
@@ -134,7 +146,10 @@ impl Database {
             })
             .connect_with(options)
             .await
-            .map_err(|source| DatabaseError::Connect { url: redact_password(&config.url), source })?;
+            .map_err(|source| DatabaseError::Connect {
+                url: redact_password(&config.url),
+                source,
+            })?;
         let migrator = match backend {
             Backend::Sqlite => migrations.sqlite,
             Backend::Postgres => migrations.postgres,
@@ -158,7 +173,10 @@ impl Database {
     /// deployment can be told apart from another's.
     pub async fn instance_id(&self) -> Result<String, DatabaseError> {
         use sqlx::Row;
-        if let Some(row) = sqlx::query("SELECT id FROM instance").fetch_optional(&self.pool).await? {
+        if let Some(row) = sqlx::query("SELECT id FROM instance")
+            .fetch_optional(&self.pool)
+            .await?
+        {
             return Ok(row.try_get::<String, _>("id")?);
         }
         let id = random_instance_id();
@@ -172,7 +190,9 @@ impl Database {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query("SELECT id FROM instance").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT id FROM instance")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<String, _>("id")?)
     }
 
@@ -193,7 +213,9 @@ fn random_instance_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", hasher.finish())
 }
@@ -204,14 +226,20 @@ fn normalise_url(url: &str) -> Result<(Backend, String), DatabaseError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok((Backend::Postgres, url.to_owned()));
     }
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
         return Err(DatabaseError::UnsupportedUrl(url.to_owned()));
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() {
         return Err(DatabaseError::UnsupportedUrl(url.to_owned()));
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| DatabaseError::CreateDir {
             path: dir.display().to_string(),
             source,
@@ -229,8 +257,12 @@ fn normalise_url(url: &str) -> Result<(Backend, String), DatabaseError> {
 
 /// The URL with any password replaced, fit for a log line or an error message.
 pub fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -253,13 +285,22 @@ mod tests {
 
     #[test]
     fn unknown_schemes_are_refused() {
-        assert!(matches!(normalise_url("mysql://x"), Err(DatabaseError::UnsupportedUrl(_))));
-        assert!(matches!(normalise_url("sqlite://"), Err(DatabaseError::UnsupportedUrl(_))));
+        assert!(matches!(
+            normalise_url("mysql://x"),
+            Err(DatabaseError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            normalise_url("sqlite://"),
+            Err(DatabaseError::UnsupportedUrl(_))
+        ));
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_password("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_password("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -49,7 +49,11 @@ impl Metrics {
             build_info,
         );
         let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests served",
+            http_requests.clone(),
+        );
         let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.000_05, 2.0, 18))) as fn() -> Histogram,
         );
@@ -58,7 +62,11 @@ impl Metrics {
             "Time from request to response head",
             http_duration.clone(),
         );
-        Self { registry, http_requests, http_duration }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+        }
     }
 
     /// For registering the daemon's own metrics before the registry is shared.
@@ -93,7 +101,11 @@ pub async fn track_http(
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = HttpLabels { route, method, status: response.status().as_u16() };
+    let labels = HttpLabels {
+        route,
+        method,
+        status: response.status().as_u16(),
+    };
     metrics.observe(labels, started.elapsed().as_secs_f64());
     response
 }

@@ -27,7 +27,10 @@ pub struct Ops {
 
 /// `GET /health` and `GET /metrics`.
 pub fn router(ops: Ops) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(ops)
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(ops)
 }
 
 /// 200 with `{"status":"ok",…}` when the database answers, else 503 saying why.
@@ -60,7 +63,10 @@ async fn health(State(ops): State<Ops>) -> Response {
 
 async fn metrics(State(ops): State<Ops>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         ops.metrics.render(),
     )
         .into_response()

@@ -68,7 +68,9 @@ mod tempfile_dir {
 
 fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!(
         "{prefix}_{}_{}_{}",
         std::process::id(),
@@ -88,7 +90,11 @@ impl ScratchDatabase {
                 let dir = tempfile_dir::TempDir::new(&unique_name("switchyard_sqlite"))
                     .expect("create a temporary directory");
                 let url = format!("sqlite://{}/test.db", dir.path().display());
-                Self { config: config(url), postgres_name: None, _dir: Some(dir) }
+                Self {
+                    config: config(url),
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
             }
             Engine::Postgres => {
                 let admin = postgres_admin_url();
@@ -100,9 +106,15 @@ impl ScratchDatabase {
                     .await
                     .expect("create scratch database");
                 let _ = conn.close().await;
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
                 let url = format!("{base}/{name}");
-                Self { config: config(url), postgres_name: Some(name), _dir: None }
+                Self {
+                    config: config(url),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
             }
         }
     }
@@ -112,8 +124,9 @@ impl ScratchDatabase {
     pub async fn drop_now(self) {
         if let Some(name) = &self.postgres_name {
             if let Ok(mut conn) = PgConnection::connect(&postgres_admin_url()).await {
-                let _ =
-                    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
                 let _ = conn.close().await;
             }
         }
@@ -121,7 +134,11 @@ impl ScratchDatabase {
 }
 
 fn config(url: String) -> DatabaseConfig {
-    DatabaseConfig { url, max_connections: 4, sqlite_sync: Default::default() }
+    DatabaseConfig {
+        url,
+        max_connections: 4,
+        sqlite_sync: Default::default(),
+    }
 }
 
 /// A plain HTTP/1.1 GET on loopback, for daemon tests: `(status, body)`.
@@ -134,8 +151,15 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     stream.read_to_end(&mut raw).await.expect("receive");
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -146,7 +170,9 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -157,23 +183,104 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Checks a running daemon's `/health` and `/metrics` and returns its instance id.
-pub async fn assert_ops_endpoints(addr: std::net::SocketAddr, daemon: &str, engine: Engine) -> String {
+pub async fn assert_ops_endpoints(
+    addr: std::net::SocketAddr,
+    daemon: &str,
+    engine: Engine,
+) -> String {
     let (status, body) = http_get(addr, "/health").await;
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["daemon"], daemon);
-    let expected = if engine == Engine::Sqlite { "sqlite" } else { "postgres" };
+    let expected = if engine == Engine::Sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     assert_eq!(health["database"], expected);
     let (status, _) = http_get(addr, "/no-such-route").await;
     assert_eq!(status, 404);
     let (status, metrics) = http_get(addr, "/metrics").await;
     assert_eq!(status, 200);
-    assert!(metrics.contains(&format!("switchyard_{daemon}_build_info")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("switchyard_{daemon}_build_info")),
+        "{metrics}"
+    );
     let health_line = format!(
         r#"switchyard_{daemon}_http_requests_total{{route="/health",method="GET",status="200"}} 1"#
     );
     assert!(metrics.contains(&health_line), "{metrics}");
     assert!(metrics.contains(r#"route="unmatched""#), "{metrics}");
     health["instance"].as_str().expect("instance id").to_owned()
+}
+
+/// Starts daemon `D` on a loopback port over `scratch`, configured the way an operator
+/// would: built-in defaults plus environment overrides.
+pub async fn start_daemon<D: crate::daemon::Daemon>(
+    scratch: &ScratchDatabase,
+) -> crate::daemon::Running {
+    let env: std::collections::BTreeMap<String, String> = [
+        (
+            format!("{}_SERVER__LISTEN", D::ENV_PREFIX),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            format!("{}_DATABASE__URL", D::ENV_PREFIX),
+            scratch.config.url.clone(),
+        ),
+    ]
+    .into();
+    let config: D::Config =
+        crate::config::load(None, D::ENV_PREFIX, &env).expect("defaults with overrides load");
+    D::start(&config).await.expect("daemon starts")
+}
+
+/// The start-up contract every daemon keeps, on both engines: `/health` and `/metrics`
+/// answer, unknown routes are 404, and a restart over the same database keeps the
+/// instance id.
+pub async fn check_daemon_lifecycle<D: crate::daemon::Daemon>() {
+    for engine in Engine::ALL {
+        let scratch = ScratchDatabase::create(engine).await;
+        let daemon = start_daemon::<D>(&scratch).await;
+        let instance = assert_ops_endpoints(daemon.local_addr, D::NAME, engine).await;
+        daemon.stop().await.expect("clean stop");
+
+        let daemon = start_daemon::<D>(&scratch).await;
+        let (_, body) = http_get(daemon.local_addr, "/health").await;
+        assert!(
+            body.contains(&instance),
+            "instance id must survive a restart: {body}"
+        );
+        daemon.stop().await.expect("clean stop");
+        scratch.drop_now().await;
+    }
+}
+
+/// Loads the example config shipped in `deploy/{name}.toml` (every key documented there)
+/// and the built-in defaults, so neither can drift from the code.
+pub fn check_example_config<D: crate::daemon::Daemon>(workspace_root: &std::path::Path) {
+    let path = workspace_root
+        .join("deploy")
+        .join(format!("{}.toml", D::NAME));
+    let empty = std::collections::BTreeMap::<String, String>::new();
+    let example: D::Config = crate::config::load(Some(&path), D::ENV_PREFIX, &empty)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let defaults: D::Config =
+        crate::config::load(None, D::ENV_PREFIX, &empty).expect("built-in defaults load");
+    let (example_server, example_db) = D::common(&example);
+    let (default_server, default_db) = D::common(&defaults);
+    // The example documents the defaults: starting with or without it is the same.
+    assert_eq!(
+        example_server,
+        default_server,
+        "{}: [server] differs from defaults",
+        path.display()
+    );
+    assert_eq!(
+        example_db,
+        default_db,
+        "{}: [database] differs from defaults",
+        path.display()
+    );
 }

@@ -8,13 +8,18 @@ use sqlx::Row;
 
 static SQLITE: Migrator = sqlx::migrate!("tests/migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("tests/migrations/postgres");
-const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+const MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
 
 #[tokio::test]
 async fn migrate_write_reopen_read_on_both_engines() {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
-        let db = Database::connect(&scratch.config, MIGRATIONS).await.unwrap();
+        let db = Database::connect(&scratch.config, MIGRATIONS)
+            .await
+            .unwrap();
         assert_eq!(
             db.backend(),
             match engine {
@@ -35,7 +40,9 @@ async fn migrate_write_reopen_read_on_both_engines() {
         db.close().await;
 
         // Reopening runs the migrator again: already-applied migrations must be skipped.
-        let db = Database::connect(&scratch.config, MIGRATIONS).await.unwrap();
+        let db = Database::connect(&scratch.config, MIGRATIONS)
+            .await
+            .unwrap();
         let row = sqlx::query("SELECT id, body, key FROM notes WHERE id = $1")
             .bind(7_i64)
             .fetch_one(db.pool())
@@ -43,8 +50,16 @@ async fn migrate_write_reopen_read_on_both_engines() {
             .unwrap();
         assert_eq!(row.get::<i64, _>("id"), 7, "{engine:?}");
         assert_eq!(row.get::<String, _>("body"), "seven", "{engine:?}");
-        assert_eq!(row.get::<Vec<u8>, _>("key"), vec![0_u8, 255, 16], "{engine:?}");
-        assert_eq!(db.instance_id().await.unwrap(), instance, "instance id must survive restart");
+        assert_eq!(
+            row.get::<Vec<u8>, _>("key"),
+            vec![0_u8, 255, 16],
+            "{engine:?}"
+        );
+        assert_eq!(
+            db.instance_id().await.unwrap(),
+            instance,
+            "instance id must survive restart"
+        );
         db.close().await;
         scratch.drop_now().await;
     }
@@ -57,7 +72,10 @@ async fn unreachable_database_is_a_clear_error() {
         max_connections: 1,
         sqlite_sync: Default::default(),
     };
-    let err = Database::connect(&config, MIGRATIONS).await.unwrap_err().to_string();
+    let err = Database::connect(&config, MIGRATIONS)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("127.0.0.1:1"), "{err}");
     assert!(!err.contains("pw"), "password leaked: {err}");
 }

@@ -8,4 +8,7 @@ static SQLITE: Migrator = sqlx::migrate!("src/storage/migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("src/storage/migrations/postgres");
 
 /// The nsd's migrations.
-pub const MIGRATIONS: Migrations = Migrations { sqlite: &SQLITE, postgres: &POSTGRES };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
