@@ -38,10 +38,16 @@ pub const RESULT_CODES: &[&str] = &[
 pub fn check_answer(request: &Value, answer: &Value) -> Result<String, String> {
     let answer = answer.as_object().ok_or("answer is not a JSON object")?;
     let field = |name: &str| answer.get(name).filter(|v| !v.is_null());
-    field("ProtocolVersion").and_then(Value::as_str).ok_or("answer has no ProtocolVersion")?;
+    field("ProtocolVersion")
+        .and_then(Value::as_str)
+        .ok_or("answer has no ProtocolVersion")?;
     if let Some(request_type) = request.get("MessageType").and_then(Value::as_str) {
-        let expected = request_type.strip_suffix("Req").map(|base| format!("{base}Ans"));
-        let got = field("MessageType").and_then(Value::as_str).ok_or("answer has no MessageType")?;
+        let expected = request_type
+            .strip_suffix("Req")
+            .map(|base| format!("{base}Ans"));
+        let got = field("MessageType")
+            .and_then(Value::as_str)
+            .ok_or("answer has no MessageType")?;
         if let Some(expected) = expected {
             if got != expected {
                 return Err(format!("MessageType {got:?}, expected {expected:?}"));
@@ -49,9 +55,10 @@ pub fn check_answer(request: &Value, answer: &Value) -> Result<String, String> {
         }
     }
     for (ours, theirs) in [("SenderID", "ReceiverID"), ("ReceiverID", "SenderID")] {
-        if let (Some(a), Some(r)) =
-            (field(ours).and_then(Value::as_str), request.get(theirs).and_then(Value::as_str))
-        {
+        if let (Some(a), Some(r)) = (
+            field(ours).and_then(Value::as_str),
+            request.get(theirs).and_then(Value::as_str),
+        ) {
             if normalise_id(a) != normalise_id(r) {
                 return Err(format!("{ours} {a:?} is not the request's {theirs} {r:?}"));
             }
@@ -59,7 +66,10 @@ pub fn check_answer(request: &Value, answer: &Value) -> Result<String, String> {
     }
     if let Some(tid) = request.get("TransactionID").filter(|v| !v.is_null()) {
         if field("TransactionID") != Some(tid) {
-            return Err(format!("TransactionID {:?}, expected {tid}", field("TransactionID")));
+            return Err(format!(
+                "TransactionID {:?}, expected {tid}",
+                field("TransactionID")
+            ));
         }
     }
     let code = field("Result")
@@ -74,7 +84,10 @@ pub fn check_answer(request: &Value, answer: &Value) -> Result<String, String> {
 
 fn normalise_id(id: &str) -> String {
     let id = id.trim();
-    id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")).unwrap_or(id).to_ascii_uppercase()
+    id.strip_prefix("0x")
+        .or_else(|| id.strip_prefix("0X"))
+        .unwrap_or(id)
+        .to_ascii_uppercase()
 }
 
 #[cfg(test)]
@@ -92,7 +105,10 @@ mod tests {
         let answer = json!({"ProtocolVersion": "1.1", "SenderID": "70b3d57ed0000000", "ReceiverID": "000001",
                             "TransactionID": 7, "MessageType": "JoinAns",
                             "Result": {"ResultCode": "UnknownDevEUI"}});
-        assert_eq!(check_answer(&request(), &answer), Ok("UnknownDevEUI".into()));
+        assert_eq!(
+            check_answer(&request(), &answer),
+            Ok("UnknownDevEUI".into())
+        );
     }
 
     #[test]
@@ -103,7 +119,11 @@ mod tests {
             ("MessageType", json!("HomeNSAns"), "MessageType"),
             ("TransactionID", json!(8), "TransactionID"),
             ("SenderID", json!("000001"), "SenderID"),
-            ("Result", json!({"ResultCode": "Fine"}), "unknown ResultCode"),
+            (
+                "Result",
+                json!({"ResultCode": "Fine"}),
+                "unknown ResultCode",
+            ),
             ("Result", json!(null), "Result"),
         ];
         for (field, value, expected) in cases {

@@ -48,17 +48,26 @@ pub fn shared_dir() -> PathBuf {
 /// Every `.json` message of `accept/`, `reject/` and `edge/` under `bi_dir`, sorted by name.
 pub fn load(bi_dir: &Path) -> std::io::Result<Vec<CorpusMessage>> {
     let mut out = Vec::new();
-    for (folder, expectation) in
-        [("accept", Expectation::Accept), ("reject", Expectation::Reject), ("edge", Expectation::Edge)]
-    {
+    for (folder, expectation) in [
+        ("accept", Expectation::Accept),
+        ("reject", Expectation::Reject),
+        ("edge", Expectation::Edge),
+    ] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(bi_dir.join(folder))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort();
         for path in files {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            out.push(CorpusMessage { name, expectation, bytes: std::fs::read(&path)? });
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(CorpusMessage {
+                name,
+                expectation,
+                bytes: std::fs::read(&path)?,
+            });
         }
     }
     Ok(out)

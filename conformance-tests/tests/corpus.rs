@@ -8,12 +8,23 @@ use conformance_tests::corpus::{load, shared_dir, Expectation};
 fn corpus_is_present_and_accepted_answers_are_well_formed() {
     let dir = shared_dir().join("conformance/bi");
     let corpus = load(&dir).unwrap_or_else(|e| panic!("corpus at {}: {e}", dir.display()));
-    let accepted: Vec<_> = corpus.iter().filter(|m| m.expectation == Expectation::Accept).collect();
-    assert!(accepted.len() >= 30, "expected the shared corpus, found {} messages", accepted.len());
+    let accepted: Vec<_> = corpus
+        .iter()
+        .filter(|m| m.expectation == Expectation::Accept)
+        .collect();
+    assert!(
+        accepted.len() >= 30,
+        "expected the shared corpus, found {} messages",
+        accepted.len()
+    );
     let mut checked = 0;
     for answer in accepted.iter().filter_map(|m| m.json()) {
-        let Some(answer_type) = answer["MessageType"].as_str() else { continue };
-        let Some(base) = answer_type.strip_suffix("Ans") else { continue };
+        let Some(answer_type) = answer["MessageType"].as_str() else {
+            continue;
+        };
+        let Some(base) = answer_type.strip_suffix("Ans") else {
+            continue;
+        };
         // Pair with a request of the same exchange (type, transaction, parties), when the
         // corpus has one; the sources use unrelated test values otherwise.
         let same = |a: &serde_json::Value, b: &serde_json::Value| {

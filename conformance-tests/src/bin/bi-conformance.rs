@@ -27,14 +27,22 @@ struct Args {
     timeout_ms: u64,
 }
 
-const PROTOCOL_ERRORS: &[&str] = &["MalformedRequest", "MalformedMessage", "InvalidProtocolVersion"];
+const PROTOCOL_ERRORS: &[&str] = &[
+    "MalformedRequest",
+    "MalformedMessage",
+    "InvalidProtocolVersion",
+];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = args.corpus.unwrap_or_else(|| shared_dir().join("conformance/bi"));
+    let dir = args
+        .corpus
+        .unwrap_or_else(|| shared_dir().join("conformance/bi"));
     let corpus = load(&dir)?;
-    let client = reqwest::Client::builder().timeout(Duration::from_millis(args.timeout_ms)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(args.timeout_ms))
+        .build()?;
     let (mut passed, mut failed) = (0_usize, 0_usize);
     for message in &corpus {
         // Only requests get answers; answers and notifications are not sent to a peer cold.
@@ -57,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
                         let request_json = message.json().unwrap_or(serde_json::Value::Null);
                         check_answer(&request_json, &answer).and_then(|code| {
                             match message.expectation {
-                                Expectation::Reject if !PROTOCOL_ERRORS.contains(&code.as_str()) => {
+                                Expectation::Reject
+                                    if !PROTOCOL_ERRORS.contains(&code.as_str()) =>
+                                {
                                     Err(format!("invalid message answered {code}"))
                                 }
                                 _ => Ok(code),

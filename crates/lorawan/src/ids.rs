@@ -32,7 +32,10 @@ pub enum HexError {
 pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     let digits = strip_hex_prefix(text.trim());
     if digits.len() != 2 * N {
-        return Err(HexError::Length { expected: 2 * N, found: digits.chars().count() });
+        return Err(HexError::Length {
+            expected: 2 * N,
+            found: digits.chars().count(),
+        });
     }
     let mut out = [0u8; N];
     for (i, pair) in digits.as_bytes().chunks_exact(2).enumerate() {
@@ -45,7 +48,10 @@ pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> 
 pub fn parse_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
     let digits = strip_hex_prefix(text.trim());
     if digits.len() % 2 != 0 {
-        return Err(HexError::Length { expected: digits.len() + 1, found: digits.len() });
+        return Err(HexError::Length {
+            expected: digits.len() + 1,
+            found: digits.len(),
+        });
     }
     digits
         .as_bytes()
@@ -55,7 +61,9 @@ pub fn parse_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
 }
 
 fn strip_hex_prefix(text: &str) -> &str {
-    text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text)
+    text.strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text)
 }
 
 fn hex_value(digit: u8) -> Result<u8, HexError> {
@@ -272,7 +280,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_hex() {
-        assert_eq!("0102030".parse::<DevAddr>(), Err(HexError::Length { expected: 8, found: 7 }));
+        assert_eq!(
+            "0102030".parse::<DevAddr>(),
+            Err(HexError::Length {
+                expected: 8,
+                found: 7
+            })
+        );
         assert_eq!("0102030g".parse::<DevAddr>(), Err(HexError::Digit('g')));
         assert!(NetId::from_u32(0x0100_0000).is_none());
     }
