@@ -7,8 +7,13 @@
 
 use super::MacError;
 
-/// Multiplier of the 24-bit frequency fields (Hz per unit) in every region except ISM2400.
+/// Step (Hz per unit) of the 24-bit frequency fields below 1.2 GHz (all sub-GHz regions).
 pub const FREQUENCY_STEP_HZ: u32 = 100;
+/// Step (Hz per unit) of the 24-bit frequency fields in the 2.4 GHz band (RP002 ISM2400).
+pub const FREQUENCY_STEP_2G4_HZ: u32 = 200;
+/// Field values from this one up are 2.4 GHz frequencies in 200 Hz steps (12 000 000 × 100 Hz
+/// = 1.2 GHz is above every sub-GHz band), the rule lrwn uses too.
+const FIRST_2G4_UNIT: u32 = 12_000_000;
 
 /// `MaxEIRP` index of `TxParamSetupReq` → dBm (TS001 1.0.4 Table 30).
 pub const MAX_EIRP_DBM: [u8; 16] = [
@@ -35,17 +40,32 @@ pub(super) fn check(
 }
 
 pub(super) fn frequency_from(bytes: [u8; 3]) -> u32 {
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0]) * FREQUENCY_STEP_HZ
+    let units = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0]);
+    if units >= FIRST_2G4_UNIT {
+        units * FREQUENCY_STEP_2G4_HZ
+    } else {
+        units * FREQUENCY_STEP_HZ
+    }
 }
 
 pub(super) fn frequency_to(command: &'static str, hz: u32) -> Result<[u8; 3], MacError> {
-    let units = hz / FREQUENCY_STEP_HZ;
-    if hz % FREQUENCY_STEP_HZ != 0 || units > 0x00ff_ffff {
+    let step = if hz >= FIRST_2G4_UNIT * FREQUENCY_STEP_2G4_HZ {
+        FREQUENCY_STEP_2G4_HZ
+    } else {
+        FREQUENCY_STEP_HZ
+    };
+    let units = hz / step;
+    let representable = if step == FREQUENCY_STEP_HZ {
+        units < FIRST_2G4_UNIT
+    } else {
+        units <= 0x00ff_ffff
+    };
+    if hz % step != 0 || !representable {
         return Err(MacError::FieldOutOfRange {
             command,
             field: "frequency",
             value: hz,
-            max: 0x00ff_ffff * FREQUENCY_STEP_HZ,
+            max: 0x00ff_ffff * FREQUENCY_STEP_2G4_HZ,
         });
     }
     let b = units.to_le_bytes();
@@ -182,7 +202,7 @@ pub struct RxParamSetupReq {
     pub rx1_dr_offset: u8,
     /// RX2 data rate (4 bits).
     pub rx2_data_rate: u8,
-    /// RX2 frequency in Hz (multiple of 100 Hz).
+    /// RX2 frequency in Hz (multiple of 100 Hz below 1.2 GHz, of 200 Hz in the 2.4 GHz band).
     pub frequency: u32,
 }
 
@@ -273,7 +293,7 @@ impl DevStatusAns {
 pub struct NewChannelReq {
     /// Channel index.
     pub ch_index: u8,
-    /// Frequency in Hz (multiple of 100 Hz; 0 disables the channel).
+    /// Frequency in Hz (multiple of 100 Hz below 1.2 GHz, of 200 Hz in the 2.4 GHz band; 0 disables the channel).
     pub frequency: u32,
     /// Highest data rate allowed on the channel (4 bits).
     pub max_dr: u8,
@@ -378,7 +398,7 @@ impl TxParamSetupReq {
 pub struct DlChannelReq {
     /// Channel index.
     pub ch_index: u8,
-    /// RX1 frequency in Hz (multiple of 100 Hz).
+    /// RX1 frequency in Hz (multiple of 100 Hz below 1.2 GHz, of 200 Hz in the 2.4 GHz band).
     pub frequency: u32,
 }
 
@@ -579,7 +599,7 @@ impl PingSlotInfoReq {
 /// `PingSlotChannelReq` (class B): ping slot frequency and data rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PingSlotChannelReq {
-    /// Frequency in Hz (multiple of 100 Hz; 0 = the region's default / hopping).
+    /// Frequency in Hz (multiple of 100 Hz below 1.2 GHz, of 200 Hz in the 2.4 GHz band; 0 = the region's default / hopping).
     pub frequency: u32,
     /// Data rate (4 bits).
     pub data_rate: u8,
@@ -645,7 +665,7 @@ impl BeaconTimingAns {
 /// `BeaconFreqReq` (class B): beacon frequency (0 = the region's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeaconFreqReq {
-    /// Frequency in Hz (multiple of 100 Hz).
+    /// Frequency in Hz (multiple of 100 Hz below 1.2 GHz, of 200 Hz in the 2.4 GHz band).
     pub frequency: u32,
 }
 

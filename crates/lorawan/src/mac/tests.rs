@@ -88,6 +88,16 @@ fn frequencies_are_in_100_hz_steps() {
         frequency: 868_100_050,
     });
     assert!(bad.encode(&mut Vec::new()).is_err());
+    // 1.2 .. 2.4 GHz cannot be expressed; 2.4 GHz uses 200 Hz steps.
+    let gap = MacCommand::BeaconFreqReq(BeaconFreqReq {
+        frequency: 1_500_000_000,
+    });
+    assert!(gap.encode(&mut Vec::new()).is_err());
+    let ism = vec![MacCommand::BeaconFreqReq(BeaconFreqReq {
+        frequency: 2_424_000_000,
+    })];
+    assert_eq!(encode(&ism), [0x13, 0xc0, 0xef, 0xb8]);
+    assert_eq!(parse_down(&encode(&ism)), ism);
 }
 
 #[test]
