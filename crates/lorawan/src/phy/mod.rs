@@ -330,6 +330,112 @@ pub(crate) fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N
 mod tests {
     use super::*;
 
+    use crate::crypto::{CipherKey, MicKey, UplinkMicParams};
+    use crate::ids::{AesKey, Eui64};
+    use crate::join::JoinReqType;
+    use proptest::prelude::*;
+
+    /// Touches every accessor of every view; none may panic, whatever the bytes.
+    fn exercise(bytes: &[u8]) {
+        let Ok(phy) = PhyPayload::parse(bytes) else {
+            return;
+        };
+        let mic_key = MicKey::new(&AesKey::new([0; 16]));
+        let cipher = CipherKey::new(&AesKey::new([0; 16]));
+        let _ = (phy.bytes(), phy.mhdr().rfu(), phy.mtype(), phy.major());
+        let _ = (phy.mic(), phy.payload());
+        match phy.frame() {
+            Frame::Data(d) => {
+                let _ = (
+                    d.bytes(),
+                    d.msg(),
+                    d.mhdr(),
+                    d.mtype(),
+                    d.direction(),
+                    d.confirmed(),
+                );
+                let _ = (
+                    d.dev_addr(),
+                    d.fcnt16(),
+                    d.fopts(),
+                    d.fport(),
+                    d.frm_payload(),
+                    d.mic(),
+                );
+                let f = d.fctrl();
+                let _ = (
+                    f.adr(),
+                    f.adr_ack_req(),
+                    f.ack(),
+                    f.f_pending(),
+                    f.class_b(),
+                    f.fopts_len(),
+                );
+                let fcnt = u32::from(d.fcnt16()) | 0xabcd_0000;
+                let _ = d.verify_mic_1_0(&mic_key, fcnt);
+                let _ =
+                    d.verify_uplink_mic_1_1(&mic_key, &mic_key, fcnt, UplinkMicParams::default());
+                let _ = d.verify_uplink_micf_1_1(&mic_key, fcnt);
+                let _ = d.verify_downlink_mic_1_1(&mic_key, fcnt, 1);
+                let _ = d.frm_payload_decrypted(&cipher, fcnt);
+                let _ = d.decrypt_frm_payload_into(&cipher, fcnt, &mut [0u8; 8]);
+                let mut buf = [0u8; MAX_FOPTS_LEN];
+                let _ = d.decrypt_fopts_1_1_into(&cipher, fcnt, &mut buf);
+                let _ = d.fopts_counter();
+            }
+            Frame::JoinRequest(j) => {
+                let _ = (j.msg(), j.join_eui(), j.dev_eui(), j.dev_nonce(), j.mic());
+                let _ = j.verify_mic(&mic_key);
+            }
+            Frame::RejoinRequest(r) => {
+                let _ = (
+                    r.msg(),
+                    r.rejoin_type(),
+                    r.net_id(),
+                    r.join_eui(),
+                    r.dev_eui(),
+                );
+                let _ = (r.rj_count(), r.mic(), r.verify_mic(&mic_key));
+            }
+            Frame::JoinAccept(e) => {
+                let ja = e.decrypt(&cipher);
+                let _ = (e.bytes(), ja.bytes(), ja.msg(), ja.mhdr(), ja.join_nonce());
+                let _ = (
+                    ja.home_net_id(),
+                    ja.dev_addr(),
+                    ja.dl_settings().rx2_dr(),
+                    ja.rx_delay(),
+                );
+                let _ = (ja.cf_list(), ja.mic(), ja.verify_mic_1_0(&mic_key));
+                let _ = ja.verify_mic_1_1(&mic_key, JoinReqType::Join, Eui64::default(), 0);
+                let _ = JoinAccept::from_plaintext(bytes);
+            }
+            Frame::Proprietary(rest) => assert_eq!(rest.len() + 1, bytes.len()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            exercise(&bytes);
+        }
+
+        /// Well-typed headers reach deeper than uniform bytes do.
+        #[test]
+        fn parse_never_panics_on_typed_headers(
+            mtype in 0u8..8,
+            rfu in 0u8..8,
+            second in 0u8..4,
+            rest in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut bytes = vec![(mtype << 5) | (rfu << 2), second];
+            bytes.extend_from_slice(&rest);
+            exercise(&bytes);
+        }
+    }
+
     #[test]
     fn mhdr_keeps_rfu_bits() {
         let m = Mhdr::from_byte(0x5d);
