@@ -120,3 +120,21 @@ mod tests {
         assert!(GapPolicy::Unlimited.accepts(60_000));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn full_counter_keeps_the_air_bits(next in any::<u32>(), on_air in any::<u16>()) {
+            let full = full_fcnt(next, on_air);
+            // Truncation to the 16 LSB is the point.
+            prop_assert_eq!(full as u16, on_air);
+            let distance = full.wrapping_sub(next);
+            prop_assert!(distance <= 0xffff || distance == u32::MAX);
+        }
+    }
+}

@@ -474,3 +474,33 @@ mod tests {
         assert_eq!(all.last(), addr("ffffffff"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn dev_addr_of_net_id_round_trips(raw in 0u32..=0x00ff_ffff, nwk_addr in any::<u32>()) {
+            let net_id = NetId::from_u32(raw).unwrap();
+            let nwk_addr = nwk_addr & mask(net_id.nwk_addr_bits());
+            let addr = net_id.dev_addr(nwk_addr).unwrap();
+            prop_assert!(addr.is_net_id(net_id));
+            prop_assert_eq!(addr.net_type(), Some(net_id.net_type()));
+            prop_assert_eq!(addr.nwk_id(), Some(net_id.nwk_id()));
+            prop_assert_eq!(addr.nwk_addr(), Some(nwk_addr));
+            prop_assert!(addr.net_id().unwrap().dev_addr_prefix() == net_id.dev_addr_prefix());
+        }
+
+        #[test]
+        fn any_dev_addr_parses_without_panic(raw in any::<u32>()) {
+            let addr = DevAddr::from_u32(raw);
+            if let Some(net_id) = addr.net_id() {
+                prop_assert!(addr.is_net_id(net_id));
+                prop_assert_eq!(addr.with_net_id(net_id), addr);
+            }
+        }
+    }
+}

@@ -198,3 +198,43 @@ fn hex(bytes: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    proptest! {
+        #[test]
+        fn link_adr_masks_reach_the_wanted_channels(bits in any::<u128>(), start in any::<u128>()) {
+            for region in [Region::Us915, Region::Au915] {
+                let p = region.params();
+                let all = ChannelMask::first(72);
+                let wanted = ChannelMask::from_bits(bits).intersection(all);
+                let current = ChannelMask::from_bits(start).intersection(all);
+                if wanted.is_empty() {
+                    continue;
+                }
+                let masks = p.link_adr_masks(wanted).unwrap();
+                prop_assert!(masks.len() <= 5);
+                prop_assert_eq!(p.apply_link_adr_block(&masks, current, all), Ok(wanted));
+            }
+        }
+
+        #[test]
+        fn dynamic_link_adr_masks_round_trip(bits in 1u16.., defined in any::<u16>()) {
+            let p = Region::Eu868.params();
+            let defined = ChannelMask::from_bits(u128::from(defined | bits));
+            let wanted = ChannelMask::from_bits(u128::from(bits));
+            let masks = p.link_adr_masks(wanted).unwrap();
+            prop_assert_eq!(p.apply_link_adr_block(&masks, defined, defined), Ok(wanted));
+        }
+
+        #[test]
+        fn cflist_decode_encode_is_identity_on_canonical_bytes(bytes in any::<[u8; 16]>()) {
+            let decoded = CfList::decode(bytes);
+            let encoded = decoded.encode().unwrap();
+            prop_assert_eq!(CfList::decode(encoded), decoded);
+        }
+    }
+}
