@@ -283,7 +283,8 @@ impl Header {
     /// Reads the header from a message object without consuming it.
     ///
     /// Reads ProtocolVersion first: an unsupported version stops here (we do not know its
-    /// schema). Returns the first problem with the field it concerns.
+    /// schema); then MessageType: an unknown type stops here too. Returns the first problem
+    /// with the field it concerns.
     pub(crate) fn read(map: &Map<String, Value>) -> Result<Header, DecodeError> {
         let root = Path::Root;
         let text = |key: &'static str| -> Result<String, DecodeError> {
@@ -297,6 +298,9 @@ impl Header {
             return Err(DecodeError::UnsupportedVersion(other.clone()));
         }
         let message_type = MessageType::parse(&text("MessageType")?);
+        if let MessageType::Unknown(name) = &message_type {
+            return Err(DecodeError::UnknownMessageType(name.clone()));
+        }
         let sender_id = text("SenderID")?;
         let receiver_id = text("ReceiverID")?;
         let mut optional = Map::new();
