@@ -1,0 +1,39 @@
+//! Parse + schema-validate + type a PRStartReq with 3 GWInfo entries (target ≤ 25 µs), and the
+//! encode back.
+
+use backend::{Codec, Dialect};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use serde_json::json;
+
+fn pr_start_req() -> Vec<u8> {
+    let gw = |i: u32| {
+        json!({"ID": format!("0102030{i}"), "RFRegion": "EU868", "RSSI": -40 - i as i32, "SNR": 7.5,
+            "Lat": 52.1, "Lon": 4.3, "ULToken": "0a10303330323033303430353036303730381a0c08f0edc8b10610c0de9cf8027a120a0972665f726567696f6e12054555383638",
+            "DLAllowed": true})
+    };
+    serde_json::to_vec(&json!({
+        "ProtocolVersion": "1.1", "SenderID": "000202", "ReceiverID": "000505", "TransactionID": 1234,
+        "MessageType": "PRStartReq", "SenderNSID": "f03d290000000101", "ReceiverNSID": "6081fffe12345678",
+        "PHYPayload": "400000000a000800b41451a9",
+        "ULMetaData": {"DevAddr": "0a000800", "DataRate": 5, "ULFreq": 868.1,
+            "RecvTime": "2024-05-01T12:34:56.789Z", "RFRegion": "EU868", "GWCnt": 3,
+            "FNSULToken": "7b2274696d657374616d70223a317d",
+            "GWInfo": [gw(1), gw(2), gw(3)]}
+    }))
+    .expect("json")
+}
+
+fn decode(c: &mut Criterion) {
+    let codec = Codec::new().expect("schemas");
+    let body = pr_start_req();
+    let message = codec.decode(&body).expect("valid");
+    c.bench_function("decode PRStartReq 3 GWInfo (parse + schema + typed)", |b| {
+        b.iter(|| codec.decode(black_box(&body)).expect("valid"))
+    });
+    c.bench_function("encode PRStartReq 3 GWInfo", |b| {
+        b.iter(|| codec.encode(black_box(&message), &Dialect::canonical()))
+    });
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);
