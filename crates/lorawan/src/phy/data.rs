@@ -6,7 +6,7 @@ use crate::crypto::{
 };
 use crate::ids::DevAddr;
 
-use super::{array_at, split_mic, MType, Mhdr, PhyError, MAX_PHY_LEN};
+use super::{array_at, header, split_mic, MType, Mhdr, PhyError, MAX_PHY_LEN};
 
 /// FOpts is at most 15 bytes (FOptsLen is 4 bits).
 pub const MAX_FOPTS_LEN: usize = 15;
@@ -103,18 +103,14 @@ pub struct BufferTooSmall {
 impl<'a> DataFrame<'a> {
     /// Parses a whole data-frame PHYPayload (MHDR .. MIC); the MType must be a data type.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PhyError> {
-        let (&first, _) = bytes.split_first().ok_or(PhyError::Empty)?;
-        let mhdr = Mhdr::from_byte(first);
+        let mhdr = header(bytes, "a data frame", MType::is_data)?;
         let length_error = PhyError::Length {
             mtype: mhdr.mtype(),
             len: bytes.len(),
             expected: "12..=255 bytes",
         };
-        if !mhdr.mtype().is_data() || bytes.len() < MIN_DATA_LEN {
+        if bytes.len() < MIN_DATA_LEN {
             return Err(length_error);
-        }
-        if bytes.len() > MAX_PHY_LEN {
-            return Err(PhyError::TooLong { len: bytes.len() });
         }
         let (msg, mic) = split_mic(bytes).ok_or(length_error)?;
         let dev_addr = DevAddr::from_le_bytes(array_at(msg, 1).ok_or(length_error)?);

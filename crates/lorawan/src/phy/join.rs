@@ -5,7 +5,7 @@ use crate::crypto::{self, mic_eq, CipherKey, Mic, MicError, MicKey};
 use crate::ids::{DevAddr, Eui64, NetId};
 use crate::join::{self as join_crypto, JoinNonce, JoinReqType};
 
-use super::{array_at, split_mic, MType, Mhdr, PhyError};
+use super::{array_at, header, split_mic, MType, Mhdr, PhyError};
 
 const JOIN_REQUEST_LEN: usize = 23;
 const REJOIN_02_LEN: usize = 19;
@@ -51,6 +51,7 @@ pub struct JoinRequest<'a> {
 impl<'a> JoinRequest<'a> {
     /// Parses a whole join-request PHYPayload (23 bytes).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PhyError> {
+        header(bytes, "a join-request", |m| m == MType::JoinRequest)?;
         check_len(bytes, MType::JoinRequest, &[JOIN_REQUEST_LEN], "23 bytes")?;
         let short = PhyError::Length {
             mtype: MType::JoinRequest,
@@ -136,6 +137,7 @@ impl<'a> RejoinRequest<'a> {
     /// Parses a whole rejoin-request PHYPayload (19 bytes for types 0/2, 24 for type 1).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PhyError> {
         let mtype = MType::RejoinRequest;
+        header(bytes, "a rejoin-request", |m| m == mtype)?;
         let ty = *bytes.get(1).ok_or(PhyError::Length {
             mtype,
             len: bytes.len(),
@@ -232,6 +234,7 @@ pub struct EncryptedJoinAccept<'a> {
 impl<'a> EncryptedJoinAccept<'a> {
     /// Parses a whole join-accept PHYPayload (17 bytes, or 33 with a CFList).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PhyError> {
+        header(bytes, "a join-accept", |m| m == MType::JoinAccept)?;
         check_len(
             bytes,
             MType::JoinAccept,
@@ -323,6 +326,7 @@ pub struct JoinAccept {
 impl JoinAccept {
     /// Wraps plaintext bytes `MHDR .. MIC` (17 or 33 bytes, MType JoinAccept).
     pub fn from_plaintext(bytes: &[u8]) -> Result<Self, PhyError> {
+        header(bytes, "a join-accept", |m| m == MType::JoinAccept)?;
         check_len(
             bytes,
             MType::JoinAccept,
@@ -470,6 +474,13 @@ mod tests {
             Err(PhyError::UnknownRejoinType(3))
         );
         assert!(RejoinRequest::parse(&t1[..20]).is_err());
+        assert_eq!(
+            JoinRequest::parse(&t1[..23]),
+            Err(PhyError::UnexpectedMType {
+                expected: "a join-request",
+                found: MType::RejoinRequest
+            })
+        );
     }
 
     #[test]

@@ -182,6 +182,14 @@ pub enum PhyError {
         /// The bytes available for FOpts (up to the MIC).
         available: usize,
     },
+    /// A view's `parse` was given a frame of another message type.
+    #[error("{found:?} where {expected} was expected")]
+    UnexpectedMType {
+        /// What the view parses.
+        expected: &'static str,
+        /// The message type from MHDR.
+        found: MType,
+    },
     /// A rejoin-request whose RejoinType is reserved.
     #[error("unknown RejoinType {0}")]
     UnknownRejoinType(u8),
@@ -213,14 +221,7 @@ pub struct PhyPayload<'a> {
 impl<'a> PhyPayload<'a> {
     /// Checks the structure of `bytes` for its MType and returns the view.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PhyError> {
-        let (&first, _) = bytes.split_first().ok_or(PhyError::Empty)?;
-        if bytes.len() > MAX_PHY_LEN {
-            return Err(PhyError::TooLong { len: bytes.len() });
-        }
-        let mhdr = Mhdr::from_byte(first);
-        if let Major::Rfu(_) = mhdr.major() {
-            return Err(PhyError::UnsupportedMajor(mhdr.major()));
-        }
+        let mhdr = header(bytes, "any", |_| true)?;
         let frame = match mhdr.mtype() {
             MType::JoinRequest => Frame::JoinRequest(JoinRequest::parse(bytes)?),
             MType::JoinAccept => Frame::JoinAccept(EncryptedJoinAccept::parse(bytes)?),
@@ -308,6 +309,30 @@ impl<'a> PhyPayload<'a> {
             _ => None,
         }
     }
+}
+
+/// Checks what every view checks first: not empty, not longer than a LoRa frame, major R1
+/// (TS001 §4.2.2: the layout of a frame with another major is unknown), and an MType `accepts`.
+pub(crate) fn header(
+    bytes: &[u8],
+    expected: &'static str,
+    accepts: impl Fn(MType) -> bool,
+) -> Result<Mhdr, PhyError> {
+    let (&first, _) = bytes.split_first().ok_or(PhyError::Empty)?;
+    if bytes.len() > MAX_PHY_LEN {
+        return Err(PhyError::TooLong { len: bytes.len() });
+    }
+    let mhdr = Mhdr::from_byte(first);
+    if let Major::Rfu(_) = mhdr.major() {
+        return Err(PhyError::UnsupportedMajor(mhdr.major()));
+    }
+    if !accepts(mhdr.mtype()) {
+        return Err(PhyError::UnexpectedMType {
+            expected,
+            found: mhdr.mtype(),
+        });
+    }
+    Ok(mhdr)
 }
 
 /// Splits a frame into `msg` (MHDR .. before MIC) and the MIC; `None` when shorter than 5 bytes.
