@@ -276,7 +276,7 @@ pub fn plain_mic(key: &MicKey, msg: &[u8]) -> Mic {
     key.mic(&[msg])
 }
 
-/// Which counter a LoRaWAN 1.1 FOpts keystream is bound to (1.1 errata: A[4]).
+/// Which counter a LoRaWAN 1.1 FOpts keystream is bound to (1.1 errata: `A[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FOptsCounter {
     /// FCntUp (uplinks) or NFCntDown (downlinks without FPort or with FPort 0): `A[4] = 0x01`.

@@ -215,6 +215,16 @@ impl<'a> DataFrame<'a> {
         self.mic
     }
 
+    /// TS001 §4.3.1.6 (paraphrased): MAC commands are carried either in FOpts or in an FPort-0
+    /// FRMPayload, never both; such a frame is to be ignored. Parsing keeps the frame (a
+    /// forwarder relays it byte for byte); the NS calls this before acting on MAC commands.
+    pub fn check_mac_command_placement(&self) -> Result<(), PhyError> {
+        if self.fport == Some(0) && !self.fopts.is_empty() {
+            return Err(PhyError::MacCommandsInBoth);
+        }
+        Ok(())
+    }
+
     fn check_fcnt(&self, fcnt: u32) -> Result<(), MicError> {
         if (fcnt & 0xffff) as u16 != self.fcnt16 {
             return Err(MicError::FCntMismatch {
@@ -746,6 +756,19 @@ mod tests {
             Err(BuildError::WrongDirection {
                 expected: Direction::Uplink
             })
+        );
+    }
+
+    #[test]
+    fn mac_commands_in_both_places_are_flagged() {
+        // FOptsLen 1 (LinkCheckReq) and FPort 0 with a payload.
+        let bytes = [
+            0x40, 1, 2, 3, 4, 0x01, 0, 0, 0x02, 0x00, 0x55, 0xaa, 0xbb, 0xcc, 0xdd,
+        ];
+        let frame = DataFrame::parse(&bytes).unwrap();
+        assert_eq!(
+            frame.check_mac_command_placement(),
+            Err(PhyError::MacCommandsInBoth)
         );
     }
 

@@ -190,6 +190,10 @@ pub enum PhyError {
         /// The message type from MHDR.
         found: MType,
     },
+    /// MAC commands in FOpts and in an FPort-0 FRMPayload at once (see
+    /// [`DataFrame::check_mac_command_placement`]).
+    #[error("MAC commands in both FOpts and an FPort 0 FRMPayload")]
+    MacCommandsInBoth,
     /// A rejoin-request whose RejoinType is reserved.
     #[error("unknown RejoinType {0}")]
     UnknownRejoinType(u8),
@@ -406,7 +410,7 @@ mod tests {
                 let _ = d.decrypt_frm_payload_into(&cipher, fcnt, &mut [0u8; 8]);
                 let mut buf = [0u8; MAX_FOPTS_LEN];
                 let _ = d.decrypt_fopts_1_1_into(&cipher, fcnt, &mut buf);
-                let _ = d.fopts_counter();
+                let _ = (d.fopts_counter(), d.check_mac_command_placement());
             }
             Frame::JoinRequest(j) => {
                 let _ = (j.msg(), j.join_eui(), j.dev_eui(), j.dev_nonce(), j.mic());
