@@ -9,7 +9,7 @@
 //! [`parse_commands`] stops there and keeps the CID and every remaining byte in
 //! [`MacCommand::Unknown`], which [`encode_commands`] writes back unchanged.
 //!
-//! Payload bit fields are decoded into the structs of [`payloads`], re-exported here.
+//! Payload bit fields are decoded into the payload structs re-exported here.
 
 mod payloads;
 
@@ -21,14 +21,9 @@ pub use payloads::{
     RxParamSetupReq, RxTimingSetupReq, TxParamSetupReq, FREQUENCY_STEP_HZ, MAX_EIRP_DBM,
 };
 
-/// Which way a frame travels; MAC commands are read differently in each direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// End-device → network server.
-    Uplink,
-    /// Network server → end-device.
-    Downlink,
-}
+/// Which way a frame travels; MAC commands are read differently in each direction (one type
+/// for the whole crate, shared with the crypto's `Dir` byte).
+pub use crate::crypto::Direction;
 
 /// Why a MAC-command sequence could not be parsed or encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
