@@ -5,6 +5,10 @@
 //! typed model. A failure at any step is a [`Rejection`] that always yields a well-formed
 //! answer body.
 
+// `Result<Message, Rejection>`: a Message is itself hundreds of bytes, so boxing the error would
+// not shrink the Result, and callers read the Rejection's fields directly (the API contract).
+#![allow(clippy::result_large_err)]
+
 use serde_json::{Map, Value};
 
 use crate::dialect::Dialect;
@@ -54,20 +58,34 @@ impl Codec {
                 }
             }
         };
-        fill("ProtocolVersion", Some(Value::from(expected.protocol_version.as_str())));
+        fill(
+            "ProtocolVersion",
+            Some(Value::from(expected.protocol_version.as_str())),
+        );
         fill("SenderID", Some(Value::from(expected.sender_id.as_str())));
-        fill("ReceiverID", Some(Value::from(expected.receiver_id.as_str())));
+        fill(
+            "ReceiverID",
+            Some(Value::from(expected.receiver_id.as_str())),
+        );
         fill("TransactionID", expected.transaction_id.map(Value::from));
-        fill("MessageType", Some(Value::from(expected.message_type.as_str())));
+        fill(
+            "MessageType",
+            Some(Value::from(expected.message_type.as_str())),
+        );
         fill(
             "ReceiverToken",
-            expected
-                .receiver_token
-                .as_ref()
-                .map(|t| Value::from(t.received_text().map_or_else(|| Dialect::canonical().hex(t.as_bytes()), str::to_owned))),
+            expected.receiver_token.as_ref().map(|t| {
+                Value::from(
+                    t.received_text()
+                        .map_or_else(|| Dialect::canonical().hex(t.as_bytes()), str::to_owned),
+                )
+            }),
         );
         fill("SenderNSID", expected.sender_nsid.clone().map(Value::from));
-        fill("ReceiverNSID", expected.receiver_nsid.clone().map(Value::from));
+        fill(
+            "ReceiverNSID",
+            expected.receiver_nsid.clone().map(Value::from),
+        );
         self.decode_map(map)
     }
 
@@ -78,7 +96,11 @@ impl Codec {
 
     /// A rejection for a body that could not even be read (too large, broken transfer).
     pub fn reject_unreadable(&self, description: &str) -> Rejection {
-        Rejection::new(None, DecodeError::NotJson(description.to_owned()), Map::new())
+        Rejection::new(
+            None,
+            DecodeError::NotJson(description.to_owned()),
+            Map::new(),
+        )
     }
 
     fn decode_map(&self, map: Map<String, Value>) -> Result<Message, Rejection> {
@@ -87,16 +109,26 @@ impl Codec {
             Err(error) => return Err(Rejection::new(None, error, echo(&map))),
         };
         let value = Value::Object(map);
-        let validated = self.schemas.validate(&header.protocol_version, &header.message_type, &value);
+        let validated =
+            self.schemas
+                .validate(&header.protocol_version, &header.message_type, &value);
         let Value::Object(map) = value else {
             // Built from a map two lines up; kept total instead of panicking.
-            return Err(Rejection::new(Some(header), DecodeError::NotJson("not an object".into()), Map::new()));
+            return Err(Rejection::new(
+                Some(header),
+                DecodeError::NotJson("not an object".into()),
+                Map::new(),
+            ));
         };
-        let kept = echo(&map);
         if let Err(error) = validated {
+            let kept = echo(&map);
             return Err(Rejection::new(Some(header), error, kept));
         }
-        Message::from_map(header.clone(), map).map_err(|error| Rejection::new(Some(header), error, kept))
+        // The happy path copies nothing for the echo: a typed failure echoes the read header.
+        Message::from_map(header.clone(), map).map_err(|error| {
+            let kept = echo_header(&header);
+            Rejection::new(Some(header), error, kept)
+        })
     }
 }
 
@@ -105,10 +137,17 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Rejection> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(Rejection::new(
             None,
-            DecodeError::NotJson(format!("expected an object, got {}", crate::wire::kind(&other))),
+            DecodeError::NotJson(format!(
+                "expected an object, got {}",
+                crate::wire::kind(&other)
+            )),
             Map::new(),
         )),
-        Err(e) => Err(Rejection::new(None, DecodeError::NotJson(e.to_string()), Map::new())),
+        Err(e) => Err(Rejection::new(
+            None,
+            DecodeError::NotJson(e.to_string()),
+            Map::new(),
+        )),
     }
 }
 
@@ -136,6 +175,17 @@ fn echo(map: &Map<String, Value>) -> Map<String, Value> {
     .collect()
 }
 
+/// The echo of a header that was read.
+fn echo_header(header: &Header) -> Map<String, Value> {
+    let dialect = Dialect::canonical();
+    let mut out = crate::wire::Out::new(crate::wire::Style {
+        dialect: &dialect,
+        version: &header.protocol_version,
+    });
+    header.write(&mut out);
+    echo(&out.into_map())
+}
+
 /// Why a message was not accepted, with everything needed to answer it.
 #[derive(Debug, Clone)]
 pub struct Rejection {
@@ -153,11 +203,14 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(header: Option<Header>, error: DecodeError, echo: Map<String, Value>) -> Self {
-        let version = header.as_ref().map(|h| h.protocol_version.clone()).or_else(|| {
-            echo.get("ProtocolVersion")
-                .and_then(Value::as_str)
-                .map(ProtocolVersion::parse)
-        });
+        let version = header
+            .as_ref()
+            .map(|h| h.protocol_version.clone())
+            .or_else(|| {
+                echo.get("ProtocolVersion")
+                    .and_then(Value::as_str)
+                    .map(ProtocolVersion::parse)
+            });
         Self {
             result_code: error.result_code(version.as_ref()),
             description: error.to_string(),
@@ -257,11 +310,16 @@ mod tests {
     #[test]
     fn a_request_is_answered_with_its_answer_type() {
         let codec = Codec::new().unwrap();
-        let body = br#"{"ProtocolVersion":"1.0","SenderID":"000001","ReceiverID":"0102030405060708",
+        let body =
+            br#"{"ProtocolVersion":"1.0","SenderID":"000001","ReceiverID":"0102030405060708",
             "TransactionID":5,"MessageType":"HomeNSReq","SenderToken":"0A","DevEUI":"xyz"}"#;
         let rejection = codec.decode(body).unwrap_err();
         assert_eq!(rejection.result_code, ResultCode::MalformedRequest);
-        assert!(rejection.description.starts_with("DevEUI: "), "{}", rejection.description);
+        assert!(
+            rejection.description.starts_with("DevEUI: "),
+            "{}",
+            rejection.description
+        );
         let answer = rejection.answer().unwrap();
         assert_eq!(answer.message_type(), MessageType::HomeNSAns);
         let json = answer.to_json(&Dialect::canonical());

@@ -54,7 +54,9 @@ impl DecodeError {
         match self {
             DecodeError::NotJson(_) => None,
             DecodeError::UnsupportedVersion(_) => Some("ProtocolVersion"),
-            DecodeError::UnknownMessageType(_) | DecodeError::NotInVersion { .. } => Some("MessageType"),
+            DecodeError::UnknownMessageType(_) | DecodeError::NotInVersion { .. } => {
+                Some("MessageType")
+            }
             DecodeError::Invalid { path, .. } => Some(path),
         }
     }
@@ -77,13 +79,22 @@ mod tests {
     #[test]
     fn codes_are_mapped_in_one_place() {
         let bad_version = DecodeError::UnsupportedVersion("2.0".into());
-        assert_eq!(bad_version.result_code(None), ResultCode::InvalidProtocolVersion);
+        assert_eq!(
+            bad_version.result_code(None),
+            ResultCode::InvalidProtocolVersion
+        );
         let bad_field = DecodeError::Invalid {
             path: "PHYPayload".into(),
             reason: "expected hex".into(),
         };
-        assert_eq!(bad_field.result_code(Some(&ProtocolVersion::V1_0)), ResultCode::MalformedRequest);
-        assert_eq!(bad_field.result_code(Some(&ProtocolVersion::V1_1)), ResultCode::MalformedMessage);
+        assert_eq!(
+            bad_field.result_code(Some(&ProtocolVersion::V1_0)),
+            ResultCode::MalformedRequest
+        );
+        assert_eq!(
+            bad_field.result_code(Some(&ProtocolVersion::V1_1)),
+            ResultCode::MalformedMessage
+        );
         assert_eq!(bad_field.to_string(), "PHYPayload: expected hex");
     }
 }

@@ -289,7 +289,9 @@ impl Header {
         let root = Path::Root;
         let text = |key: &'static str| -> Result<String, DecodeError> {
             match map.get(key) {
-                None | Some(Value::Null) => Err(Path::Key(&root, key).invalid("required field missing")),
+                None | Some(Value::Null) => {
+                    Err(Path::Key(&root, key).invalid("required field missing"))
+                }
                 Some(value) => String::from_wire(value.clone(), &Path::Key(&root, key)),
             }
         };
@@ -304,7 +306,14 @@ impl Header {
         let sender_id = text("SenderID")?;
         let receiver_id = text("ReceiverID")?;
         let mut optional = Map::new();
-        for key in ["TransactionID", "SenderToken", "ReceiverToken", "SenderNSID", "ReceiverNSID", "VSExtension"] {
+        for key in [
+            "TransactionID",
+            "SenderToken",
+            "ReceiverToken",
+            "SenderNSID",
+            "ReceiverNSID",
+            "VSExtension",
+        ] {
             if let Some(value) = map.get(key) {
                 optional.insert(key.to_owned(), value.clone());
             }
@@ -326,7 +335,10 @@ impl Header {
 
     /// Writes the header fields, in spec order.
     pub(crate) fn write(&self, out: &mut Out<'_>) {
-        out.req("ProtocolVersion", &self.protocol_version.as_str().to_owned());
+        out.req(
+            "ProtocolVersion",
+            &self.protocol_version.as_str().to_owned(),
+        );
         out.req("SenderID", &self.sender_id);
         out.req("ReceiverID", &self.receiver_id);
         out.opt("TransactionID", &self.transaction_id);
@@ -363,17 +375,29 @@ mod tests {
             }
             assert_eq!(&MessageType::parse(t.as_str()), t);
         }
-        assert_eq!(MessageType::parse("Invalid"), MessageType::Unknown("Invalid".into()));
+        assert_eq!(
+            MessageType::parse("Invalid"),
+            MessageType::Unknown("Invalid".into())
+        );
     }
 
     #[test]
     fn answer_header_swaps_and_echoes() {
-        let mut request = Header::new(ProtocolVersion::V1_1, MessageType::JoinReq, "000001", "70b3d57ed0000000", Some(7));
+        let mut request = Header::new(
+            ProtocolVersion::V1_1,
+            MessageType::JoinReq,
+            "000001",
+            "70b3d57ed0000000",
+            Some(7),
+        );
         request.sender_token = Some(Token::from(vec![1]));
         request.sender_nsid = Some("0000000000000001".into());
         let answer = request.answer_header();
         assert_eq!(answer.message_type, MessageType::JoinAns);
-        assert_eq!((answer.sender_id.as_str(), answer.receiver_id.as_str()), ("70b3d57ed0000000", "000001"));
+        assert_eq!(
+            (answer.sender_id.as_str(), answer.receiver_id.as_str()),
+            ("70b3d57ed0000000", "000001")
+        );
         assert_eq!(answer.receiver_token, request.sender_token);
         assert_eq!(answer.receiver_nsid, request.sender_nsid);
         assert_eq!(answer.transaction_id, Some(7));

@@ -7,6 +7,7 @@
 //! rejected when read (schemas/README.md, edge decision "16-byte wrapped key").
 
 use lorawan::ids::AesKey;
+use lorawan::keywrap::{unwrap_key, wrap_key, KeyWrapError};
 use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
@@ -43,6 +44,26 @@ impl KeyEnvelope {
         }
     }
 
+    /// Wraps `key` under `kek` (RFC 3394) and labels it. "The decision to wrap or not a key
+    /// SHALL always be taken by the entity who is in charge of delivering the key" (TS002 §21).
+    pub fn wrap(kek_label: impl Into<String>, kek: &AesKey, key: &AesKey) -> Self {
+        Self::wrapped(kek_label, wrap_key(kek, key).to_vec())
+    }
+
+    /// The key: as is when in clear, else unwrapped with `kek`, the KEK the caller holds for
+    /// [`KeyEnvelope::label`] (`None` when it holds none).
+    pub fn unwrap(&self, kek: Option<&AesKey>) -> Result<AesKey, KeyError> {
+        match self.label() {
+            None => self
+                .clear_key()
+                .ok_or(KeyError::ClearLength(self.aes_key.len())),
+            Some(label) => {
+                let kek = kek.ok_or_else(|| KeyError::UnknownKek(label.to_owned()))?;
+                unwrap_key(kek, self.aes_key.as_bytes()).map_err(KeyError::Unwrap)
+            }
+        }
+    }
+
     /// The KEKLabel when the key is wrapped.
     pub fn label(&self) -> Option<&str> {
         self.kek_label.as_deref().filter(|label| !label.is_empty())
@@ -58,13 +79,30 @@ impl KeyEnvelope {
         if self.is_wrapped() {
             return None;
         }
-        <[u8; 16]>::try_from(self.aes_key.as_bytes()).ok().map(AesKey::new)
+        <[u8; 16]>::try_from(self.aes_key.as_bytes())
+            .ok()
+            .map(AesKey::new)
     }
 
     /// Reads a KeyEnvelope JSON object (any hex case, `0x`, `null` KEKLabel).
     pub fn from_json(value: Value) -> Result<Self, DecodeError> {
         Self::from_wire(value, &Path::Root)
     }
+}
+
+/// Why the key of an envelope could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// No KEK is configured for the envelope's KEKLabel (our configuration, or the sender's
+    /// choice of label, is to blame).
+    #[error("no KEK for KEKLabel {0:?}")]
+    UnknownKek(String),
+    /// RFC 3394 unwrap failed: wrong KEK or tampered data.
+    #[error("key unwrap failed: {0}")]
+    Unwrap(KeyWrapError),
+    /// A clear key that is not 16 bytes (only reachable for envelopes built in code).
+    #[error("a clear AES key is 16 bytes, got {0}")]
+    ClearLength(usize),
 }
 
 impl std::fmt::Debug for KeyEnvelope {
@@ -112,14 +150,44 @@ mod tests {
 
     #[test]
     fn clear_and_wrapped_lengths() {
-        let clear = KeyEnvelope::from_json(json!({"KEKLabel": "", "AESKey": "000102030405060708090A0B0C0D0E0F"})).unwrap();
+        let clear = KeyEnvelope::from_json(
+            json!({"KEKLabel": "", "AESKey": "000102030405060708090A0B0C0D0E0F"}),
+        )
+        .unwrap();
         assert!(!clear.is_wrapped());
         assert!(clear.clear_key().is_some());
-        let wrapped = KeyEnvelope::from_json(json!({"KEKLabel": "k", "AESKey": "0x".to_owned() + &"ab".repeat(24)})).unwrap();
+        let wrapped = KeyEnvelope::from_json(
+            json!({"KEKLabel": "k", "AESKey": "0x".to_owned() + &"ab".repeat(24)}),
+        )
+        .unwrap();
         assert!(wrapped.is_wrapped());
         assert!(wrapped.clear_key().is_none());
-        let bad = KeyEnvelope::from_json(json!({"KEKLabel": "test", "AESKey": "000102030405060708090A0B0C0D0E0F"}));
+        let bad = KeyEnvelope::from_json(
+            json!({"KEKLabel": "test", "AESKey": "000102030405060708090A0B0C0D0E0F"}),
+        );
         assert!(matches!(bad, Err(DecodeError::Invalid { path, .. }) if path == "AESKey"));
+    }
+
+    #[test]
+    fn wraps_and_unwraps_the_chirpstack_vector() {
+        // backend/src/lib.rs test_key_envelope in ChirpStack; shared/conformance/bi/parts.
+        let key = AesKey::new([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let kek = AesKey::new([8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1]);
+        let envelope = KeyEnvelope::wrap("test-kek", &kek, &key);
+        assert_eq!(
+            crate::dialect::Dialect::canonical().hex(envelope.aes_key.as_bytes()),
+            "e3d5a47ba25cbe6e5da820846e0cb6a82b750c59d848ec7a"
+        );
+        assert_eq!(envelope.unwrap(Some(&kek)), Ok(key));
+        assert_eq!(
+            envelope.unwrap(None),
+            Err(KeyError::UnknownKek("test-kek".into()))
+        );
+        assert!(matches!(
+            envelope.unwrap(Some(&key)),
+            Err(KeyError::Unwrap(_))
+        ));
+        assert_eq!(KeyEnvelope::clear(&key).unwrap(None), Ok(key));
     }
 
     #[test]

@@ -116,7 +116,9 @@ impl ResultCode {
             },
             ResultCode::MalformedRequest | ResultCode::MalformedMessage => {
                 match (dialect.malformed, version) {
-                    (MalformedSpelling::AlwaysRequest, _) | (_, ProtocolVersion::V1_0) => "MalformedRequest",
+                    (MalformedSpelling::AlwaysRequest, _) | (_, ProtocolVersion::V1_0) => {
+                        "MalformedRequest"
+                    }
                     _ => "MalformedMessage",
                 }
             }
@@ -196,8 +198,14 @@ mod tests {
         for code in ResultCode::KNOWN {
             assert_eq!(&ResultCode::parse(code.as_str()), code);
         }
-        assert_eq!(ResultCode::parse("UnkownReceiver"), ResultCode::UnknownReceiver);
-        assert_eq!(ResultCode::parse("UnknownReceiver"), ResultCode::UnknownReceiver);
+        assert_eq!(
+            ResultCode::parse("UnkownReceiver"),
+            ResultCode::UnknownReceiver
+        );
+        assert_eq!(
+            ResultCode::parse("UnknownReceiver"),
+            ResultCode::UnknownReceiver
+        );
         let odd = ResultCode::parse("SomethingNew");
         assert_eq!(odd.as_str(), "SomethingNew");
     }
@@ -207,11 +215,23 @@ mod tests {
         let v10 = ProtocolVersion::V1_0;
         let v11 = ProtocolVersion::V1_1;
         let code = ResultCode::MalformedMessage;
-        assert_eq!(code.as_str_for(&Dialect::canonical(), &v10), "MalformedRequest");
-        assert_eq!(code.as_str_for(&Dialect::canonical(), &v11), "MalformedMessage");
-        assert_eq!(code.as_str_for(&Dialect::chirpstack_v4(), &v11), "MalformedRequest");
+        assert_eq!(
+            code.as_str_for(&Dialect::canonical(), &v10),
+            "MalformedRequest"
+        );
+        assert_eq!(
+            code.as_str_for(&Dialect::canonical(), &v11),
+            "MalformedMessage"
+        );
+        assert_eq!(
+            code.as_str_for(&Dialect::chirpstack_v4(), &v11),
+            "MalformedRequest"
+        );
         let unknown = ResultCode::UnknownReceiver;
-        assert_eq!(unknown.as_str_for(&Dialect::canonical(), &v11), "UnkownReceiver");
+        assert_eq!(
+            unknown.as_str_for(&Dialect::canonical(), &v11),
+            "UnkownReceiver"
+        );
         assert_eq!(unknown.as_str_for(&Dialect::tts(), &v11), "UnknownReceiver");
     }
 }

@@ -67,7 +67,10 @@ impl Schemas {
                     file: format!("{version}/common.json"),
                     reason: "not embedded".into(),
                 })?;
-            for (v, name, text) in FILES.iter().filter(|(v, name, _)| *v == version && *name != "common") {
+            for (v, name, text) in FILES
+                .iter()
+                .filter(|(v, name, _)| *v == version && *name != "common")
+            {
                 let validator = compile(v, name, text, common)?;
                 if *v == "1.0" {
                     v1_0.insert(*name, validator);
@@ -80,7 +83,11 @@ impl Schemas {
     }
 
     /// The validator of one message type and version.
-    pub fn validator(&self, version: &ProtocolVersion, message_type: &MessageType) -> Option<&Validator> {
+    pub fn validator(
+        &self,
+        version: &ProtocolVersion,
+        message_type: &MessageType,
+    ) -> Option<&Validator> {
         let map = match version {
             ProtocolVersion::V1_0 => &self.v1_0,
             ProtocolVersion::V1_1 => &self.v1_1,
@@ -90,16 +97,25 @@ impl Schemas {
     }
 
     /// Validates `instance`; the first error names its field.
-    pub fn validate(&self, version: &ProtocolVersion, message_type: &MessageType, instance: &Value) -> Result<(), DecodeError> {
+    pub fn validate(
+        &self,
+        version: &ProtocolVersion,
+        message_type: &MessageType,
+        instance: &Value,
+    ) -> Result<(), DecodeError> {
         let Some(validator) = self.validator(version, message_type) else {
-            return Err(if message_type.exists_in(version) || matches!(message_type, MessageType::Unknown(_)) {
-                DecodeError::UnknownMessageType(message_type.as_str().to_owned())
-            } else {
-                DecodeError::NotInVersion {
-                    message_type: message_type.as_str().to_owned(),
-                    version: version.as_str().to_owned(),
-                }
-            });
+            return Err(
+                if message_type.exists_in(version)
+                    || matches!(message_type, MessageType::Unknown(_))
+                {
+                    DecodeError::UnknownMessageType(message_type.as_str().to_owned())
+                } else {
+                    DecodeError::NotInVersion {
+                        message_type: message_type.as_str().to_owned(),
+                        version: version.as_str().to_owned(),
+                    }
+                },
+            );
         };
         if validator.is_valid(instance) {
             return Ok(());
@@ -125,7 +141,8 @@ fn compile(version: &str, name: &str, text: &str, common: &str) -> Result<Valida
         reason,
     };
     let schema: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
-    let common: Value = serde_json::from_str(common).map_err(|e| err(format!("common.json: {e}")))?;
+    let common: Value =
+        serde_json::from_str(common).map_err(|e| err(format!("common.json: {e}")))?;
     let common = Resource::from_contents(common).map_err(|e| err(format!("common.json: {e}")))?;
     jsonschema::options()
         .with_draft(Draft::Draft202012)
@@ -155,24 +172,52 @@ pub fn field_path(pointer: &str) -> String {
 
 fn describe(error: &ValidationError<'_>) -> DecodeError {
     let path = field_path(error.instance_path.as_str());
-    let join = |field: &str| if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
-    let (path, reason) = match &error.kind {
-        ValidationErrorKind::Required { property } => {
-            (join(property.as_str().unwrap_or_default()), "required field missing".to_owned())
+    let join = |field: &str| {
+        if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
         }
+    };
+    let (path, reason) = match &error.kind {
+        ValidationErrorKind::Required { property } => (
+            join(property.as_str().unwrap_or_default()),
+            "required field missing".to_owned(),
+        ),
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 jsonschema::error::TypeKind::Single(t) => t.to_string(),
-                jsonschema::error::TypeKind::Multiple(ts) => {
-                    ts.iter().map(|t| t.to_string()).filter(|t| t != "null").collect::<Vec<_>>().join(" or ")
-                }
+                jsonschema::error::TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| t.to_string())
+                    .filter(|t| t != "null")
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
-            (path, format!("expected {expected}, got {}", crate::wire::kind(&error.instance)))
+            (
+                path,
+                format!(
+                    "expected {expected}, got {}",
+                    crate::wire::kind(&error.instance)
+                ),
+            )
         }
-        ValidationErrorKind::Pattern { pattern } => (path, format!("{}, got {}", describe_pattern(pattern), error.instance)),
-        ValidationErrorKind::Constant { expected_value } => (path, format!("expected {expected_value}, got {}", error.instance)),
-        ValidationErrorKind::Minimum { limit } => (path, format!("must be at least {limit}, got {}", error.instance)),
-        ValidationErrorKind::Maximum { limit } => (path, format!("must be at most {limit}, got {}", error.instance)),
+        ValidationErrorKind::Pattern { pattern } => (
+            path,
+            format!("{}, got {}", describe_pattern(pattern), error.instance),
+        ),
+        ValidationErrorKind::Constant { expected_value } => (
+            path,
+            format!("expected {expected_value}, got {}", error.instance),
+        ),
+        ValidationErrorKind::Minimum { limit } => (
+            path,
+            format!("must be at least {limit}, got {}", error.instance),
+        ),
+        ValidationErrorKind::Maximum { limit } => (
+            path,
+            format!("must be at most {limit}, got {}", error.instance),
+        ),
         ValidationErrorKind::MinLength { .. } => (path, "must not be empty".to_owned()),
         _ => (path, error.to_string()),
     };
@@ -184,31 +229,46 @@ pub fn describe_pattern(pattern: &str) -> String {
     let known: &[(&str, &str)] = &[
         (r"^(0[xX])?([0-9a-fA-F]{2})*$", "expected hex"),
         (r"^(0[xX])?([0-9a-fA-F]{2})+$", "expected non-empty hex"),
-        (r"^(0[xX])?[0-9a-fA-F]{6}$", "expected a NetID (3 bytes of hex)"),
-        (r"^(0[xX])?[0-9a-fA-F]{16}$", "expected an EUI-64 (8 bytes of hex)"),
-        (r"^(0[xX])?[0-9a-fA-F]{8}$", "expected a DevAddr (4 bytes of hex)"),
-        (r"^(0[xX])?([0-9a-fA-F]{8}|[0-9a-fA-F]{16})$", "expected a gateway ID (4 or 8 bytes of hex)"),
-        (r"^(0[xX])?([0-9a-fA-F]{32})?$", "expected a CFList (empty or 16 bytes of hex)"),
+        (
+            r"^(0[xX])?[0-9a-fA-F]{6}$",
+            "expected a NetID (3 bytes of hex)",
+        ),
+        (
+            r"^(0[xX])?[0-9a-fA-F]{16}$",
+            "expected an EUI-64 (8 bytes of hex)",
+        ),
+        (
+            r"^(0[xX])?[0-9a-fA-F]{8}$",
+            "expected a DevAddr (4 bytes of hex)",
+        ),
+        (
+            r"^(0[xX])?([0-9a-fA-F]{8}|[0-9a-fA-F]{16})$",
+            "expected a gateway ID (4 or 8 bytes of hex)",
+        ),
+        (
+            r"^(0[xX])?([0-9a-fA-F]{32})?$",
+            "expected a CFList (empty or 16 bytes of hex)",
+        ),
         (r"^(0[xX])?[0-9a-fA-F]{2}$", "expected 1 byte of hex"),
-        (r"^(0[xX])?[0-9a-fA-F]{32}$", "expected a clear AES key (16 bytes of hex) without KEKLabel"),
+        (
+            r"^(0[xX])?[0-9a-fA-F]{32}$",
+            "expected a clear AES key (16 bytes of hex) without KEKLabel",
+        ),
         (
             r"^(0[xX])?([0-9a-fA-F]{16}){3,}$",
             "expected an RFC 3394 wrapped key (24, 32, … bytes of hex) under a KEKLabel",
         ),
     ];
-    known
-        .iter()
-        .find(|(p, _)| *p == pattern)
-        .map_or_else(
-            || {
-                if pattern.starts_with("^[0-9]{4}-") {
-                    "expected an ISO 8601 date-time".to_owned()
-                } else {
-                    format!("does not match {pattern}")
-                }
-            },
-            |(_, text)| (*text).to_owned(),
-        )
+    known.iter().find(|(p, _)| *p == pattern).map_or_else(
+        || {
+            if pattern.starts_with("^[0-9]{4}-") {
+                "expected an ISO 8601 date-time".to_owned()
+            } else {
+                format!("does not match {pattern}")
+            }
+        },
+        |(_, text)| (*text).to_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -217,7 +277,10 @@ mod tests {
 
     #[test]
     fn pointers_become_field_paths() {
-        assert_eq!(field_path("/ULMetaData/GWInfo/1/RSSI"), "ULMetaData.GWInfo[1].RSSI");
+        assert_eq!(
+            field_path("/ULMetaData/GWInfo/1/RSSI"),
+            "ULMetaData.GWInfo[1].RSSI"
+        );
         assert_eq!(field_path(""), "");
         assert_eq!(field_path("/AS-ID"), "AS-ID");
     }

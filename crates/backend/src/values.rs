@@ -42,7 +42,11 @@ impl From<&[u8]> for HexBytes {
 
 impl fmt::Debug for HexBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HexBytes({})", crate::dialect::Dialect::canonical().hex(&self.0))
+        write!(
+            f,
+            "HexBytes({})",
+            crate::dialect::Dialect::canonical().hex(&self.0)
+        )
     }
 }
 
@@ -104,14 +108,21 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.text {
             Some(text) => write!(f, "Token({text})"),
-            None => write!(f, "Token({})", crate::dialect::Dialect::canonical().hex(&self.bytes)),
+            None => write!(
+                f,
+                "Token({})",
+                crate::dialect::Dialect::canonical().hex(&self.bytes)
+            ),
         }
     }
 }
 
 impl Wire for Token {
     fn from_wire(value: Value, at: &Path<'_>) -> Result<Self, DecodeError> {
-        hex(value, at).map(|(bytes, text)| Self { bytes, text: Some(text) })
+        hex(value, at).map(|(bytes, text)| Self {
+            bytes,
+            text: Some(text),
+        })
     }
     fn to_wire(&self, style: &Style<'_>) -> Value {
         Value::String(match &self.text {

@@ -86,7 +86,9 @@ impl<'a> Fields<'a> {
     /// A mandatory field.
     pub(crate) fn req<T: Wire>(&mut self, key: &'static str) -> Result<T, DecodeError> {
         match self.map.shift_remove(key) {
-            None | Some(Value::Null) => Err(Path::Key(self.at, key).invalid("required field missing")),
+            None | Some(Value::Null) => {
+                Err(Path::Key(self.at, key).invalid("required field missing"))
+            }
             Some(value) => T::from_wire(value, &Path::Key(self.at, key)),
         }
     }
@@ -206,9 +208,7 @@ impl Wire for bool {
 impl Wire for f64 {
     fn from_wire(value: Value, at: &Path<'_>) -> Result<Self, DecodeError> {
         match &value {
-            Value::Number(n) => n
-                .as_f64()
-                .ok_or_else(|| at.invalid("number out of range")),
+            Value::Number(n) => n.as_f64().ok_or_else(|| at.invalid("number out of range")),
             other => Err(at.invalid(format!("expected number, got {}", kind(other)))),
         }
     }
@@ -301,10 +301,18 @@ pub(crate) fn hex(value: Value, at: &Path<'_>) -> Result<(Vec<u8>, String), Deco
     Ok((bytes, text))
 }
 
-fn hex_array<const N: usize>(value: Value, at: &Path<'_>, what: &str) -> Result<[u8; N], DecodeError> {
+fn hex_array<const N: usize>(
+    value: Value,
+    at: &Path<'_>,
+    what: &str,
+) -> Result<[u8; N], DecodeError> {
     let (bytes, _) = hex(value, at)?;
-    <[u8; N]>::try_from(bytes.as_slice())
-        .map_err(|_| at.invalid(format!("expected {what} ({N} bytes of hex), got {} bytes", bytes.len())))
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
+        at.invalid(format!(
+            "expected {what} ({N} bytes of hex), got {} bytes",
+            bytes.len()
+        ))
+    })
 }
 
 impl Wire for Eui64 {
@@ -337,7 +345,8 @@ impl Wire for NetId {
 impl Wire for OffsetDateTime {
     fn from_wire(value: Value, at: &Path<'_>) -> Result<Self, DecodeError> {
         let text = string(value, at)?;
-        parse_time(&text).ok_or_else(|| at.invalid(format!("expected ISO 8601 date-time, got {text:?}")))
+        parse_time(&text)
+            .ok_or_else(|| at.invalid(format!("expected ISO 8601 date-time, got {text:?}")))
     }
     fn to_wire(&self, _: &Style<'_>) -> Value {
         Value::String(self.format(&Rfc3339).unwrap_or_default())
@@ -371,7 +380,10 @@ mod tests {
         let ul = Path::Key(&root, "ULMetaData");
         let gw = Path::Key(&ul, "GWInfo");
         let one = Path::Index(&gw, 1);
-        assert_eq!(Path::Key(&one, "RSSI").to_string(), "ULMetaData.GWInfo[1].RSSI");
+        assert_eq!(
+            Path::Key(&one, "RSSI").to_string(),
+            "ULMetaData.GWInfo[1].RSSI"
+        );
     }
 
     #[test]

@@ -48,7 +48,11 @@ fn check(body: &[u8]) {
             let bad_id = matches!(rejection.error.field(), Some("SenderID" | "ReceiverID"));
             if let (Some(answer), false) = (rejection.answer(), bad_id) {
                 let bytes = codec().encode(&answer, &Dialect::canonical());
-                assert!(codec().decode(&bytes).is_ok(), "our answer must be valid: {}", String::from_utf8_lossy(&bytes));
+                assert!(
+                    codec().decode(&bytes).is_ok(),
+                    "our answer must be valid: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
             }
         }
     }
@@ -59,7 +63,8 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "[0-9a-fA-Fx]{0,40}".prop_map(Value::from),
         ".{0,20}".prop_map(Value::from),
         Just(json!("1.0")),
@@ -85,7 +90,11 @@ fn mutate(node: &mut Value, steps: &[usize], replacement: Option<Value>) {
     };
     match node {
         Value::Object(map) if !map.is_empty() => {
-            let key = map.keys().nth(step % map.len()).cloned().unwrap_or_default();
+            let key = map
+                .keys()
+                .nth(step % map.len())
+                .cloned()
+                .unwrap_or_default();
             if rest.is_empty() && replacement.is_none() {
                 map.shift_remove(&key);
             } else if let Some(child) = map.get_mut(&key) {

@@ -22,19 +22,37 @@ fn every_schema_file_is_embedded_and_compiles() {
     for version in ["1.0", "1.1"] {
         for entry in std::fs::read_dir(format!("{dir}/{version}")).expect("schemas dir") {
             let path = entry.expect("entry").path();
-            let stem = path.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
-            assert!(FILES.iter().any(|(v, n, _)| *v == version && *n == stem), "{version}/{stem}.json not embedded");
-            let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-            assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("name")
+                .to_owned();
+            assert!(
+                FILES.iter().any(|(v, n, _)| *v == version && *n == stem),
+                "{version}/{stem}.json not embedded"
+            );
+            let schema: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+            assert_eq!(
+                schema["$schema"],
+                "https://json-schema.org/draft/2020-12/schema"
+            );
             on_disk += 1;
         }
     }
     assert_eq!(on_disk, FILES.len());
-    assert_eq!(FILES.len(), 21 + 25, "1.0: common + 20 types, 1.1: common + 24 types");
+    assert_eq!(
+        FILES.len(),
+        21 + 25,
+        "1.0: common + 20 types, 1.1: common + 24 types"
+    );
     let codec = Codec::new().expect("every schema compiles");
     for version in [ProtocolVersion::V1_0, ProtocolVersion::V1_1] {
         for t in types_of(&version) {
-            assert!(codec.schemas().validator(&version, &t).is_some(), "{version:?} {t:?}");
+            assert!(
+                codec.schemas().validator(&version, &t).is_some(),
+                "{version:?} {t:?}"
+            );
         }
     }
 }
@@ -47,14 +65,20 @@ fn valid_and_invalid_examples_per_type_and_version() {
         let malformed = ResultCode::malformed(Some(&version));
         for t in types_of(&version) {
             let valid = full_example(&version, &t);
-            codec.decode(&serde_json::to_vec(&valid).expect("json")).unwrap_or_else(|r| panic!("{t:?}: {}", r.description));
+            codec
+                .decode(&serde_json::to_vec(&valid).expect("json"))
+                .unwrap_or_else(|r| panic!("{t:?}: {}", r.description));
 
             // A header field of the wrong type.
             let mut bad = valid.clone();
             bad["TransactionID"] = json!("7");
             let r = decode_err(&codec, &bad);
             assert_eq!(r.result_code, malformed);
-            assert!(r.description.starts_with("TransactionID: expected integer"), "{t:?}: {}", r.description);
+            assert!(
+                r.description.starts_with("TransactionID: expected integer"),
+                "{t:?}: {}",
+                r.description
+            );
 
             // A mandatory body field missing.
             let field = first_required_field(&t);
@@ -62,9 +86,16 @@ fn valid_and_invalid_examples_per_type_and_version() {
                 let mut bad = valid.clone();
                 bad.as_object_mut().expect("object").remove(field);
                 let r = decode_err(&codec, &bad);
-                assert_eq!(r.description, format!("{field}: required field missing"), "{t:?}");
+                assert_eq!(
+                    r.description,
+                    format!("{field}: required field missing"),
+                    "{t:?}"
+                );
                 let answer = r.answer_json(&Dialect::canonical());
-                assert_eq!(answer["Result"]["ResultCode"], malformed.as_str_for(&Dialect::canonical(), &version));
+                assert_eq!(
+                    answer["Result"]["ResultCode"],
+                    malformed.as_str_for(&Dialect::canonical(), &version)
+                );
             }
             checked += 1;
         }
@@ -84,17 +115,29 @@ fn nested_errors_name_the_nested_field() {
     );
     let mut bad = full_example(&version, &MessageType::PRStartReq);
     bad["ULMetaData"]["RecvTime"] = json!("yesterday");
-    assert!(decode_err(&codec, &bad).description.starts_with("ULMetaData.RecvTime: expected an ISO 8601 date-time"));
+    assert!(decode_err(&codec, &bad)
+        .description
+        .starts_with("ULMetaData.RecvTime: expected an ISO 8601 date-time"));
     let mut bad = full_example(&version, &MessageType::PRStartReq);
     bad["ULMetaData"]["RecvTime"] = json!("2024-02-30T00:00:00Z");
-    assert!(decode_err(&codec, &bad).description.starts_with("ULMetaData.RecvTime: expected ISO 8601"), "typed check after the schema");
+    assert!(
+        decode_err(&codec, &bad)
+            .description
+            .starts_with("ULMetaData.RecvTime: expected ISO 8601"),
+        "typed check after the schema"
+    );
     let mut bad = full_example(&version, &MessageType::JoinAns);
     bad["AppSKey"]["AESKey"] = json!("00");
-    assert!(decode_err(&codec, &bad).description.starts_with("AppSKey.AESKey: expected an RFC 3394 wrapped key"));
+    assert!(decode_err(&codec, &bad)
+        .description
+        .starts_with("AppSKey.AESKey: expected an RFC 3394 wrapped key"));
     let mut bad = full_example(&version, &MessageType::XmitDataReq);
     bad.as_object_mut().expect("object").remove("PHYPayload");
     bad.as_object_mut().expect("object").remove("FRMPayload");
-    assert_eq!(decode_err(&codec, &bad).description, "PHYPayload: XmitDataReq needs PHYPayload or FRMPayload");
+    assert_eq!(
+        decode_err(&codec, &bad).description,
+        "PHYPayload: XmitDataReq needs PHYPayload or FRMPayload"
+    );
 }
 
 #[test]
@@ -103,7 +146,10 @@ fn version_rules() {
     let mut notif = full_example(&ProtocolVersion::V1_1, &MessageType::ErrorNotif);
     notif["ProtocolVersion"] = json!("1.0");
     let r = decode_err(&codec, &notif);
-    assert_eq!(r.description, "MessageType: ErrorNotif does not exist in Backend Interfaces 1.0");
+    assert_eq!(
+        r.description,
+        "MessageType: ErrorNotif does not exist in Backend Interfaces 1.0"
+    );
     assert_eq!(r.result_code, ResultCode::MalformedRequest);
     let mut future = full_example(&ProtocolVersion::V1_1, &MessageType::JoinReq);
     future["ProtocolVersion"] = json!("1.2");
@@ -127,5 +173,8 @@ fn rejected_answers_get_error_notif_in_1_1_only() {
     bad["HNetID"] = json!("zz");
     let r = decode_err(&codec, &bad);
     assert!(r.answer().is_none());
-    assert_eq!(r.answer_json(&Dialect::canonical())["Result"]["ResultCode"], "MalformedRequest");
+    assert_eq!(
+        r.answer_json(&Dialect::canonical())["Result"]["ResultCode"],
+        "MalformedRequest"
+    );
 }

@@ -6,7 +6,9 @@
 mod join;
 mod roaming;
 
-pub use join::{AppSKeyAns, AppSKeyReq, HomeNSAns, HomeNSReq, JoinAns, JoinReq, RejoinAns, RejoinReq};
+pub use join::{
+    AppSKeyAns, AppSKeyReq, HomeNSAns, HomeNSReq, JoinAns, JoinReq, RejoinAns, RejoinReq,
+};
 pub use roaming::{
     ErrorNotif, HRStartAns, HRStartReq, HRStopAns, HRStopReq, PRStartAns, PRStartNotif, PRStartReq,
     PRStopAns, PRStopReq, ProfileAns, ProfileReq, XmitDataAns, XmitDataReq, XmitLocAns, XmitLocReq,
@@ -121,7 +123,11 @@ impl Message {
     /// The answer to `request` carrying `code` and `description`, with the header of
     /// [`Header::answer_header`]; `None` when `request` is not a request type this model knows.
     /// Every answer type has only Result as a mandatory field, so this is well-formed.
-    pub fn error_answer(request: &Header, code: ResultCode, description: impl Into<String>) -> Option<Message> {
+    pub fn error_answer(
+        request: &Header,
+        code: ResultCode,
+        description: impl Into<String>,
+    ) -> Option<Message> {
         request.message_type.answer_type()?;
         let mut header = request.answer_header();
         if !header.protocol_version.is_supported() {
@@ -153,7 +159,10 @@ impl Message {
     }
 
     /// Reads the body of `map` given its already-read header.
-    pub(crate) fn from_map(header: Header, map: Map<String, Value>) -> Result<Message, DecodeError> {
+    pub(crate) fn from_map(
+        header: Header,
+        map: Map<String, Value>,
+    ) -> Result<Message, DecodeError> {
         let root = Path::Root;
         let mut fields = Fields::from_map(map, &root);
         for key in HEADER_FIELDS {
@@ -178,10 +187,12 @@ impl Message {
         if let Message::XmitDataReq(m) = self {
             // "PHYPayload or FRMPayload", "ULMetaData or DLMetaData" (TS002 Table 13, MX).
             if m.phy_payload.is_none() && m.frm_payload.is_none() {
-                return Err(Path::Key(&Path::Root, "PHYPayload").invalid("XmitDataReq needs PHYPayload or FRMPayload"));
+                return Err(Path::Key(&Path::Root, "PHYPayload")
+                    .invalid("XmitDataReq needs PHYPayload or FRMPayload"));
             }
             if m.ul_meta_data.is_none() && m.dl_meta_data.is_none() {
-                return Err(Path::Key(&Path::Root, "DLMetaData").invalid("XmitDataReq needs ULMetaData or DLMetaData"));
+                return Err(Path::Key(&Path::Root, "DLMetaData")
+                    .invalid("XmitDataReq needs ULMetaData or DLMetaData"));
             }
         }
         Ok(())
@@ -195,12 +206,28 @@ mod tests {
     #[test]
     fn error_answers_exist_for_every_request() {
         for t in MessageType::KNOWN.iter().filter(|t| t.is_request()) {
-            let request = Header::new(ProtocolVersion::V1_1, t.clone(), "000001", "000002", Some(9));
-            let answer = Message::error_answer(&request, ResultCode::MalformedMessage, "x").expect("answer");
+            let request = Header::new(
+                ProtocolVersion::V1_1,
+                t.clone(),
+                "000001",
+                "000002",
+                Some(9),
+            );
+            let answer =
+                Message::error_answer(&request, ResultCode::MalformedMessage, "x").expect("answer");
             assert_eq!(Some(answer.message_type()), t.answer_type());
-            assert_eq!(answer.result().map(|r| &r.result_code), Some(&ResultCode::MalformedMessage));
+            assert_eq!(
+                answer.result().map(|r| &r.result_code),
+                Some(&ResultCode::MalformedMessage)
+            );
         }
-        let notif = Header::new(ProtocolVersion::V1_1, MessageType::ErrorNotif, "a", "b", None);
+        let notif = Header::new(
+            ProtocolVersion::V1_1,
+            MessageType::ErrorNotif,
+            "a",
+            "b",
+            None,
+        );
         assert!(Message::error_answer(&notif, ResultCode::Other, "x").is_none());
     }
 }

@@ -31,7 +31,11 @@ pub fn corpus(folder: &str) -> Vec<(String, Value)> {
     files
         .into_iter()
         .map(|path| {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, value)
@@ -41,7 +45,11 @@ pub fn corpus(folder: &str) -> Vec<(String, Value)> {
 
 /// Message types of `version`.
 pub fn types_of(version: &ProtocolVersion) -> Vec<MessageType> {
-    MessageType::KNOWN.iter().filter(|t| t.exists_in(version)).cloned().collect()
+    MessageType::KNOWN
+        .iter()
+        .filter(|t| t.exists_in(version))
+        .cloned()
+        .collect()
 }
 
 fn key(label: &str) -> Value {
@@ -110,29 +118,42 @@ pub fn full_example(version: &ProtocolVersion, message_type: &MessageType) -> Va
         m.insert("SenderNSID".into(), json!("f03d290000000101"));
         m.insert("ReceiverNSID".into(), json!("6081fffe12345678"));
     }
-    m.insert("VSExtension".into(), json!({"VendorID": "0016c0", "Object": {"x": [1, 2]}}));
+    m.insert(
+        "VSExtension".into(),
+        json!({"VendorID": "0016c0", "Object": {"x": [1, 2]}}),
+    );
     let result = json!({"ResultCode": "Success", "Description": "fine"});
     let body = match message_type.as_str() {
         "JoinReq" | "RejoinReq" => json!({"MACVersion": "1.0.3",
             "PHYPayload": "00000000d07ed5b370080706050403020100003851f0b6", "DevEUI": "0102030405060708",
             "DevAddr": "01020304", "DLSettings": "00", "RxDelay": 5,
             "CFList": "184f84e85684b85e84886684586e8400"}),
-        "JoinAns" | "RejoinAns" => json!({"Result": result, "PHYPayload": "204d675073bb4153b23653efa82c1f3a",
+        "JoinAns" | "RejoinAns" => {
+            json!({"Result": result, "PHYPayload": "204d675073bb4153b23653efa82c1f3a",
             "Lifetime": 3600, "SNwkSIntKey": key("ns:000001"), "FNwkSIntKey": key("ns:000001"),
             "NwkSEncKey": key("ns:000001"), "NwkSKey": {"AESKey": "000102030405060708090a0b0c0d0e0f"},
-            "AppSKey": key("as:1"), "SessionKeyID": "016bfa7bad4756346a674981e75cdbdc"}),
+            "AppSKey": key("as:1"), "SessionKeyID": "016bfa7bad4756346a674981e75cdbdc"})
+        }
         "AppSKeyReq" => json!({"DevEUI": "0102030405060708", "SessionKeyID": "016bfa7b"}),
-        "AppSKeyAns" => json!({"Result": result, "DevEUI": "0102030405060708", "AppSKey": key("as:1"),
-            "SessionKeyID": "016bfa7b"}),
-        "PRStartReq" => json!({"PHYPayload": "400000000a000800b41451a9", "ULMetaData": ul_meta_data(version, 3)}),
-        "PRStartAns" => json!({"Result": result, "PHYPayload": "2001020304", "DevEUI": "0102030405060708",
+        "AppSKeyAns" => {
+            json!({"Result": result, "DevEUI": "0102030405060708", "AppSKey": key("as:1"),
+            "SessionKeyID": "016bfa7b"})
+        }
+        "PRStartReq" => {
+            json!({"PHYPayload": "400000000a000800b41451a9", "ULMetaData": ul_meta_data(version, 3)})
+        }
+        "PRStartAns" => {
+            json!({"Result": result, "PHYPayload": "2001020304", "DevEUI": "0102030405060708",
             "Lifetime": 0, "FNwkSIntKey": key("ns:1"), "NwkSKey": key("ns:1"), "FCntUp": 8,
-            "ServiceProfile": service_profile(), "DLMetaData": dl_meta_data(version), "DevAddr": "48000037"}),
+            "ServiceProfile": service_profile(), "DLMetaData": dl_meta_data(version), "DevAddr": "48000037"})
+        }
         "PRStopReq" => json!({"DevEUI": "0102030405060708", "Lifetime": 60}),
-        "HRStartReq" => json!({"MACVersion": "1.1", "PHYPayload": "c00102030405", "DevAddr": "01020304",
+        "HRStartReq" => {
+            json!({"MACVersion": "1.1", "PHYPayload": "c00102030405", "DevAddr": "01020304",
             "DeviceProfile": device_profile(), "ULMetaData": ul_meta_data(version, 1),
             "DeviceProfileTimestamp": "2024-01-01T00:00:00+02:00", "DLSettings": "00", "RxDelay": 1,
-            "CFList": ""}),
+            "CFList": ""})
+        }
         "HRStartAns" => json!({"Result": result, "PHYPayload": "2001020304", "Lifetime": 60,
             "SNwkSIntKey": key("k"), "FNwkSIntKey": key("k"), "NwkSEncKey": key("k"), "NwkSKey": key("k"),
             "DeviceProfile": device_profile(), "ServiceProfile": service_profile(),
@@ -141,8 +162,10 @@ pub fn full_example(version: &ProtocolVersion, message_type: &MessageType) -> Va
         "HomeNSAns" => json!({"Result": result, "HNetID": "000001", "HNSID": "70b3d57ed0000001"}),
         "ProfileAns" => json!({"Result": result, "DeviceProfile": device_profile(),
             "DeviceProfileTimestamp": "2024-01-01T00:00:00.5Z", "RoamingActivationType": "Passive"}),
-        "XmitDataReq" => json!({"PHYPayload": "6073000048ab", "FRMPayload": "01", "ULMetaData": ul_meta_data(version, 2),
-            "DLMetaData": dl_meta_data(version)}),
+        "XmitDataReq" => {
+            json!({"PHYPayload": "6073000048ab", "FRMPayload": "01", "ULMetaData": ul_meta_data(version, 2),
+            "DLMetaData": dl_meta_data(version)})
+        }
         "XmitLocReq" => json!({"PHYPayload": "40010203", "ULMetaData": ul_meta_data(version, 2)}),
         _ => json!({"Result": result}),
     };
