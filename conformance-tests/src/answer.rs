@@ -26,6 +26,8 @@ pub const RESULT_CODES: &[&str] = &[
     "MalformedRequest",
     "MalformedMessage",
     "FrameSizeError",
+    "NoAction",
+    "FrameReplayed",
     "Other",
 ];
 

@@ -23,6 +23,9 @@ pub struct DatabaseConfig {
     /// Upper bound of pooled connections.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long start-up (and a request) waits for a connection, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
     /// SQLite only: `normal` (WAL; survives a process crash, may lose the last transactions on
     /// power loss) or `full` (every commit reaches the disk).
     #[serde(default)]
@@ -35,6 +38,7 @@ impl DatabaseConfig {
         Self {
             url: format!("sqlite://{path}"),
             max_connections: default_max_connections(),
+            connect_timeout_ms: default_connect_timeout_ms(),
             sqlite_sync: SqliteSync::default(),
         }
     }
@@ -42,6 +46,10 @@ impl DatabaseConfig {
 
 fn default_max_connections() -> u32 {
     8
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    10_000
 }
 
 /// SQLite durability mode (`PRAGMA synchronous`), see [`DatabaseConfig::sqlite_sync`].
@@ -126,7 +134,7 @@ impl Database {
         let sync = config.sqlite_sync;
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

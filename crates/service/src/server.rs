@@ -49,8 +49,9 @@ impl ServerConfig {
 /// Wraps a daemon's routes in the shared pipeline, outermost first:
 /// 1. metrics: every request counted and timed by matched route and status;
 /// 2. timeout: a request never holds a connection longer than `request_timeout_ms`;
-/// 3. body limit: an oversized body is refused before it is buffered;
-/// then `/health` and `/metrics` beside the daemon's own routes.
+/// 3. body limit: an oversized body is refused before it is buffered.
+///
+/// `/health` and `/metrics` are served beside the daemon's own routes.
 pub fn with_common_layers(routes: Router, ops: Ops, server: &ServerConfig) -> Router {
     let metrics: Arc<Metrics> = ops.metrics.clone();
     routes

@@ -137,7 +137,7 @@ fn config(url: String) -> DatabaseConfig {
     DatabaseConfig {
         url,
         max_connections: 4,
-        sqlite_sync: Default::default(),
+        ..DatabaseConfig::sqlite("unused")
     }
 }
 

@@ -70,7 +70,8 @@ async fn unreachable_database_is_a_clear_error() {
     let config = service::database::DatabaseConfig {
         url: "postgres://nobody:pw@127.0.0.1:1/none".into(),
         max_connections: 1,
-        sqlite_sync: Default::default(),
+        connect_timeout_ms: 300,
+        ..service::database::DatabaseConfig::sqlite("unused")
     };
     let err = Database::connect(&config, MIGRATIONS)
         .await
