@@ -20,7 +20,7 @@ macro_rules! bi_object {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: field_type!($kind $ty), )*
-            /// Fields this model does not know, kept in order and passed on unchanged.
+            /// Fields this model does not know, kept (sorted by name) and passed on unchanged.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 
@@ -60,7 +60,7 @@ macro_rules! bi_message {
             /// The common header.
             pub header: $crate::header::Header,
             $( $(#[$fmeta])* pub $field: field_type!($kind $ty), )*
-            /// Fields this model does not know, kept in order and passed on unchanged.
+            /// Fields this model does not know, kept (sorted by name) and passed on unchanged.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 

@@ -3,7 +3,7 @@
 //! Every reader is lenient in the ways deployed peers differ (`null` = absent, any hex case,
 //! `0x`, integers written as `5.0`) and names the offending field in its error; every writer
 //! follows the [`Dialect`]. Objects are read by taking their known fields out of the JSON map,
-//! so whatever is left over is exactly the unknown fields, kept in order for re-emission.
+//! so whatever is left over is exactly the unknown fields, kept for re-emission.
 
 use std::fmt;
 
@@ -85,7 +85,7 @@ impl<'a> Fields<'a> {
 
     /// A mandatory field.
     pub(crate) fn req<T: Wire>(&mut self, key: &'static str) -> Result<T, DecodeError> {
-        match self.map.shift_remove(key) {
+        match self.map.remove(key) {
             None | Some(Value::Null) => {
                 Err(Path::Key(self.at, key).invalid("required field missing"))
             }
@@ -95,7 +95,7 @@ impl<'a> Fields<'a> {
 
     /// An optional field; `null` reads as absent.
     pub(crate) fn opt<T: Wire>(&mut self, key: &'static str) -> Result<Option<T>, DecodeError> {
-        match self.map.shift_remove(key) {
+        match self.map.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(value) => T::from_wire(value, &Path::Key(self.at, key)).map(Some),
         }
@@ -103,10 +103,10 @@ impl<'a> Fields<'a> {
 
     /// Drops a field the caller has already read another way (the header).
     pub(crate) fn discard(&mut self, key: &str) {
-        self.map.shift_remove(key);
+        self.map.remove(key);
     }
 
-    /// The fields nobody asked for, in their original order.
+    /// The fields nobody asked for (sorted by name).
     pub(crate) fn rest(self) -> Map<String, Value> {
         self.map
     }

@@ -108,7 +108,8 @@ fn reject_gets_a_well_formed_error_answer() {
             file: "helium-XmitDataReq-invalid-1.json",
             code: "MalformedMessage",
             header_read: true,
-            field: "PHYPayload",
+            // Two fields are bad; fields are checked in key order, so DLMetaData comes first.
+            field: "DLMetaData.GWInfo[0].ULToken",
         },
         RejectCase {
             file: "tts-JoinReq-invalid-1.json",
@@ -210,7 +211,7 @@ fn edge_cases_follow_the_documented_decisions() {
         ),
         (
             "tts-JoinAns-5.json",
-            Reject("MalformedRequest", "NwkSKey.AESKey"),
+            Reject("MalformedRequest", "AppSKey.AESKey"),
         ),
         ("tts-JoinReq-3.json", Reject("MalformedRequest", "CFList")),
         ("tts-pr4726-HomeNSAns-1.json", Accept),

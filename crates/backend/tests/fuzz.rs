@@ -96,7 +96,7 @@ fn mutate(node: &mut Value, steps: &[usize], replacement: Option<Value>) {
                 .cloned()
                 .unwrap_or_default();
             if rest.is_empty() && replacement.is_none() {
-                map.shift_remove(&key);
+                map.remove(&key);
             } else if let Some(child) = map.get_mut(&key) {
                 mutate(child, rest, replacement);
             }

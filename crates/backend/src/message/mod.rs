@@ -1,7 +1,7 @@
 //! Every Backend Interfaces message as a typed struct, and [`Message`], one variant per type.
 //!
 //! Each struct has `header`, its typed fields (TS002 1.1 wire names in the `bi_message!`
-//! lines) and `extra`: the unknown fields, kept in order and written back after the known ones.
+//! lines) and `extra`: the unknown fields, kept (sorted by name) and written back after the known ones.
 
 mod join;
 mod roaming;
