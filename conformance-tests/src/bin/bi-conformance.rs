@@ -45,9 +45,10 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let (mut passed, mut failed) = (0_usize, 0_usize);
     for message in &corpus {
-        // Only requests get answers; answers and notifications are not sent to a peer cold.
+        // Only requests get answers; valid answers and notifications are not sent to a peer
+        // cold. Everything invalid is sent: it must be answered with a protocol error.
         let is_request = message.message_type().is_some_and(|t| t.ends_with("Req"));
-        if message.expectation == Expectation::Accept && !is_request {
+        if message.expectation != Expectation::Reject && !is_request {
             continue;
         }
         let mut request = client.post(&args.peer).body(message.bytes.clone());
