@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod config;
+pub mod device;
+pub mod join;
 pub mod storage;
 
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
