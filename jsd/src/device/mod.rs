@@ -1,1 +1,6 @@
 //! Device lifecycle (in progress).
+
+pub mod lifecycle;
+pub mod ratelimit;
+pub mod sealing;
+pub mod token;
