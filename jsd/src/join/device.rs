@@ -97,19 +97,13 @@ impl NonceState {
         dev_nonce: u16,
     ) -> Result<(), DevNonceError> {
         let policy = DevNoncePolicy::for_version(version);
-        match policy {
-            DevNoncePolicy::RandomNoReuse => {
-                // The last one is in the history too, unless the history was trimmed by a
-                // change of version; check both so that nothing accepted twice in a row.
-                let last: Vec<u16> = self.dev_nonce_last.into_iter().collect();
-                policy.check(&self.dev_nonce_history, dev_nonce)?;
-                policy.check(&last, dev_nonce)
-            }
-            DevNoncePolicy::Counter => {
-                let last: Vec<u16> = self.dev_nonce_last.into_iter().collect();
-                policy.check(&last, dev_nonce)
-            }
+        let last: Vec<u16> = self.dev_nonce_last.into_iter().collect();
+        if policy == DevNoncePolicy::RandomNoReuse {
+            // The last one is normally in the history too; it is checked on its own as well
+            // for a device whose version was changed from a counter one (empty history).
+            policy.check(&self.dev_nonce_history, dev_nonce)?;
         }
+        policy.check(&last, dev_nonce)
     }
 
     /// The state after accepting `dev_nonce` from a device of `version`.
