@@ -1,5 +1,6 @@
 //! Device lifecycle (in progress).
 
+pub mod import;
 pub mod lifecycle;
 pub mod ratelimit;
 pub mod sealing;
