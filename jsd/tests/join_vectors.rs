@@ -286,3 +286,71 @@ fn lrwn_keys_1_0_come_out_of_a_join() {
         Some(parsed(expected, "app_s_key"))
     );
 }
+
+/// Every answer the join logic produces, Success or refusal, in TS002 1.0 and 1.1, passes the
+/// embedded JSON Schemas and reads back as the same message.
+#[test]
+fn answers_pass_the_schemas_and_round_trip() {
+    use backend::{Codec, Dialect, Message};
+    use jsd::join::{decide_home_ns, NamedKek};
+
+    let codec = Codec::new().expect("schemas compile");
+    let check = |message: Message| {
+        for dialect in [
+            Dialect::canonical(),
+            Dialect::chirpstack_v4(),
+            Dialect::tts(),
+        ] {
+            let body = codec.encode(&message, &dialect);
+            let back = codec
+                .decode(&body)
+                .unwrap_or_else(|r| panic!("{:?} rejected: {r:?}", message.message_type()));
+            assert_eq!(back.message_type(), message.message_type());
+            if dialect == Dialect::canonical() {
+                // Other dialects may spell MalformedMessage as MalformedRequest.
+                assert_eq!(back.result(), message.result());
+            }
+        }
+    };
+    let root = AesKey::new([0x21; 16]);
+    let home = NetId::from_u32(0x13).expect("24 bits");
+    let kek = NamedKek::new("ns-13", AesKey::new([0x42; 16])).expect("a label");
+    let keks = KekTable::new().with_network_server(home, kek);
+    let accept = Accept {
+        dev_addr: DevAddr::from_u32(0x2601_0001),
+        dl_settings: DlSettings::new(0, 0).with_opt_neg(),
+        rx_delay: 1,
+        cf_list: Some(vec![0; 16]),
+    };
+    let ids = (Eui64::from_u64(10), Eui64::from_u64(11));
+    for version in [ProtocolVersion::V1_0, ProtocolVersion::V1_1] {
+        let d = device(MacVersion::V1_1, root, Some(root), ids, home, 1);
+        let mut request = join_req(&d, 1, "1.1", &accept);
+        request.header.protocol_version = version.clone();
+        let policy = JoinPolicy {
+            session_lifetime: Some(86_400),
+            ..JoinPolicy::default()
+        };
+        let decision = decide_join(Some(&d), &request, &keks, &policy).expect("accepted");
+        check(decision.answer.into());
+        let refusal = decide_join(None, &request, &keks, &policy).expect_err("unknown");
+        check(refusal.join_ans(&request.header).into());
+        let mut garbled = request.clone();
+        garbled.dl_settings = HexBytes(Vec::new());
+        let refusal = decide_join(Some(&d), &garbled, &keks, &policy).expect_err("malformed");
+        check(refusal.join_ans(&garbled.header).into());
+
+        let mut header = request.header.clone();
+        header.message_type = MessageType::HomeNSReq;
+        let home_ns = backend::message::HomeNSReq {
+            header,
+            dev_eui: d.dev_eui,
+            extra: Map::new(),
+        };
+        check(decide_home_ns(Some(&d), &home_ns).expect("answered").into());
+        let refusal = decide_home_ns(None, &home_ns).expect_err("unknown");
+        check(refusal.home_ns_ans(&home_ns.header).into());
+        check(refusal.rejoin_ans(&request.header).into());
+        check(refusal.app_s_key_ans(&request.header).into());
+    }
+}

@@ -32,7 +32,7 @@ use serde_json::Map;
 
 use super::accept::{
     check_home, grant, known_device, phy_error, procedure, sender_net_id, AcceptInput,
-    AcceptParams, JoinPolicy,
+    AcceptParams, Grant, JoinPolicy,
 };
 use super::device::{JoinDevice, NonceState, SessionRecord};
 use super::error::JoinError;
@@ -136,23 +136,34 @@ pub fn decide_join(
         .clone()
         .with_dev_nonce(device.mac_version, dev_nonce)
         .with_join_nonce(join_nonce);
+    let session_key_id = grant.session_key_id();
+    let Grant {
+        phy_payload,
+        nwk_s_key,
+        f_nwk_s_int_key,
+        s_nwk_s_int_key,
+        nwk_s_enc_key,
+        app_s_key,
+        lifetime,
+        session,
+    } = grant;
     let answer = JoinAns {
         header: request.header.answer_header(),
         result: BiResult::success(),
-        phy_payload: Some(HexBytes(grant.phy_payload.clone())),
-        lifetime: grant.lifetime,
-        s_nwk_s_int_key: grant.s_nwk_s_int_key.clone(),
-        f_nwk_s_int_key: grant.f_nwk_s_int_key.clone(),
-        nwk_s_enc_key: grant.nwk_s_enc_key.clone(),
-        nwk_s_key: grant.nwk_s_key.clone(),
-        app_s_key: grant.app_s_key.clone(),
-        session_key_id: Some(grant.session_key_id()),
+        phy_payload: Some(HexBytes(phy_payload)),
+        lifetime,
+        s_nwk_s_int_key,
+        f_nwk_s_int_key,
+        nwk_s_enc_key,
+        nwk_s_key,
+        app_s_key,
+        session_key_id: Some(session_key_id),
         extra: Map::new(),
     };
     Ok(Activation {
         answer,
         new_nonces,
-        session: grant.session,
+        session,
     })
 }
 
