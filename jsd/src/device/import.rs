@@ -892,6 +892,19 @@ mod tests {
     }
 
     #[test]
+    fn lone_cr_line_endings_count_as_lines() {
+        // Excel for Mac's "CSV (Macintosh)"; also the case proptest once shrank to.
+        let text = format!(
+            "DevEUI,JoinEUI,AppKey,Version\r\
+             70B3D57ED0000001,70B3D57ED0000000,{KEY_A},1.0.3\r\
+             70B3D57ED0000002,70B3D57ED0000000,{KEY_A},9\r"
+        );
+        assert_eq!(summary(&errors(&text)), [(3, Some("LoRaWANVersion"))]);
+        let errs = errors("V\r\"\"\r0");
+        assert!(errs.iter().all(|e| e.line <= 3), "{errs:?}");
+    }
+
+    #[test]
     fn a_quoted_newline_keeps_later_line_numbers_right() {
         let text = format!(
             "DevEUI,JoinEUI,AppKey,Version,ProfileID\n\
