@@ -117,6 +117,27 @@ pub(crate) fn known_device(
 /// Only the claimed home network may activate a device. With TS002 1.1 NSIDs on both sides,
 /// the SenderNSID must be the home NSID too; a 1.0 requester (no SenderNSID) is judged by
 /// NetID alone.
+/// The device a join or rejoin request is about, checked against the request's PHYPayload
+/// and its claim: the frame must carry the request's DevEUI, the device must exist, and the
+/// sender must be its home network (before any key is touched).
+pub(crate) fn claimed_device<'d>(
+    device: Option<&'d JoinDevice>,
+    header: &Header,
+    sender: NetId,
+    request_dev_eui: Eui64,
+    frame_dev_eui: Eui64,
+) -> Result<(&'d JoinDevice, &'d Home), JoinError> {
+    if frame_dev_eui != request_dev_eui {
+        return Err(JoinError::DevEuiMismatch {
+            message: request_dev_eui,
+            phy: frame_dev_eui,
+        });
+    }
+    let device = known_device(device, request_dev_eui)?;
+    let home = check_home(device, header, sender)?;
+    Ok((device, home))
+}
+
 pub(crate) fn check_home<'d>(
     device: &'d JoinDevice,
     header: &Header,
@@ -132,7 +153,7 @@ pub(crate) fn check_home<'d>(
             sender,
         });
     }
-    if let (Some(home_nsid), Some(sender_nsid)) = (&home.nsid, &header.sender_nsid) {
+    if let (Some(home_nsid), Some(sender_nsid)) = (home.nsid, &header.sender_nsid) {
         if !same_nsid(home_nsid, sender_nsid) {
             return Err(JoinError::NotHomeNetworkServer {
                 dev_eui: device.dev_eui,
@@ -143,12 +164,10 @@ pub(crate) fn check_home<'d>(
     Ok(home)
 }
 
-/// NSIDs are EUI-64s by the spec (any hex case, optional `0x`); other strings compare as is.
-fn same_nsid(a: &str, b: &str) -> bool {
-    match (a.parse::<Eui64>(), b.parse::<Eui64>()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+/// NSIDs are EUI-64s by the spec (any hex case, optional `0x`): a sender NSID that is not
+/// one cannot be the home network server's.
+fn same_nsid(home: Eui64, sender: &str) -> bool {
+    sender.parse::<Eui64>().is_ok_and(|sender| sender == home)
 }
 
 /// The join procedure a request selects.

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use lorawan::ids::{AesKey, DevAddr, Eui64, NetId};
+use lorawan::ids::{AesKey, DevAddr, Eui64};
 use lorawan::join::{DevNonceError, DevNoncePolicy, JoinNonce, JoinNonceError, MacVersion};
 use sha2::{Digest, Sha256};
 
@@ -50,14 +50,9 @@ impl JoinDevice {
     }
 }
 
-/// The network that claimed a device: the only one that may activate it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Home {
-    /// The home network's NetID (HNetID, and Home_NetID in the join-accept).
-    pub net_id: NetId,
-    /// The home network server's NSID (TS002 1.1 HNSID), when it has one.
-    pub nsid: Option<String>,
-}
+/// The network that claimed a device: the only one that may activate it (one type for the
+/// claim and the join, see [`crate::device::Home`]).
+pub use crate::device::Home;
 
 /// Where the JS delivers the AppSKey of a new session (a per-device setting).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

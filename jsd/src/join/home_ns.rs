@@ -31,7 +31,7 @@ pub fn decide_home_ns(
         .ok_or(JoinError::NoHome(device.dev_eui))?;
     let h_nsid = match request.header.protocol_version {
         ProtocolVersion::V1_0 => None,
-        _ => home.nsid.clone(),
+        _ => home.nsid.map(|nsid| nsid.to_string()),
     };
     Ok(HomeNSAns {
         header: request.header.answer_header(),
@@ -66,7 +66,7 @@ mod tests {
     fn tells_any_network_the_home_of_a_claimed_device() {
         let mut device = device_1_0(MacVersion::V1_0_3);
         if let Some(home) = device.home.as_mut() {
-            home.nsid = Some("0000000000000013".into());
+            home.nsid = Some("0000000000000013".parse().unwrap());
         }
         let ans =
             decide_home_ns(Some(&device), &home_ns_req(ProtocolVersion::V1_1)).expect("answered");

@@ -31,8 +31,8 @@ use lorawan::phy::JoinRequest;
 use serde_json::Map;
 
 use super::accept::{
-    check_home, grant, known_device, phy_error, procedure, sender_net_id, AcceptInput,
-    AcceptParams, Grant, JoinPolicy,
+    claimed_device, grant, phy_error, procedure, sender_net_id, AcceptInput, AcceptParams, Grant,
+    JoinPolicy,
 };
 use super::device::{JoinDevice, NonceState, SessionRecord};
 use super::error::JoinError;
@@ -81,14 +81,13 @@ pub fn decide_join(
         request.cf_list.as_ref(),
     )?;
     let frame = JoinRequest::parse(request.phy_payload.as_bytes()).map_err(phy_error)?;
-    if frame.dev_eui() != request.dev_eui {
-        return Err(JoinError::DevEuiMismatch {
-            message: request.dev_eui,
-            phy: frame.dev_eui(),
-        });
-    }
-    let device = known_device(device, request.dev_eui)?;
-    let home = check_home(device, &request.header, sender)?;
+    let (device, home) = claimed_device(
+        device,
+        &request.header,
+        sender,
+        request.dev_eui,
+        frame.dev_eui(),
+    )?;
     if frame.join_eui() != device.join_eui {
         return Err(JoinError::JoinEuiMismatch {
             dev_eui: device.dev_eui,
@@ -371,7 +370,7 @@ mod tests {
         );
         let mut with_nsid = device.clone();
         if let Some(home) = with_nsid.home.as_mut() {
-            home.nsid = Some("0000000000000001".into());
+            home.nsid = Some("0000000000000001".parse().unwrap());
         }
         let mut r = good.clone();
         r.header.sender_nsid = Some("0x0000000000000002".into());

@@ -28,8 +28,8 @@ use lorawan::phy::{RejoinRequest, RejoinType};
 use serde_json::Map;
 
 use super::accept::{
-    check_home, grant, known_device, phy_error, procedure, sender_net_id, AcceptInput,
-    AcceptParams, Grant, JoinPolicy, Procedure,
+    claimed_device, grant, phy_error, procedure, sender_net_id, AcceptInput, AcceptParams, Grant,
+    JoinPolicy, Procedure,
 };
 use super::device::JoinDevice;
 use super::error::JoinError;
@@ -58,14 +58,13 @@ pub fn decide_rejoin(
         request.cf_list.as_ref(),
     )?;
     let frame = RejoinRequest::parse(request.phy_payload.as_bytes()).map_err(phy_error)?;
-    if frame.dev_eui() != request.dev_eui {
-        return Err(JoinError::DevEuiMismatch {
-            message: request.dev_eui,
-            phy: frame.dev_eui(),
-        });
-    }
-    let device = known_device(device, request.dev_eui)?;
-    let home = check_home(device, &request.header, sender)?;
+    let (device, home) = claimed_device(
+        device,
+        &request.header,
+        sender,
+        request.dev_eui,
+        frame.dev_eui(),
+    )?;
     let nwk_key = match procedure(device, &params)? {
         Procedure::V1_1 { nwk_key } => nwk_key,
         // A 1.1 device on a 1.0 network: 1.0 has no rejoin.
