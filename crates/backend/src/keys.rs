@@ -1,7 +1,7 @@
 //! KeyEnvelope (TS002 1.0 Table 16, §21): a session key, in clear or RFC 3394-wrapped under
 //! the key-encryption key named by KEKLabel.
 //!
-//! "If [KEKLabel] is not present, it means the AESKey is transmitted in clear." An empty
+//! "If \[KEKLabel\] is not present, it means the AESKey is transmitted in clear." An empty
 //! KEKLabel (ChirpStack writes `""`) means the same. A wrapped AES-128 key is 24 bytes; RFC 3394
 //! output is always (n + 1) × 8 bytes with n ≥ 2, so any other length under a KEKLabel is
 //! rejected when read (schemas/README.md, edge decision "16-byte wrapped key").

@@ -2,7 +2,7 @@
 //! keys leave the JS (TS002 §6.3 KeyEnvelope).
 //!
 //! Decision, no KEK agreed with the receiver: the key travels in clear (no KEKLabel), unless the
-//! operator set [`ClearKeys::Refused`]. TS002 Table 16: "If [KEKLabel] is not present, it means
+//! operator set [`ClearKeys::Refused`]. TS002 Table 16: "If \[KEKLabel\] is not present, it means
 //! the AESKey is transmitted in clear"; ChirpStack's join server and The Things Stack both send
 //! clear keys when no KEK is configured, and the Backend Interfaces links are mutual TLS. A hub
 //! operator who does not want clear keys to cross the hub refuses them.
