@@ -6,8 +6,6 @@
 //! text); TTS and we follow RP002-1.0.4 (cap DR7), so against lrwn our AS923 RX1 data
 //! rate is compared capped at DR5. lrwn's N (max FRMPayload) column has a few typos, so only M is compared with it.
 
-use std::path::PathBuf;
-
 use lorawan::mac::Direction;
 use lorawan::region::{
     CfListType, ChannelPlan, DwellTime, LrFhssCodingRate, Modulation, Region, RegionParams,
@@ -16,25 +14,10 @@ use lorawan::region::{
 use lrwn::region::{self as lr, CommonName, MacVersion, Revision};
 use serde_json::Value;
 
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("SWITCHYARD_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    assert!(
-        dir.join("vectors/regions").is_dir(),
-        "shared vectors not found at {} (set SWITCHYARD_SHARED)",
-        dir.display()
-    );
-    dir
-}
+mod common;
 
 fn tts_band(region: Region) -> Value {
-    let path = shared_dir()
-        .join("vectors/regions")
-        .join(format!("{}_RP002_V1_0_4.json", region.band_id()));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("band file is JSON")
+    common::load(&format!("regions/{}_RP002_V1_0_4.json", region.band_id()))
 }
 
 fn int(v: &Value) -> u64 {

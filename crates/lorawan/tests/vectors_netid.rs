@@ -1,30 +1,15 @@
 //! Known-answer tests: every vector of `vectors/netid_devaddr.json` (NetID types, DevAddr
 //! prefixes, set-prefix) and of `vectors/fcnt32.json` (32-bit FCnt reconstruction).
 
-use std::path::PathBuf;
-
 use lorawan::fcnt::full_fcnt;
 use lorawan::ids::{DevAddr, NetId};
 use serde_json::Value;
 
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("SWITCHYARD_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    assert!(
-        dir.join("vectors").is_dir(),
-        "shared vectors not found at {} (set SWITCHYARD_SHARED)",
-        dir.display()
-    );
-    dir
-}
+mod common;
 
+/// The `vectors` array of `vectors/<name>`.
 fn load(name: &str) -> Vec<Value> {
-    let path = shared_dir().join("vectors").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let doc: Value = serde_json::from_str(&text).expect("vector file is JSON");
-    doc["vectors"].as_array().expect("vectors array").clone()
+    common::vectors(&common::load(name)).clone()
 }
 
 fn hex_u32(v: &Value) -> u32 {
