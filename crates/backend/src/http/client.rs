@@ -2,6 +2,8 @@
 //! timeouts, retries with backoff for deliveries that may be repeated.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 use std::time::Duration;
 
 use crate::codec::Codec;
@@ -154,13 +156,13 @@ impl BiClient {
     /// One POST of `body`; no retry. A body in the response is read as a message on its own
     /// (use [`BiClient::request`] for answers, which may omit header fields).
     pub async fn post(&self, peer: &PeerEndpoint, body: Vec<u8>) -> Result<Delivery, ClientError> {
-        self.post_expecting(peer, body, None).await
+        self.post_expecting(peer, Bytes::from(body), None).await
     }
 
     async fn post_expecting(
         &self,
         peer: &PeerEndpoint,
-        body: Vec<u8>,
+        body: Bytes,
         answering: Option<&Header>,
     ) -> Result<Delivery, ClientError> {
         let mut request = self
@@ -205,9 +207,11 @@ impl BiClient {
         peer: &PeerEndpoint,
         body: Vec<u8>,
     ) -> Result<Delivery, ClientError> {
+        // Shared, so a retry re-sends the same buffer instead of copying it.
+        let body = Bytes::from(body);
         let mut attempt = 1;
         loop {
-            match self.post(peer, body.clone()).await {
+            match self.post_expecting(peer, body.clone(), None).await {
                 Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
                     tracing::debug!(url = %peer.url, attempt, error = %e, "delivery failed, retrying");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
@@ -236,7 +240,10 @@ impl BiClient {
             .transaction_id
             .map(|tid| pending.register(AnswerKey::new(&header.receiver_id, tid)));
         let body = self.codec.encode(message, dialect);
-        match self.post_expecting(peer, body, Some(header)).await? {
+        match self
+            .post_expecting(peer, Bytes::from(body), Some(header))
+            .await?
+        {
             Delivery::Answered(answer) => Ok(*answer),
             Delivery::Accepted => match waiting {
                 Some(waiting) => Ok(waiting.wait(async_timeout).await?),
