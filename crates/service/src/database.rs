@@ -72,6 +72,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// Both engines, e.g. for a test that must run on each.
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    /// `sqlite` or `postgres`, as `/health` reports it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
 /// A daemon's migrations, one set per backend.
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations {

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::database::{Backend, Database};
+use crate::database::Database;
 use crate::metrics::Metrics;
 
 /// What the operations endpoints need.
@@ -35,10 +35,7 @@ pub fn router(ops: Ops) -> Router {
 
 /// 200 with `{"status":"ok",…}` when the database answers, else 503 saying why.
 async fn health(State(ops): State<Ops>) -> Response {
-    let database = match ops.database.backend() {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
+    let database = ops.database.backend().name();
     match ops.database.ping().await {
         Ok(()) => Json(json!({
             "status": "ok",

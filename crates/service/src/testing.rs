@@ -27,19 +27,9 @@ pub struct ScratchDatabase {
     _dir: Option<tempfile_dir::TempDir>,
 }
 
-/// Which engine a storage test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// A SQLite file.
-    Sqlite,
-    /// A PostgreSQL database.
-    Postgres,
-}
-
-impl Engine {
-    /// Both engines, for `for engine in Engine::ALL`.
-    pub const ALL: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
-}
+/// Which engine a storage test runs on: the database backends themselves
+/// (`for engine in Engine::ALL`).
+pub use crate::database::Backend as Engine;
 
 mod tempfile_dir {
     //! A minimal temporary directory (removed on drop) so this module needs no dev-only crate.
@@ -193,12 +183,7 @@ pub async fn assert_ops_endpoints(
     let health: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["daemon"], daemon);
-    let expected = if engine == Engine::Sqlite {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    assert_eq!(health["database"], expected);
+    assert_eq!(health["database"], engine.name());
     let (status, _) = http_get(addr, "/no-such-route").await;
     assert_eq!(status, 404);
     let (status, metrics) = http_get(addr, "/metrics").await;

@@ -1,7 +1,7 @@
 //! The database layer on both engines: migrations applied once, `$n` parameters and the types
 //! repositories use (integers, text, bytes) round-trip, and a reopened database keeps its data.
 
-use service::database::{Backend, Database, Migrations};
+use service::database::{Database, Migrations};
 use service::testing::{Engine, ScratchDatabase};
 use sqlx::migrate::Migrator;
 use sqlx::Row;
@@ -20,13 +20,7 @@ async fn migrate_write_reopen_read_on_both_engines() {
         let db = Database::connect(&scratch.config, MIGRATIONS)
             .await
             .unwrap();
-        assert_eq!(
-            db.backend(),
-            match engine {
-                Engine::Sqlite => Backend::Sqlite,
-                Engine::Postgres => Backend::Postgres,
-            }
-        );
+        assert_eq!(db.backend(), engine);
         db.ping().await.unwrap();
         sqlx::query("INSERT INTO notes (id, body, key) VALUES ($1, $2, $3)")
             .bind(7_i64)
