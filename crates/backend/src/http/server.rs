@@ -20,6 +20,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use tracing::Instrument;
 
 use crate::codec::Codec;
 use crate::dialect::Dialect;
@@ -213,7 +214,7 @@ async fn receive<H: BiHandler>(
         receiver = %header.receiver_id,
         transaction = ?header.transaction_id,
     );
-    let _entered = span.enter();
+    let entered = span.enter();
     // An answer someone is waiting for goes to them and nowhere else.
     let message = if header.message_type.is_answer() {
         match header.transaction_id {
@@ -231,9 +232,15 @@ async fn receive<H: BiHandler>(
     } else {
         message
     };
-    drop(_entered);
+    drop(entered);
     let request_header = message.header().clone();
-    match endpoint.handler.handle(message, peer).await {
+    // The handler's own log lines carry the message's span (type, sender, transaction).
+    match endpoint
+        .handler
+        .handle(message, peer)
+        .instrument(span)
+        .await
+    {
         Reply::Answer { message, dialect } => {
             let dialect = dialect.as_ref().unwrap_or(&endpoint.dialect);
             json_response(StatusCode::OK, endpoint.codec.encode(&message, dialect))
