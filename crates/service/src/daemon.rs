@@ -31,6 +31,28 @@ pub trait Daemon {
     fn start(
         config: &Self::Config,
     ) -> impl std::future::Future<Output = Result<Running, StartError>> + Send;
+
+    /// Subcommands beside serving (`jsd import FILE`), added to the shared command line;
+    /// none by default. `--config` and `--log` apply to them too.
+    fn subcommands() -> Vec<clap::Command> {
+        Vec::new()
+    }
+
+    /// Runs subcommand `name` (one of [`Daemon::subcommands`]) with its arguments and the
+    /// loaded config, on the async runtime. Its result is the process's exit code; it prints
+    /// its own output (stdout) and errors (stderr).
+    fn run_subcommand(
+        name: &str,
+        args: &clap::ArgMatches,
+        config: &Self::Config,
+    ) -> impl std::future::Future<Output = std::process::ExitCode> {
+        let _ = (args, config);
+        let message = format!("{}: no subcommand {name:?}", Self::NAME);
+        async move {
+            eprintln!("{message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// What a daemon is, for the shared start-up.

@@ -52,6 +52,35 @@ fn default_connect_timeout_ms() -> u64 {
     10_000
 }
 
+/// A `[database]` section as written, every key optional, to lay over a daemon's own defaults
+/// ([`DatabaseSection::over`]): `JSD_DATABASE__URL=…` alone keeps the daemon's other defaults.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// See [`DatabaseConfig::url`].
+    pub url: Option<String>,
+    /// See [`DatabaseConfig::max_connections`].
+    pub max_connections: Option<u32>,
+    /// See [`DatabaseConfig::connect_timeout_ms`].
+    pub connect_timeout_ms: Option<u64>,
+    /// See [`DatabaseConfig::sqlite_sync`].
+    pub sqlite_sync: Option<SqliteSync>,
+}
+
+impl DatabaseSection {
+    /// The section's keys over `defaults`.
+    pub fn over(self, defaults: DatabaseConfig) -> DatabaseConfig {
+        DatabaseConfig {
+            url: self.url.unwrap_or(defaults.url),
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            connect_timeout_ms: self
+                .connect_timeout_ms
+                .unwrap_or(defaults.connect_timeout_ms),
+            sqlite_sync: self.sqlite_sync.unwrap_or(defaults.sqlite_sync),
+        }
+    }
+}
+
 /// SQLite durability mode (`PRAGMA synchronous`), see [`DatabaseConfig::sqlite_sync`].
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

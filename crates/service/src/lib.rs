@@ -3,6 +3,7 @@
 //! database (SQLite or PostgreSQL, migrated at start), `/health` and `/metrics`, logging
 //! and graceful shutdown. No LoRaWAN logic lives here.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -46,6 +46,33 @@ impl ServerConfig {
     }
 }
 
+/// A `[server]` section as written, every key optional, to lay over a daemon's own defaults
+/// ([`ServerSection::over`]): a file that sets only `listen` (or an environment override of
+/// it) keeps the daemon's other defaults instead of falling back to the shared ones.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// See [`ServerConfig::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`ServerConfig::request_timeout_ms`].
+    pub request_timeout_ms: Option<u64>,
+    /// See [`ServerConfig::max_body_bytes`].
+    pub max_body_bytes: Option<usize>,
+}
+
+impl ServerSection {
+    /// The section's keys over `defaults`.
+    pub fn over(self, defaults: ServerConfig) -> ServerConfig {
+        ServerConfig {
+            listen: self.listen.unwrap_or(defaults.listen),
+            request_timeout_ms: self
+                .request_timeout_ms
+                .unwrap_or(defaults.request_timeout_ms),
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+        }
+    }
+}
+
 /// Wraps a daemon's routes in the shared pipeline, outermost first:
 /// 1. metrics: every request counted and timed by matched route and status;
 /// 2. timeout: a request never holds a connection longer than `request_timeout_ms`;

@@ -205,7 +205,16 @@ pub async fn assert_ops_endpoints(
 pub async fn start_daemon<D: crate::daemon::Daemon>(
     scratch: &ScratchDatabase,
 ) -> crate::daemon::Running {
-    let env: std::collections::BTreeMap<String, String> = [
+    start_daemon_with::<D>(scratch, &[]).await
+}
+
+/// [`start_daemon`] with more environment overrides (`("JSD_KEYS__MASTER_KEY", "…")`), for
+/// settings a daemon has no default for.
+pub async fn start_daemon_with<D: crate::daemon::Daemon>(
+    scratch: &ScratchDatabase,
+    extra_env: &[(&str, &str)],
+) -> crate::daemon::Running {
+    let mut env: std::collections::BTreeMap<String, String> = [
         (
             format!("{}_SERVER__LISTEN", D::ENV_PREFIX),
             "127.0.0.1:0".to_owned(),
@@ -216,6 +225,11 @@ pub async fn start_daemon<D: crate::daemon::Daemon>(
         ),
     ]
     .into();
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let config: D::Config =
         crate::config::load(None, D::ENV_PREFIX, &env).expect("defaults with overrides load");
     D::start(&config).await.expect("daemon starts")
@@ -225,13 +239,18 @@ pub async fn start_daemon<D: crate::daemon::Daemon>(
 /// answer, unknown routes are 404, and a restart over the same database keeps the
 /// instance id.
 pub async fn check_daemon_lifecycle<D: crate::daemon::Daemon>() {
+    check_daemon_lifecycle_with::<D>(&[]).await;
+}
+
+/// [`check_daemon_lifecycle`] with more environment overrides (see [`start_daemon_with`]).
+pub async fn check_daemon_lifecycle_with<D: crate::daemon::Daemon>(extra_env: &[(&str, &str)]) {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
-        let daemon = start_daemon::<D>(&scratch).await;
+        let daemon = start_daemon_with::<D>(&scratch, extra_env).await;
         let instance = assert_ops_endpoints(daemon.local_addr, D::NAME, engine).await;
         daemon.stop().await.expect("clean stop");
 
-        let daemon = start_daemon::<D>(&scratch).await;
+        let daemon = start_daemon_with::<D>(&scratch, extra_env).await;
         let (_, body) = http_get(daemon.local_addr, "/health").await;
         assert!(
             body.contains(&instance),

@@ -153,6 +153,11 @@ impl BiClient {
         })
     }
 
+    /// The codec it encodes and decodes with.
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
     /// One POST of `body`; no retry. A body in the response is read as a message on its own
     /// (use [`BiClient::request`] for answers, which may omit header fields).
     pub async fn post(&self, peer: &PeerEndpoint, body: Vec<u8>) -> Result<Delivery, ClientError> {

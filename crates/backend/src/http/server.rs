@@ -43,6 +43,8 @@ pub struct PeerInfo {
     pub remote_addr: Option<SocketAddr>,
     /// The `Authorization: Bearer` token, if any.
     pub bearer_token: Option<String>,
+    /// Size of the message as received, in bytes (usage records bill by it).
+    pub body_bytes: usize,
 }
 
 /// What a handler does with a message.
@@ -88,6 +90,12 @@ impl Reply {
 pub trait BiHandler: Send + Sync + 'static {
     /// Handles one valid message. Invalid ones never get here: the endpoint answers them.
     fn handle(&self, message: Message, peer: PeerInfo) -> impl Future<Output = Reply> + Send;
+
+    /// The dialect to write the endpoint's own answers to `peer` in (rejections of malformed
+    /// or oversized messages), when the daemon knows the peer's; `None`: the endpoint's.
+    fn dialect_for(&self, _peer: &PeerInfo) -> Option<Dialect> {
+        None
+    }
 }
 
 /// The shared state of one endpoint.
@@ -167,23 +175,27 @@ async fn receive<H: BiHandler>(
     State(endpoint): State<BiEndpoint<H>>,
     request: Request,
 ) -> Response {
-    let peer = PeerInfo {
+    let mut peer = PeerInfo {
         remote_addr: request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0),
         bearer_token: bearer_token(request.headers()),
+        body_bytes: 0,
     };
+    let peer_dialect = endpoint.handler.dialect_for(&peer);
+    let rejection_dialect = peer_dialect.as_ref().unwrap_or(&endpoint.dialect);
     let body = match axum::body::to_bytes(request.into_body(), endpoint.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => {
             let rejection = endpoint.codec.reject_unreadable(&format!("body: {e}"));
             return json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::to_vec(&rejection.answer_json(&endpoint.dialect)).unwrap_or_default(),
+                serde_json::to_vec(&rejection.answer_json(rejection_dialect)).unwrap_or_default(),
             );
         }
     };
+    peer.body_bytes = body.len();
     let message = match endpoint.codec.decode(&body) {
         Ok(message) => message,
         Err(rejection) => {
@@ -199,8 +211,8 @@ async fn receive<H: BiHandler>(
                 StatusCode::BAD_REQUEST
             };
             let body = match rejection.answer() {
-                Some(answer) => endpoint.codec.encode(&answer, &endpoint.dialect),
-                None => serde_json::to_vec(&rejection.answer_json(&endpoint.dialect))
+                Some(answer) => endpoint.codec.encode(&answer, rejection_dialect),
+                None => serde_json::to_vec(&rejection.answer_json(rejection_dialect))
                     .unwrap_or_default(),
             };
             return json_response(status, body);
