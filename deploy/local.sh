@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --bin hub --bin nsd --bin jsd
 mkdir -p var
 
+# The jsd seals root keys with a master key that has no default. A local run makes one once
+# and keeps it beside the database (a real deployment keeps it in a secret store instead).
+if [ ! -s var/jsd-master.key ]; then
+    (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > var/jsd-master.key)
+fi
+JSD_KEYS__MASTER_KEY="$(cat var/jsd-master.key)"
+export JSD_KEYS__MASTER_KEY
+
 pids=()
 stop() {
     trap - INT TERM EXIT

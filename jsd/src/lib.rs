@@ -4,11 +4,17 @@
 //! command line to the shared [`service::cli`].
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod device;
 pub mod join;
+pub mod peers;
 pub mod storage;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend::codec::Codec;
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
 use service::database::DatabaseConfig;
 use service::server::ServerConfig;
@@ -20,6 +26,9 @@ pub const SPEC: DaemonSpec = DaemonSpec {
     name: "jsd",
     migrations: storage::MIGRATIONS,
 };
+
+/// Pause between re-seal batches, so joins keep the database.
+const RESEAL_PAUSE: Duration = Duration::from_millis(50);
 
 /// The `jsd` daemon, for the shared command line and tests.
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +45,28 @@ impl Daemon for Jsd {
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
-        service::daemon::start(SPEC, &config.server, &config.database, |_resources| {
-            Ok(api::routes())
+        // Refuse a config that cannot run before touching the database.
+        let keyring_ok = config
+            .keyring()
+            .and_then(|_| config.kek_table())
+            .and_then(|_| config.check_peers());
+        keyring_ok.map_err(|e| StartError::Setup(e.to_string()))?;
+        let codec = Codec::new().map_err(|e| StartError::Setup(format!("schemas: {e}")))?;
+        service::daemon::start(SPEC, &config.server, &config.database, |resources| {
+            let store = storage::DeviceStore::with_group_commit(resources.database.pool().clone());
+            let server = app::JoinServer::new(config, store, Arc::new(app::SystemClock))
+                .map_err(|e| StartError::Setup(e.to_string()))?;
+            let server = Arc::new(server);
+            let background = Arc::clone(&server);
+            tokio::spawn(async move { background.reseal_all(RESEAL_PAUSE).await });
+            if server.peers().is_empty() {
+                tracing::warn!("no [[peers]] configured: every request will be refused");
+            }
+            Ok(api::routes(
+                server,
+                Arc::new(codec),
+                resources.metrics.registry_mut(),
+            ))
         })
         .await
     }

@@ -93,7 +93,7 @@ pub enum DeviceState {
             deserialize_with = "de_opt_text"
         )]
         home_nsid: Option<Eui64>,
-        /// Last accepted join, unix seconds.
+        /// The first accepted join since the claim, unix seconds.
         at: u64,
     },
     /// Released by its home network; claimable again.
@@ -222,9 +222,14 @@ pub fn unclaim(state: &DeviceState, by: Unclaimer) -> Result<DeviceState, Unclai
     }
 }
 
-/// Activate: a join was accepted at `at` (unix seconds).
+/// Activate: a join was accepted at `at` (unix seconds). An activated device stays as it is:
+/// `at` is the first join since the claim, and later joins are not lifecycle events (they
+/// would flood the history; storage keeps the time of the last join beside the state).
 pub fn activate(state: &DeviceState, at: u64) -> Result<DeviceState, ActivateError> {
     let home = state.home().ok_or(ActivateError(state.name()))?;
+    if let DeviceState::Activated { .. } = state {
+        return Ok(*state);
+    }
     Ok(DeviceState::Activated {
         home_net_id: home.net_id,
         home_nsid: home.nsid,
@@ -355,10 +360,14 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// [`activate`], recorded; returns the home network to send the join answer for.
+    /// [`activate`], recorded when the state changes; returns the home network to send the
+    /// join answer for.
     pub fn activate(&mut self, at: u64) -> Result<Home, ActivateError> {
         let next = activate(&self.state, at)?;
         let home = next.home().ok_or(ActivateError(self.state.name()))?;
+        if next == self.state {
+            return Ok(home);
+        }
         self.state = next;
         self.history.push(Event {
             at,
@@ -438,7 +447,7 @@ mod tests {
             DeviceState::Activated {
                 home_net_id: a.net_id,
                 home_nsid: a.nsid,
-                at: 400
+                at: 300
             }
         );
 
@@ -458,13 +467,12 @@ mod tests {
                 EventKind::Imported,
                 EventKind::Claimed,
                 EventKind::Activated,
-                EventKind::Activated,
                 EventKind::Unclaimed,
                 EventKind::Claimed
             ]
         );
         let times: Vec<_> = life.history.events().iter().map(|e| e.at).collect();
-        assert_eq!(times, [100, 200, 300, 400, 500, 600]);
+        assert_eq!(times, [100, 200, 300, 500, 600]);
         assert_eq!(
             life.history.events()[1].detail,
             "home NetID 000013, NSID 70b3d57ed0000001"
@@ -568,12 +576,19 @@ mod tests {
             .expect("claim");
         for t in 2..1000 {
             life.activate(t).expect("join");
+            life.unclaim(Unclaimer::Operator, t).expect("unclaim");
+            life.claim(TokenCheck::Valid, home(1, None), t)
+                .expect("claim");
         }
         let events = life.history.events();
         assert_eq!(events.len(), History::MAX_EVENTS);
         assert_eq!(events[0].kind, EventKind::Imported);
         assert_eq!(events.last().map(|e| e.at), Some(999));
-        assert_eq!(life.history.omitted(), 1000 - History::MAX_EVENTS as u64);
+        // import + first claim + three events per round
+        assert_eq!(
+            life.history.omitted(),
+            2 + 3 * 998 - History::MAX_EVENTS as u64
+        );
     }
 
     #[test]

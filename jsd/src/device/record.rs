@@ -59,7 +59,7 @@ pub fn commission(
         app_key: keyring.seal(&row.app_key),
         nwk_key: row.nwk_key.map(|k| keyring.seal(&k)),
         owner_token: token.hash(row.dev_eui),
-        lifecycle: Lifecycle::imported(at, format!("imported by {batch}, line {}", row.line)),
+        lifecycle: Lifecycle::imported(at, format!("imported in batch {batch}, line {}", row.line)),
     };
     Ok((record, token))
 }
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(record.lifecycle.state, DeviceState::Generic);
         assert_eq!(
             record.lifecycle.history.events()[0].detail,
-            "imported by batch-1, line 2"
+            "imported in batch batch-1, line 2"
         );
         assert_eq!(
             record.root_keys(&ring),
