@@ -2,6 +2,9 @@
 //!
 //! Every key is documented in `deploy/hub.toml`, which the tests load.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use serde::Deserialize;
 use service::database::DatabaseConfig;
 use service::server::ServerConfig;
@@ -16,6 +19,26 @@ pub struct Config {
     /// Where members, agreements and UDRs are kept.
     #[serde(default = "default_database")]
     pub database: DatabaseConfig,
+    /// Where the members are described.
+    #[serde(default)]
+    pub members: MembersConfig,
+    /// How messages are forwarded.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Where the agreements and activation rules are.
+    #[serde(default)]
+    pub policies: PoliciesConfig,
+}
+
+/// `[policies]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    /// The directory of policy files (`*.toml` directly in it; format: `policies/README.md`).
+    /// Reloaded on SIGHUP. Without one there is no agreement and no activation rule: every
+    /// roaming message is refused (NoRoamingAgreement), every join (ActivationDisallowed).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 fn default_server() -> ServerConfig {
@@ -24,4 +47,56 @@ fn default_server() -> ServerConfig {
 
 fn default_database() -> DatabaseConfig {
     DatabaseConfig::sqlite("var/hub.db")
+}
+
+/// `[members]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MembersConfig {
+    /// The members file (format: `deploy/members.example.toml`). Without one the hub has no
+    /// members and refuses every message (UnknownSender).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// How long the hub waits for a receiver's answer (in the HTTP response or POSTed
+    /// later) before it answers the sender XmitFailed itself, in milliseconds.
+    #[serde(default = "default_answer_timeout_ms")]
+    pub answer_timeout_ms: u64,
+    /// How long the hub waits to connect to a member, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            answer_timeout_ms: default_answer_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+        }
+    }
+}
+
+fn default_answer_timeout_ms() -> u64 {
+    3_000
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    1_000
+}
+
+impl RoutingConfig {
+    /// [`RoutingConfig::answer_timeout_ms`] as a duration.
+    pub fn answer_timeout(&self) -> Duration {
+        Duration::from_millis(self.answer_timeout_ms.max(1))
+    }
+
+    /// [`RoutingConfig::connect_timeout_ms`] as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
 }

@@ -5,8 +5,18 @@
 
 pub mod api;
 pub mod config;
+pub mod members;
+pub mod policy;
+pub mod relay;
+pub mod routing;
 pub mod storage;
+pub mod udr;
 
+use std::sync::Arc;
+
+use backend::codec::Codec;
+use backend::http::client::{BiClient, ClientConfig};
+use backend::http::pending::PendingAnswers;
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
 use service::database::DatabaseConfig;
 use service::server::ServerConfig;
@@ -34,15 +44,126 @@ impl Daemon for Hub {
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
-        service::daemon::start(SPEC, &config.server, &config.database, |_resources| {
-            Ok(api::routes())
+        let directory = Arc::new(load_members(config)?);
+        let codec = Arc::new(Codec::new().map_err(|e| StartError::Setup(format!("schemas: {e}")))?);
+        let client = BiClient::new(
+            &ClientConfig {
+                connect_timeout: Some(config.routing.connect_timeout()),
+                request_timeout: Some(config.routing.answer_timeout()),
+                ..ClientConfig::default()
+            },
+            Arc::clone(&codec),
+        )
+        .map_err(|e| StartError::Setup(format!("client: {e}")))?;
+        let pending = PendingAnswers::new();
+        let policies = load_policies(config)?;
+        if directory.members().is_empty() {
+            tracing::warn!("no members: every message will be refused (set [members] file)");
+        }
+        let max_body_bytes = config.server.max_body_bytes;
+        let answer_timeout = config.routing.answer_timeout();
+        let policy_dir = config.policies.dir.clone();
+        service::daemon::start(SPEC, &config.server, &config.database, |resources| {
+            let udrs = udr::UdrWriter::start(resources.database.pool().clone());
+            let relay = Arc::new(relay::Relay::new(
+                directory,
+                policies,
+                udrs,
+                client.clone(),
+                pending.clone(),
+                answer_timeout,
+            ));
+            if let Some(dir) = policy_dir {
+                reload_policies_on_hangup(Arc::clone(&relay), dir);
+            }
+            Ok(api::bi::router(
+                relay,
+                codec,
+                client,
+                pending,
+                max_body_bytes,
+            ))
         })
         .await
     }
 }
 
+/// The policies of `[policies] dir`, checked whole; none without a directory.
+fn load_policies(config: &Config) -> Result<policy::PolicySet, StartError> {
+    let Some(dir) = &config.policies.dir else {
+        tracing::warn!("no [policies] dir: every roaming message and join will be refused");
+        return Ok(policy::PolicySet::empty());
+    };
+    policy::PolicySet::load_dir(dir).map_err(|errors| {
+        StartError::Setup(format!(
+            "policies: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })
+}
+
+/// Reloads the policies from `dir` on every SIGHUP; a bad edit is refused whole and the
+/// policies in force stay.
+fn reload_policies_on_hangup(relay: Arc<relay::Relay>, dir: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: policies reload only on restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match policy::PolicySet::load_dir(&dir) {
+                Ok(policies) => {
+                    relay.replace_policies(policies);
+                    tracing::info!(dir = %dir.display(), "policies reloaded");
+                }
+                Err(errors) => {
+                    for error in errors {
+                        tracing::error!(%error, "policies not reloaded; the previous ones stay");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The members of `[members] file`, checked whole; none without a file.
+fn load_members(config: &Config) -> Result<members::Directory, StartError> {
+    let Some(path) = &config.members.file else {
+        return Ok(members::Directory::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartError::Setup(format!("members file {}: {e}", path.display())))?;
+    let loaded = members::file::parse(&text).map_err(|problems| {
+        StartError::Setup(format!(
+            "members file {}: {}",
+            path.display(),
+            problems.join("; ")
+        ))
+    })?;
+    members::Directory::new(loaded)
+        .map_err(|e| StartError::Setup(format!("members file {}: {e}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_example_members_file_is_a_valid_federation() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/members.example.toml"
+        );
+        let text = std::fs::read_to_string(path).expect("example members file");
+        let loaded = super::members::file::parse(&text).expect("every member parses");
+        let directory = super::members::Directory::new(loaded).expect("no conflicts");
+        assert_eq!(directory.members().len(), 2);
+    }
+
     #[test]
     fn the_example_config_matches_the_defaults() {
         service::testing::check_example_config::<super::Hub>(std::path::Path::new(concat!(

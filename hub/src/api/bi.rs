@@ -1,0 +1,58 @@
+//! `POST /bi`: the hub's Backend Interfaces endpoint. The shared endpoint of `crates/backend`
+//! decodes (header first), validates, answers malformed messages and hands awaited answers
+//! to their forwarded request; this adapter passes every other message to the [`Relay`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use backend::codec::Codec;
+use backend::dialect::Dialect;
+use backend::http::client::BiClient;
+use backend::http::pending::PendingAnswers;
+use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, Reply};
+use backend::message::Message;
+
+use crate::relay::{MemberEndpoints, Outcome, Relay};
+
+struct Handler {
+    relay: Arc<Relay>,
+}
+
+impl BiHandler for Handler {
+    async fn handle(&self, message: Message, peer: PeerInfo) -> Reply {
+        match self
+            .relay
+            .handle(message, peer.bearer_token.as_deref(), peer.body_bytes)
+            .await
+        {
+            Outcome::Answer { message, dialect } => Reply::Answer { message, dialect },
+            Outcome::Later(answer) => Reply::Later(answer),
+            Outcome::Accepted => Reply::Accepted,
+        }
+    }
+
+    fn dialect_for(&self, peer: &PeerInfo) -> Option<Dialect> {
+        self.relay.dialect_of(peer.bearer_token.as_deref())
+    }
+}
+
+/// The `/bi` route: `relay` decides, `client` delivers asynchronous answers to members,
+/// `pending` is the relay's table of awaited answers.
+pub fn router(
+    relay: Arc<Relay>,
+    codec: Arc<Codec>,
+    client: BiClient,
+    pending: PendingAnswers,
+    max_body_bytes: usize,
+) -> Router {
+    let endpoints = Arc::new(MemberEndpoints(Arc::clone(relay.directory())));
+    BiEndpoint::new(
+        codec,
+        Arc::new(Handler { relay }),
+        pending,
+        Dialect::canonical(),
+    )
+    .with_later_delivery(client, endpoints)
+    .with_max_body_bytes(max_body_bytes)
+    .router("/bi")
+}

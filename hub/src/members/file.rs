@@ -1,0 +1,234 @@
+//! The members file: every member of the hub, in TOML, checked whole (one bad entry and
+//! the hub refuses the file, naming every problem). The format is documented in
+//! `deploy/members.example.toml`.
+//!
+//! ```toml
+//! [[member]]
+//! id = "op-a-ns"                       # stable name: UDRs and agreements use it
+//! url = "http://127.0.0.1:8700/bi"     # its Backend Interfaces endpoint
+//! token = "…"                          # the bearer token it presents to the hub
+//! outbound_token = "…"                 # the bearer token the hub presents to it (optional)
+//! protocol = "1.1"                     # "1.0" or "1.1"
+//! mode = "sync"                        # "sync" or "async"
+//! dialect = "canonical"                # canonical | chirpstack | tts | helium
+//! notifications = true                 # false: never sent PRStartNotif / ErrorNotif
+//! net_id = "000013"                    # a network server …
+//! nsid = "70b3d57ed0000013"            # … of a NetID with several servers (optional)
+//! dev_addr_pools = ["26000000/8"]      # … sharing its NetID (optional)
+//! join_eui_ranges = ["70b3d57ed0000000/56"]   # a join server
+//! as_ids = []                          # AS-IDs it may send AppSKeyReq as
+//! ```
+
+use backend::dialect::Dialect;
+use backend::header::ProtocolVersion;
+use lorawan::ids::{Eui64, NetId};
+use lorawan::netid::DevAddrPool;
+use serde::Deserialize;
+
+use super::{JoinEuiRange, Member, MemberId, Mode};
+
+/// Shortest bearer token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersFile {
+    #[serde(default)]
+    member: Vec<MemberEntry>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberEntry {
+    id: String,
+    url: String,
+    token: String,
+    #[serde(default)]
+    outbound_token: Option<String>,
+    #[serde(default = "default_protocol")]
+    protocol: String,
+    #[serde(default = "default_mode")]
+    mode: Mode,
+    #[serde(default = "default_dialect")]
+    dialect: String,
+    #[serde(default = "default_true")]
+    notifications: bool,
+    #[serde(default)]
+    net_id: Option<String>,
+    #[serde(default)]
+    nsid: Option<String>,
+    #[serde(default)]
+    dev_addr_pools: Vec<String>,
+    #[serde(default)]
+    join_eui_ranges: Vec<String>,
+    #[serde(default)]
+    as_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for MemberEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberEntry")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_protocol() -> String {
+    "1.1".into()
+}
+
+fn default_mode() -> Mode {
+    Mode::Sync
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_dialect() -> String {
+    "canonical".into()
+}
+
+/// A member with the token it authenticates with.
+#[derive(Debug, Clone)]
+pub struct LoadedMember {
+    /// The member.
+    pub member: Member,
+    /// Its inbound bearer token (goes into the token table, then is dropped).
+    pub token: String,
+}
+
+/// Parses a members file: every member, or every problem (`member[i] (id): reason`).
+pub fn parse(text: &str) -> Result<Vec<LoadedMember>, Vec<String>> {
+    let file: MembersFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut members = Vec::new();
+    let mut problems = Vec::new();
+    for (index, entry) in file.member.into_iter().enumerate() {
+        let id = entry.id.clone();
+        match entry.into_member() {
+            Ok(member) => members.push(member),
+            Err(reason) => problems.push(format!("member[{index}] ({id}): {reason}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(members)
+    } else {
+        Err(problems)
+    }
+}
+
+impl MemberEntry {
+    fn into_member(self) -> Result<LoadedMember, String> {
+        if self.id.trim().is_empty() {
+            return Err("id must not be empty".into());
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!("url {:?} is not an http(s) URL", self.url));
+        }
+        if self.token.len() < MIN_TOKEN_LEN {
+            return Err(format!("token must be at least {MIN_TOKEN_LEN} characters"));
+        }
+        let protocol = match self.protocol.as_str() {
+            "1.0" => ProtocolVersion::V1_0,
+            "1.1" => ProtocolVersion::V1_1,
+            other => return Err(format!("protocol {other:?} is not \"1.0\" or \"1.1\"")),
+        };
+        let dialect = match self.dialect.as_str() {
+            "canonical" => Dialect::canonical(),
+            "chirpstack" => Dialect::chirpstack_v4(),
+            "tts" => Dialect::tts(),
+            "helium" => Dialect::helium(),
+            other => {
+                return Err(format!(
+                    "dialect {other:?} is not canonical, chirpstack, tts or helium"
+                ))
+            }
+        };
+        let net_id = self
+            .net_id
+            .as_deref()
+            .map(|t| t.parse::<NetId>().map_err(|e| format!("net_id {t:?}: {e}")))
+            .transpose()?;
+        let nsid = self
+            .nsid
+            .as_deref()
+            .map(|t| t.parse::<Eui64>().map_err(|e| format!("nsid {t:?}: {e}")))
+            .transpose()?;
+        if nsid.is_some() && net_id.is_none() {
+            return Err("nsid without net_id".into());
+        }
+        let dev_addr_pools = match net_id {
+            Some(net_id) => self
+                .dev_addr_pools
+                .iter()
+                .map(|t| {
+                    DevAddrPool::parse(net_id, t).map_err(|e| format!("dev_addr_pools {t:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None if self.dev_addr_pools.is_empty() => Vec::new(),
+            None => return Err("dev_addr_pools without net_id".into()),
+        };
+        let join_eui_ranges = self
+            .join_eui_ranges
+            .iter()
+            .map(|t| {
+                t.parse::<JoinEuiRange>()
+                    .map_err(|e| format!("join_eui_ranges: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if net_id.is_none() && join_eui_ranges.is_empty() && self.as_ids.is_empty() {
+            return Err(
+                "neither a network server (net_id), a join server (join_eui_ranges) \
+                        nor an application server (as_ids)"
+                    .into(),
+            );
+        }
+        Ok(LoadedMember {
+            member: Member {
+                id: MemberId(self.id),
+                url: self.url,
+                outbound_token: self.outbound_token,
+                protocol,
+                mode: self.mode,
+                dialect,
+                accepts_notifications: self.notifications,
+                net_id,
+                nsid,
+                dev_addr_pools,
+                join_eui_ranges,
+                as_ids: self.as_ids,
+            },
+            token: self.token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn every_problem_is_named_with_its_member() {
+        let text = r#"
+[[member]]
+id = "ok"
+url = "http://127.0.0.1:1/bi"
+token = "a-token-of-16-chars"
+net_id = "000013"
+
+[[member]]
+id = "bad"
+url = "ftp://x"
+token = "short"
+"#;
+        let problems = parse(text).expect_err("one bad member");
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("member[1] (bad): url"),
+            "{problems:?}"
+        );
+        assert!(parse("[[member]]\nid = 1").is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! Usage data records: one per routed transaction, for billing and latency per hop.
+//!
+//! - [`Udr`]: the record (who, what, under which agreement, how it ended, how big, when it
+//!   passed each hop), with per-hop latencies; [`UdrFilter`] and [`DailyAggregate`] for
+//!   what is asked of the stored ones. Pure.
+//! - [`UdrWriter`]: records durably and in batches (group commit): `record(udr).await`
+//!   returns once the record is committed, so a transaction answered as successful has its
+//!   UDR even if the hub is killed right after.
+//! - [`UdrStore`]: paged queries by member, agreement and period; daily aggregates computed
+//!   by the database.
+//! - [`export`]: CSV (RFC 4180) and JSON. Pure.
+//!
+//! The table is `udrs` (migration `0002_udrs.sql`), times in microseconds since the Unix
+//! epoch.
+
+pub mod export;
+mod model;
+mod store;
+mod writer;
+
+pub use model::{
+    day_from_epoch_days, from_micros, iso8601, to_micros, truncate_to_micros, DailyAggregate, Udr,
+    UdrFilter, UdrId, MICROS_PER_DAY,
+};
+pub use store::UdrStore;
+pub use writer::{UdrWriter, MAX_BATCH, QUEUE};
+
+/// Why a UDR could not be recorded or read.
+#[derive(Debug, thiserror::Error)]
+pub enum UdrError {
+    /// The database failed (unreachable, refused a value, …).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The writer task has stopped (the runtime is shutting down): the record is not stored.
+    #[error("the UDR writer has stopped")]
+    WriterStopped,
+    /// The batch the record was committed in failed: none of it is stored.
+    #[error("UDR batch failed: {0}")]
+    Batch(String),
+    /// A stored record cannot be read back: the database was edited by hand or is damaged.
+    #[error("stored UDR {id} is unreadable: {reason}")]
+    Corrupt {
+        /// The record's id.
+        id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An aggregate cannot be read back (a damaged record in its group).
+    #[error("UDR aggregate of day {day} is unreadable: {reason}")]
+    CorruptAggregate {
+        /// The day, in days since 1970-01-01.
+        day: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}

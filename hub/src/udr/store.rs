@@ -1,0 +1,302 @@
+//! The `udrs` table: batched inserts (for the [`UdrWriter`](super::UdrWriter)), queries and
+//! daily aggregates. One SQL text for both engines (`$n` parameters, integer columns).
+//!
+//! Times are integer microseconds since the Unix epoch (UTC), so ordering, ranges and the
+//! day bucket (`received_at / 86400000000`, integer division on both engines) are plain
+//! integer arithmetic. DevEUI and DevAddr are lower-case hex text, as in the other tables.
+
+use lorawan::ids::{DevAddr, Eui64};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::model::{
+    day_from_epoch_days, from_micros, to_micros, DailyAggregate, Udr, UdrFilter, UdrId,
+    MICROS_PER_DAY,
+};
+use super::UdrError;
+use crate::members::MemberId;
+
+/// The columns an insert writes, in bind order.
+const INSERT_COLUMNS: &str = "received_at, forwarded_at, answered_at, transaction_id, \
+     message_type, sender, receiver, agreement, dev_eui, dev_addr, result_code, \
+     request_bytes, answer_bytes, gateway_count";
+/// How many values each inserted row binds (the columns above).
+const BINDS_PER_ROW: usize = 14;
+/// Rows in one INSERT statement at most. 256 × 14 = 3,584 bind parameters, far below
+/// SQLite's 32,766 and PostgreSQL's 65,535.
+pub(super) const MAX_ROWS_PER_INSERT: usize = 256;
+const _: () = assert!(MAX_ROWS_PER_INSERT * BINDS_PER_ROW <= 32_766);
+
+/// Reads the stored records: paged queries and daily aggregates.
+#[derive(Debug, Clone)]
+pub struct UdrStore {
+    pool: AnyPool,
+}
+
+impl UdrStore {
+    /// A store over the hub's (migrated) database.
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// The records `filter` selects, in id order, at most `filter.limit`.
+    pub async fn query(&self, filter: &UdrFilter) -> Result<Vec<Udr>, UdrError> {
+        let mut sql = format!("SELECT id, {INSERT_COLUMNS} FROM udrs WHERE ");
+        let mut binds = where_clause(filter, &mut sql);
+        if let Some(after) = filter.after_id {
+            binds.push(Bind::Int(after.0));
+            sql.push_str(&format!(" AND id > ${}", binds.len()));
+        }
+        binds.push(Bind::Int(i64::from(filter.limit)));
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", binds.len()));
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_udr).collect()
+    }
+
+    /// The daily aggregates of the records `filter` selects (paging aside), computed by the
+    /// database, ordered by [`DailyAggregate::key`].
+    pub async fn daily_aggregates(
+        &self,
+        filter: &UdrFilter,
+    ) -> Result<Vec<DailyAggregate>, UdrError> {
+        // CAST(SUM(…) AS BIGINT): PostgreSQL sums BIGINTs as NUMERIC, which sqlx's `Any`
+        // driver cannot decode; SQLite sums integers as integers already.
+        let mut sql = format!(
+            "SELECT received_at / {MICROS_PER_DAY} AS day, sender, receiver, agreement, \
+             message_type, result_code, COUNT(*) AS records, \
+             CAST(SUM(request_bytes) AS BIGINT) AS request_bytes, \
+             CAST(SUM(answer_bytes) AS BIGINT) AS answer_bytes, \
+             CAST(SUM(answered_at - received_at) AS BIGINT) AS latency_sum, \
+             MAX(answered_at - received_at) AS latency_max \
+             FROM udrs WHERE "
+        );
+        let binds = where_clause(filter, &mut sql);
+        sql.push_str(&format!(
+            " GROUP BY received_at / {MICROS_PER_DAY}, sender, receiver, agreement, \
+             message_type, result_code"
+        ));
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut aggregates = rows
+            .iter()
+            .map(decode_aggregate)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Sorted here: the engines order NULLs (hub-answered, no agreement) differently.
+        aggregates.sort_by(|a, b| a.key().cmp(&b.key()));
+        Ok(aggregates)
+    }
+
+    /// Stores `udrs` in one transaction (the writer's batches do the same inside theirs):
+    /// for imports and tests; the routing path records through the writer.
+    pub async fn insert(&self, udrs: &[Udr]) -> Result<(), UdrError> {
+        let mut tx = self.pool.begin().await?;
+        insert_rows(&mut tx, udrs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Inserts `udrs` on `conn` (inside the caller's transaction) with as few statements as
+/// bind limits allow. Chunks are split into power-of-two row counts so only a handful of
+/// statement shapes reach the prepared-statement cache.
+pub(super) async fn insert_rows(conn: &mut AnyConnection, udrs: &[Udr]) -> Result<(), UdrError> {
+    let mut rest = udrs;
+    while !rest.is_empty() {
+        let rows = chunk_len(rest.len());
+        let (chunk, tail) = rest.split_at(rows);
+        let sql = insert_sql(rows);
+        let mut query = sqlx::query(&sql);
+        for udr in chunk {
+            query = query
+                .bind(to_micros(udr.received_at))
+                .bind(udr.forwarded_at.map(to_micros))
+                .bind(to_micros(udr.answered_at))
+                .bind(udr.transaction_id.map(i64::from))
+                .bind(udr.message_type.as_str())
+                .bind(udr.sender.0.as_str())
+                .bind(udr.receiver.as_ref().map(|r| r.0.as_str()))
+                .bind(udr.agreement.as_deref())
+                .bind(udr.dev_eui.map(|e| e.to_string()))
+                .bind(udr.dev_addr.map(|a| a.to_string()))
+                .bind(udr.result_code.as_str())
+                .bind(i64::from(udr.request_bytes))
+                .bind(i64::from(udr.answer_bytes))
+                .bind(udr.gateway_count.map(i64::from));
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// The largest power of two ≤ `remaining`, capped at [`MAX_ROWS_PER_INSERT`].
+fn chunk_len(remaining: usize) -> usize {
+    let power = 1usize << (usize::BITS - 1 - remaining.leading_zeros());
+    power.min(MAX_ROWS_PER_INSERT)
+}
+
+/// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO udrs ({INSERT_COLUMNS}) VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..BINDS_PER_ROW {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * BINDS_PER_ROW + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A value bound to a dynamically built query.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Appends the filter's conditions to `sql` (which ends in `WHERE `); the values to bind,
+/// in order. Only present conditions are written, so each can use its index.
+fn where_clause(filter: &UdrFilter, sql: &mut String) -> Vec<Bind> {
+    let mut binds = vec![
+        Bind::Int(to_micros(filter.from)),
+        Bind::Int(to_micros(filter.until)),
+    ];
+    sql.push_str("received_at >= $1 AND received_at < $2");
+    if let Some(member) = &filter.member {
+        binds.push(Bind::Text(member.0.clone()));
+        let n = binds.len();
+        sql.push_str(&format!(" AND (sender = ${n} OR receiver = ${n})"));
+    }
+    if let Some(agreement) = &filter.agreement {
+        binds.push(Bind::Text(agreement.clone()));
+        sql.push_str(&format!(" AND agreement = ${}", binds.len()));
+    }
+    binds
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for bind in binds {
+        query = match bind {
+            Bind::Int(value) => query.bind(value),
+            Bind::Text(value) => query.bind(value),
+        };
+    }
+    query
+}
+
+fn decode_udr(row: &AnyRow) -> Result<Udr, UdrError> {
+    let id: i64 = row.try_get("id")?;
+    let corrupt = |reason: String| UdrError::Corrupt { id, reason };
+    let time = |column: &str, micros: i64| {
+        from_micros(micros).ok_or_else(|| corrupt(format!("{column} {micros} is out of range")))
+    };
+    let count = |column: &str, value: i64| {
+        u32::try_from(value).map_err(|_| corrupt(format!("{column} {value} is not a u32")))
+    };
+    let received_at = time("received_at", row.try_get("received_at")?)?;
+    let forwarded_at = row
+        .try_get::<Option<i64>, _>("forwarded_at")?
+        .map(|micros| time("forwarded_at", micros))
+        .transpose()?;
+    let answered_at = time("answered_at", row.try_get("answered_at")?)?;
+    let transaction_id = row
+        .try_get::<Option<i64>, _>("transaction_id")?
+        .map(|value| count("transaction_id", value))
+        .transpose()?;
+    let dev_eui = row
+        .try_get::<Option<String>, _>("dev_eui")?
+        .map(|text| {
+            text.parse::<Eui64>()
+                .map_err(|e| corrupt(format!("dev_eui {text:?}: {e}")))
+        })
+        .transpose()?;
+    let dev_addr = row
+        .try_get::<Option<String>, _>("dev_addr")?
+        .map(|text| {
+            text.parse::<DevAddr>()
+                .map_err(|e| corrupt(format!("dev_addr {text:?}: {e}")))
+        })
+        .transpose()?;
+    let gateway_count = row
+        .try_get::<Option<i64>, _>("gateway_count")?
+        .map(|value| count("gateway_count", value))
+        .transpose()?;
+    Ok(Udr {
+        id: Some(UdrId(id)),
+        transaction_id,
+        message_type: row.try_get("message_type")?,
+        sender: MemberId(row.try_get("sender")?),
+        receiver: row.try_get::<Option<String>, _>("receiver")?.map(MemberId),
+        agreement: row.try_get("agreement")?,
+        dev_eui,
+        dev_addr,
+        result_code: row.try_get("result_code")?,
+        request_bytes: count("request_bytes", row.try_get("request_bytes")?)?,
+        answer_bytes: count("answer_bytes", row.try_get("answer_bytes")?)?,
+        gateway_count,
+        received_at,
+        forwarded_at,
+        answered_at,
+    })
+}
+
+fn decode_aggregate(row: &AnyRow) -> Result<DailyAggregate, UdrError> {
+    let day: i64 = row.try_get("day")?;
+    let corrupt = |reason: String| UdrError::CorruptAggregate { day, reason };
+    let unsigned = |column: &str| -> Result<u64, UdrError> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value).map_err(|_| corrupt(format!("{column} {value} is negative")))
+    };
+    let count = unsigned("records")?;
+    let latency_sum: i64 = row.try_get("latency_sum")?;
+    Ok(DailyAggregate {
+        day: day_from_epoch_days(day)
+            .ok_or_else(|| corrupt("the day is out of range".to_owned()))?,
+        sender: MemberId(row.try_get("sender")?),
+        receiver: row.try_get::<Option<String>, _>("receiver")?.map(MemberId),
+        agreement: row.try_get("agreement")?,
+        message_type: row.try_get("message_type")?,
+        result_code: row.try_get("result_code")?,
+        count,
+        request_bytes: unsigned("request_bytes")?,
+        answer_bytes: unsigned("answer_bytes")?,
+        // A group has at least one record; max(1) only keeps the division total.
+        mean_total_latency_us: latency_sum / i64::try_from(count.max(1)).unwrap_or(i64::MAX),
+        max_total_latency_us: row.try_get("latency_max")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_cap() {
+        assert_eq!(chunk_len(1), 1);
+        assert_eq!(chunk_len(3), 2);
+        assert_eq!(chunk_len(255), 128);
+        assert_eq!(chunk_len(256), 256);
+        assert_eq!(chunk_len(10_000), MAX_ROWS_PER_INSERT);
+    }
+
+    #[test]
+    fn insert_statements_number_every_bind() {
+        let sql = insert_sql(2);
+        assert!(
+            sql.ends_with("($15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)")
+        );
+        assert_eq!(INSERT_COLUMNS.split(',').count(), BINDS_PER_ROW);
+    }
+}

@@ -1,0 +1,154 @@
+//! Recording UDRs durably and fast: a group-commit writer task.
+//!
+//! The hub answers a successful transaction only after its UDR is committed, so a hub killed
+//! at any moment has a UDR for every success it answered. One commit per transaction would
+//! cap routing at the database's commit rate (with SQLite `synchronous = FULL`, the disk's
+//! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one task takes every
+//! record waiting in its queue (up to [`MAX_BATCH`]), inserts them with multi-row INSERTs in
+//! one transaction, commits once, and only then acknowledges each caller. Under load the
+//! batches grow by themselves (records queue while a commit runs); when idle a record is
+//! written alone, without waiting for company.
+//!
+//! A failing commit fails the whole batch (nothing of it is stored, every caller gets an
+//! error). A failing INSERT — the database refused a value, e.g. PostgreSQL a NUL character
+//! in a text — does not take the batch's other records with it: the batch is rolled back
+//! and each record is retried on its own, so only the offending one is refused.
+
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::model::Udr;
+use super::store::insert_rows;
+use super::UdrError;
+
+/// Records committed in one transaction at most.
+pub const MAX_BATCH: usize = 512;
+/// Records waiting for the writer at most; callers beyond wait for room (back-pressure on
+/// routing rather than memory without bound).
+pub const QUEUE: usize = 8_192;
+
+/// Records UDRs through the writer task; cheap to clone. The task ends once every handle is
+/// dropped and the queue is drained.
+#[derive(Debug, Clone)]
+pub struct UdrWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+struct Job {
+    udr: Udr,
+    done: oneshot::Sender<Result<(), UdrError>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("transaction_id", &self.udr.transaction_id)
+            .field("message_type", &self.udr.message_type)
+            .finish()
+    }
+}
+
+impl UdrWriter {
+    /// Starts the writer task over `pool` (the hub's migrated database).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the task is spawned on the current one).
+    pub fn start(pool: AnyPool) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool, jobs));
+        Self { queue }
+    }
+
+    /// Records `udr`; returns once it is committed (`Ok`) or known not to be (`Err`). Only
+    /// after `Ok` may the transaction be answered as successful.
+    ///
+    /// A caller that stops waiting (its future dropped) does not withdraw the record: once
+    /// queued it is written.
+    pub async fn record(&self, udr: Udr) -> Result<(), UdrError> {
+        let (done, outcome) = oneshot::channel();
+        self.queue
+            .send(Job { udr, done })
+            .await
+            .map_err(|_| UdrError::WriterStopped)?;
+        outcome.await.map_err(|_| UdrError::WriterStopped)?
+    }
+}
+
+async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut udrs = Vec::with_capacity(MAX_BATCH);
+    let mut callers = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        for job in batch.drain(..) {
+            udrs.push(job.udr);
+            callers.push(job.done);
+        }
+        match commit_batch(&pool, &udrs).await {
+            Ok(()) => {
+                for done in callers.drain(..) {
+                    // A caller that gave up no longer listens; its record is stored anyway.
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(BatchError::Insert(e)) if udrs.len() > 1 => {
+                tracing::warn!(error = %e, records = udrs.len(), "UDR batch refused, recording one by one");
+                for (udr, done) in udrs.iter().zip(callers.drain(..)) {
+                    let outcome = commit_batch(&pool, std::slice::from_ref(udr))
+                        .await
+                        .map_err(BatchError::into_udr_error);
+                    if let Err(e) = &outcome {
+                        tracing::error!(error = %e, transaction_id = ?udr.transaction_id, "UDR refused");
+                    }
+                    let _ = done.send(outcome);
+                }
+            }
+            Err(e) => {
+                let e = e.into_udr_error();
+                tracing::error!(error = %e, records = udrs.len(), "UDR batch failed");
+                let reason = e.to_string();
+                for done in callers.drain(..) {
+                    let _ = done.send(Err(UdrError::Batch(reason.clone())));
+                }
+            }
+        }
+        udrs.clear();
+    }
+}
+
+/// Why a batch was not stored.
+enum BatchError {
+    /// The database refused an INSERT statement: maybe one record's fault.
+    Insert(UdrError),
+    /// Anything else (no connection, the commit failed): nobody's record in particular.
+    Other(UdrError),
+}
+
+impl BatchError {
+    fn into_udr_error(self) -> UdrError {
+        match self {
+            Self::Insert(e) | Self::Other(e) => e,
+        }
+    }
+}
+
+/// Inserts `udrs` in one transaction and commits.
+async fn commit_batch(pool: &AnyPool, udrs: &[Udr]) -> Result<(), BatchError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| BatchError::Other(e.into()))?;
+    match insert_rows(&mut tx, udrs).await {
+        Ok(()) => {}
+        // Only an error the database reported about the statement can be a record's fault;
+        // a lost connection or a timeout is retried by nobody (the callers decide).
+        Err(UdrError::Database(sqlx::Error::Database(e))) => {
+            let _ = tx.rollback().await;
+            return Err(BatchError::Insert(UdrError::Database(
+                sqlx::Error::Database(e),
+            )));
+        }
+        Err(e) => return Err(BatchError::Other(e)),
+    }
+    tx.commit().await.map_err(|e| BatchError::Other(e.into()))
+}
