@@ -63,8 +63,18 @@ impl Daemon for Hub {
         let max_body_bytes = config.server.max_body_bytes;
         let answer_timeout = config.routing.answer_timeout();
         let policy_dir = config.policies.dir.clone();
+        config.check_operators().map_err(StartError::Setup)?;
+        if config.operators.is_empty() {
+            tracing::warn!("no [[operators]]: the admin API refuses every request");
+        }
+        let operators: Vec<(String, String)> = config
+            .operators
+            .iter()
+            .map(|o| (o.name.clone(), o.token.clone()))
+            .collect();
         service::daemon::start(SPEC, &config.server, &config.database, |resources| {
-            let udrs = udr::UdrWriter::start(resources.database.pool().clone());
+            let pool = resources.database.pool().clone();
+            let udrs = udr::UdrWriter::start(pool.clone());
             let relay = Arc::new(relay::Relay::new(
                 directory,
                 policies,
@@ -73,16 +83,21 @@ impl Daemon for Hub {
                 pending.clone(),
                 answer_timeout,
             ));
-            if let Some(dir) = policy_dir {
-                reload_policies_on_hangup(Arc::clone(&relay), dir);
+            let admin = Arc::new(api::admin::Admin::new(
+                Arc::clone(&relay),
+                udr::UdrStore::new(pool),
+                operators
+                    .iter()
+                    .map(|(name, token)| (token.as_str(), name.clone())),
+                policy_dir.clone(),
+            ));
+            if policy_dir.is_some() {
+                reload_policies_on_hangup(Arc::clone(&admin));
             }
-            Ok(api::bi::router(
-                relay,
-                codec,
-                client,
-                pending,
-                max_body_bytes,
-            ))
+            Ok(
+                api::bi::router(relay, codec, client, pending, max_body_bytes)
+                    .merge(api::admin::router(admin)),
+            )
         })
         .await
     }
@@ -106,9 +121,9 @@ fn load_policies(config: &Config) -> Result<policy::PolicySet, StartError> {
     })
 }
 
-/// Reloads the policies from `dir` on every SIGHUP; a bad edit is refused whole and the
+/// Reloads the policy directory on every SIGHUP; a bad edit is refused whole and the
 /// policies in force stay.
-fn reload_policies_on_hangup(relay: Arc<relay::Relay>, dir: std::path::PathBuf) {
+fn reload_policies_on_hangup(admin: Arc<api::admin::Admin>) {
     tokio::spawn(async move {
         let Ok(mut hangups) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -117,16 +132,13 @@ fn reload_policies_on_hangup(relay: Arc<relay::Relay>, dir: std::path::PathBuf) 
             return;
         };
         while hangups.recv().await.is_some() {
-            match policy::PolicySet::load_dir(&dir) {
-                Ok(policies) => {
-                    relay.replace_policies(policies);
-                    tracing::info!(dir = %dir.display(), "policies reloaded");
-                }
-                Err(errors) => {
-                    for error in errors {
-                        tracing::error!(%error, "policies not reloaded; the previous ones stay");
-                    }
-                }
+            match admin.reload_policies().await {
+                Ok(policies) => tracing::info!(
+                    agreements = policies.agreements().len(),
+                    activation_rules = policies.activation_rules().len(),
+                    "policies reloaded"
+                ),
+                Err(error) => tracing::error!(%error, "policies not reloaded"),
             }
         }
     });

@@ -537,9 +537,13 @@ pub(super) fn from_entries(file: &PolicyFile, path: Option<&Path>) -> Parsed {
     parsed
 }
 
+/// In [`read_dir`], the file of this name: skipped, or read from these entries instead.
+pub(super) type Substitute<'a> = (&'a str, Option<&'a PolicyFile>);
+
 /// Reads every `*.toml` file directly in `dir` (not in subdirectories; names starting with
-/// `.` skipped), in file-name order: every entry that reads, and every problem.
-pub(super) fn read_dir(dir: &Path) -> Parsed {
+/// `.` skipped, and `substitute`'s file skipped or replaced), in file-name order: every entry
+/// that reads, and every problem.
+pub(super) fn read_dir(dir: &Path, substitute: Option<Substitute<'_>>) -> Parsed {
     let dir_error = |reason: String| Parsed {
         errors: vec![PolicyError {
             file: Some(dir.to_path_buf()),
@@ -561,7 +565,10 @@ pub(super) fn read_dir(dir: &Path) -> Parsed {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || path.extension().is_none_or(|ext| ext != "toml") {
+        if name.starts_with('.')
+            || path.extension().is_none_or(|ext| ext != "toml")
+            || substitute.is_some_and(|(skipped, _)| name == skipped)
+        {
             continue;
         }
         // `metadata` follows symbolic links: a link to a file is read, a directory skipped.
@@ -570,9 +577,17 @@ pub(super) fn read_dir(dir: &Path) -> Parsed {
         }
         files.push(path);
     }
+    let replacement = substitute.and_then(|(name, file)| Some((dir.join(name), file?)));
+    if let Some((path, _)) = &replacement {
+        files.push(path.clone());
+    }
     files.sort();
     let mut parsed = Parsed::default();
     for path in files {
+        if let Some((_, entries)) = replacement.as_ref().filter(|(p, _)| *p == path) {
+            parsed.extend(from_entries(entries, Some(&path)));
+            continue;
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => parsed.extend(parse_str(&text, Some(&path))),
             Err(e) => parsed.errors.push(PolicyError {

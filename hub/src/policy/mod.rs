@@ -8,10 +8,12 @@
 //!   documented with examples in `policies/README.md`.
 //! - [`PolicySet`]: an immutable, checked set of both, loaded whole or not at all. Reloading
 //!   is loading again and swapping the `Arc` (the caller's); a bad edit never half-applies.
+//! - [`edit`]: changes made through the admin API, kept in the directory's `api.toml`.
 //! - [`decide`]: [`PolicySet::decide_roaming`] and [`PolicySet::decide_activation`], each a
 //!   [`Decision`] that names the rule that decided and says why in a sentence.
 
 pub mod decide;
+pub mod edit;
 pub mod file;
 pub mod model;
 
@@ -117,7 +119,29 @@ impl PolicySet {
     /// as `policies/examples/`) and names starting with `.` are not read. All or nothing:
     /// any problem in any file, and the errors of every file come back instead of a set.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<PolicySet, Vec<PolicyError>> {
-        Self::build(file::read_dir(dir.as_ref()))
+        Self::build(file::read_dir(dir.as_ref(), None))
+    }
+
+    /// Loads `dir` as [`PolicySet::load_dir`] does, but with `replacement` standing for the
+    /// file `file_name` in it (the admin API's file, [`edit::API_FILE`]): how an edit is
+    /// checked against every other file before it is written.
+    pub fn load_dir_replacing(
+        dir: impl AsRef<Path>,
+        file_name: &str,
+        replacement: &PolicyFile,
+    ) -> Result<PolicySet, Vec<PolicyError>> {
+        Self::build(file::read_dir(
+            dir.as_ref(),
+            Some((file_name, Some(replacement))),
+        ))
+    }
+
+    /// Loads `dir` without the file `file_name`: the entries the admin API must not touch.
+    pub fn load_dir_except(
+        dir: impl AsRef<Path>,
+        file_name: &str,
+    ) -> Result<PolicySet, Vec<PolicyError>> {
+        Self::build(file::read_dir(dir.as_ref(), Some((file_name, None))))
     }
 
     /// Reads one file's text (`file` names it in errors), as [`PolicySet::load_dir`] reads

@@ -12,7 +12,7 @@
 //!    saying what was looked for.
 //! 3. **No loop.** A message is never routed back to the member that sent it.
 //!
-//! [`mediation`] rewrites a message for the receiver's TS002 version.
+//! [`decide`] asks the policies about a routed message; [`mediation`] rewrites a message for the receiver's TS002 version.
 
 pub mod mediation;
 
@@ -22,7 +22,10 @@ use backend::result::ResultCode;
 use lorawan::ids::{DevAddr, Eui64};
 use lorawan::phy::{Frame, PhyPayload};
 
-use crate::members::{Directory, Member, Receiver};
+use time::OffsetDateTime;
+
+use crate::members::{Directory, Member, MemberId, Receiver};
+use crate::policy::{Decision, Link, PolicySet, RoamingQuery};
 
 /// The hub's own refusal of a message: the answer it sends instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,27 @@ pub fn is_join_server_bound(message_type: &MessageType) -> bool {
             | MessageType::HomeNSReq
             | MessageType::AppSKeyReq
     )
+}
+
+/// The policy decision for a message of `message_type` from `sender` to `receiver` at `at`:
+/// activation rules for join-server-bound messages, agreements for the rest (`link`:
+/// whether an XmitDataReq carries ULMetaData or DLMetaData).
+pub fn decide(
+    policies: &PolicySet,
+    message_type: &MessageType,
+    sender: &MemberId,
+    receiver: &MemberId,
+    link: Option<Link>,
+    at: OffsetDateTime,
+) -> Decision {
+    if is_join_server_bound(message_type) {
+        return policies.decide_activation(sender, receiver, at);
+    }
+    let query = RoamingQuery::new(message_type.as_str(), sender, receiver, at);
+    policies.decide_roaming(&match link {
+        Some(link) => query.with_link(link),
+        None => query,
+    })
 }
 
 /// The member `message` from `sender` goes to.

@@ -11,19 +11,16 @@
 //! [`ROUTES`] lists the served (method, path) pairs: the router is built from it and the
 //! tests check it against the OpenAPI document both ways.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
 use lorawan::ids::{Eui64, NetId};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -35,6 +32,7 @@ use crate::device::{
 };
 use crate::peers::Peer;
 use crate::storage::Page;
+use service::rest::{bearer_token, read_body, JsonBody, QueryParams, RestRejection};
 
 /// `POST`: import a manufacturer file.
 pub const IMPORTS: &str = "/api/imports";
@@ -412,15 +410,6 @@ impl FromRequestParts<Server> for Authenticated {
     }
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 /// The `{dev_eui}` path segment, parsed.
 struct DevEuiPath(Eui64);
 
@@ -435,45 +424,6 @@ impl<S: Send + Sync> FromRequestParts<S> for DevEuiPath {
     }
 }
 
-/// The query string; each handler takes the parameters it knows and [`QueryParams::finish`]
-/// refuses the rest, so a misspelt `?limt=5` is an error rather than silently ignored.
-struct QueryParams(HashMap<String, String>);
-
-impl QueryParams {
-    fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        let mut unknown: Vec<_> = self.0.into_keys().collect();
-        unknown.sort();
-        match unknown.first() {
-            None => Ok(()),
-            Some(first) => Err(ApiError::bad_request(
-                first,
-                "unknown query parameter".to_owned(),
-            )),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad_request("query", e.body_text()))?;
-        let mut params = HashMap::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            if params.contains_key(&name) {
-                return Err(ApiError::bad_request(&name, "given more than once"));
-            }
-            params.insert(name, value);
-        }
-        Ok(Self(params))
-    }
-}
-
 /// The whole body as bytes (an import file).
 struct RawBody(Bytes);
 
@@ -481,65 +431,12 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        read_body(request, state, BodyKind::ImportFile)
-            .await
-            .map(Self)
+        match read_body(request, state).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(RestRejection::BodyTooLarge) => Err(ApiError::ImportTooLarge),
+            Err(other) => Err(other.into()),
+        }
     }
-}
-
-/// A JSON body of type `T` (`deny_unknown_fields`); an empty body reads as `{}`.
-struct JsonBody<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = read_body(request, state, BodyKind::Json).await?;
-        let text: &[u8] = if bytes.trim_ascii().is_empty() {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(text).map(Self).map_err(|e| {
-            let message = e.to_string();
-            ApiError::bad_request(&field_named_in(&message), message)
-        })
-    }
-}
-
-/// Which body a route takes, for the error a too-large one gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// A manufacturer file.
-    ImportFile,
-    /// A small JSON request.
-    Json,
-}
-
-async fn read_body<S: Send + Sync>(
-    request: Request,
-    state: &S,
-    kind: BodyKind,
-) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(
-                axum::extract::rejection::FailedToBufferBody::LengthLimitError(_),
-            ) => ApiError::BodyTooLarge(kind),
-            other => ApiError::bad_request("body", other.body_text()),
-        })
-}
-
-/// The field serde names in "missing field `x`" / "unknown field `x`", else `body`.
-fn field_named_in(message: &str) -> String {
-    ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| {
-            let rest = message.split_once(prefix)?.1;
-            Some(rest.split_once('`')?.0.to_owned())
-        })
-        .unwrap_or_else(|| "body".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,17 +449,12 @@ pub enum ApiError {
     /// No bearer token, or one no peer holds.
     #[error("a known bearer token is required (Authorization: Bearer …)")]
     Unauthorized,
-    /// The request is malformed: path, query or body.
-    #[error("{field}: {reason}")]
-    BadRequest {
-        /// The parameter or body field at fault (`body` when none is named).
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The body exceeds its limit.
+    /// The request is malformed (path, query or body) or its body too large.
+    #[error(transparent)]
+    Request(#[from] RestRejection),
+    /// The import file exceeds the body limit.
     #[error("request body too large")]
-    BodyTooLarge(BodyKind),
+    ImportTooLarge,
     /// The join server refused or failed.
     #[error(transparent)]
     Admin(#[from] AdminError),
@@ -570,10 +462,7 @@ pub enum ApiError {
 
 impl ApiError {
     fn bad_request(field: &str, reason: impl Into<String>) -> Self {
-        Self::BadRequest {
-            field: field.to_owned(),
-            reason: reason.into(),
-        }
+        Self::Request(RestRejection::bad_request(field, reason))
     }
 }
 
@@ -587,14 +476,8 @@ impl IntoResponse for ApiError {
         let mut retry_after = None;
         let (status, code) = match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::BadRequest { field, .. } => {
-                extra.insert("field".into(), field.into());
-                (StatusCode::BAD_REQUEST, "invalid_request")
-            }
-            Self::BodyTooLarge(BodyKind::ImportFile) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "import_too_large")
-            }
-            Self::BodyTooLarge(BodyKind::Json) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::Request(rejection) => return rejection.into_response(),
+            Self::ImportTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "import_too_large"),
             Self::Admin(error) => match error {
                 AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
                 AdminError::NotFound(_) | AdminError::Claim(ClaimError::NotPreCommissioned) => {
@@ -670,19 +553,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serde_messages_name_their_field() {
-        assert_eq!(
-            field_named_in("missing field `owner_token` at line 1 column 2"),
-            "owner_token"
-        );
-        assert_eq!(
-            field_named_in("unknown field `home`, expected one of ..."),
-            "home"
-        );
-        assert_eq!(field_named_in("expected value at line 1 column 1"), "body");
-    }
-
-    #[test]
     fn content_types_choose_the_import_format() {
         let with = |value: &'static str| {
             let mut headers = HeaderMap::new();
@@ -693,18 +563,5 @@ mod tests {
         assert_eq!(with("Application/JSON"), Some(Format::Json));
         assert_eq!(with("application/octet-stream"), None);
         assert_eq!(format_of(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_case_insensitively() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(bearer_token(&headers), None);
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer  abc "),
-        );
-        assert_eq!(bearer_token(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_token(&headers), None);
     }
 }

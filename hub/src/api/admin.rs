@@ -1,0 +1,701 @@
+//! `/api/…`: the hub's admin REST API (JSON, CSV for exports), described by the OpenAPI 3.1
+//! document it serves at `GET /api/openapi.json` (`openapi.json` beside this file).
+//!
+//! Every route but the document wants an operator's bearer token (`[[operators]]` in the
+//! config; members' tokens open `/bi` only). The pipeline: authenticate ([`Operator`],
+//! before the body is read) → read the path, query and body with the shared extractors of
+//! [`service::rest`] (a malformed request is a JSON `400 invalid_request` naming the field)
+//! → ask the logic ([`crate::policy`], [`crate::udr`], the [`Relay`]'s members and policies)
+//! → answer. Every failure is an [`ApiError`], turned into a response in one place.
+//!
+//! [`ROUTES`] lists the served (method, path) pairs: the router is built from it and the
+//! tests check it against the OpenAPI document both ways.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::{Json, Router};
+use backend::dialect::Dialect;
+use backend::header::MessageType;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use service::auth::TokenTable;
+use service::rest::{bearer_token, field_named_in, JsonBody, QueryParams, RestRejection};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::members::{Member, MemberId};
+use crate::policy::edit::{self, Applied, Edit, EditError};
+use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
+use crate::relay::Relay;
+use crate::routing;
+use crate::udr::{export, UdrError, UdrFilter, UdrId, UdrStore};
+
+/// `GET`: every member.
+pub const MEMBERS: &str = "/api/members";
+/// `GET`: one member.
+pub const MEMBER: &str = "/api/members/{id}";
+/// `GET`: the policies in force.
+pub const POLICIES: &str = "/api/policies";
+/// `PUT`, `DELETE`: an agreement kept by the API.
+pub const AGREEMENT: &str = "/api/policies/agreements/{id}";
+/// `PUT`, `DELETE`: an activation rule kept by the API.
+pub const ACTIVATION: &str = "/api/policies/activations/{id}";
+/// `POST`: load the policy directory again (as SIGHUP does).
+pub const RELOAD: &str = "/api/policies/reload";
+/// `POST`: which rule allows or refuses a message, and why.
+pub const EXPLAIN: &str = "/api/policies/explain";
+/// `GET`: usage data records, JSON or CSV.
+pub const UDRS: &str = "/api/udrs";
+/// `GET`: daily aggregates of usage data records, JSON or CSV.
+pub const UDRS_DAILY: &str = "/api/udrs/daily";
+/// `GET`: the OpenAPI document (no authentication).
+pub const OPENAPI: &str = "/api/openapi.json";
+
+/// Every admin route as (HTTP method, path in OpenAPI syntax). The router serves exactly
+/// these; the tests check that the OpenAPI document describes exactly these.
+pub const ROUTES: [(&str, &str); 12] = [
+    ("GET", MEMBERS),
+    ("GET", MEMBER),
+    ("GET", POLICIES),
+    ("PUT", AGREEMENT),
+    ("DELETE", AGREEMENT),
+    ("PUT", ACTIVATION),
+    ("DELETE", ACTIVATION),
+    ("POST", RELOAD),
+    ("POST", EXPLAIN),
+    ("GET", UDRS),
+    ("GET", UDRS_DAILY),
+    ("GET", OPENAPI),
+];
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI_DOCUMENT: &str = include_str!("openapi.json");
+
+/// Records per page when `limit` is not given, and the most a JSON page may hold.
+const DEFAULT_PAGE: u32 = 1_000;
+const MAX_PAGE: u32 = 10_000;
+/// The most records one CSV export may hold: narrow the period for more.
+const MAX_CSV_RECORDS: usize = 1_000_000;
+/// The period of a query without `from`: the last day.
+const DEFAULT_PERIOD: time::Duration = time::Duration::days(1);
+
+/// What the admin API works on.
+pub struct Admin {
+    relay: Arc<Relay>,
+    udrs: UdrStore,
+    operators: TokenTable<String>,
+    policy_dir: Option<PathBuf>,
+    /// One policy edit or reload at a time: each reads the directory, then swaps the set.
+    policy_changes: tokio::sync::Mutex<()>,
+}
+
+impl Admin {
+    /// The admin API over `relay` (members, policies in force), `udrs` and the policy
+    /// directory; `operators` are (name, token) pairs.
+    pub fn new<'a>(
+        relay: Arc<Relay>,
+        udrs: UdrStore,
+        operators: impl IntoIterator<Item = (&'a str, String)>,
+        policy_dir: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            relay,
+            udrs,
+            operators: TokenTable::new(operators),
+            policy_dir,
+            policy_changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Loads the policy directory again and puts it in force (the SIGHUP path too). A bad
+    /// directory changes nothing.
+    pub async fn reload_policies(&self) -> Result<Arc<PolicySet>, ApiError> {
+        let dir = self.policy_dir()?;
+        let _one_at_a_time = self.policy_changes.lock().await;
+        let policies = blocking(move || PolicySet::load_dir(&dir))
+            .await?
+            .map_err(ApiError::InvalidPolicies)?;
+        self.relay.replace_policies(policies);
+        Ok(self.relay.policies())
+    }
+
+    fn policy_dir(&self) -> Result<PathBuf, ApiError> {
+        self.policy_dir.clone().ok_or(ApiError::NoPolicyDir)
+    }
+}
+
+type Shared = Arc<Admin>;
+
+/// The admin routes over `admin`.
+pub fn router(admin: Shared) -> Router {
+    let mut by_path: Vec<(&str, MethodRouter<Shared>)> = Vec::new();
+    for &(method, path) in &ROUTES {
+        let handler = endpoint(method, path);
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((path, handler)),
+        }
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
+        .with_state(admin)
+}
+
+/// The handler of one route of [`ROUTES`]. An entry without an arm answers 405, which the
+/// route test catches.
+fn endpoint(method: &str, path: &str) -> MethodRouter<Shared> {
+    match (method, path) {
+        ("GET", MEMBERS) => get(members),
+        ("GET", MEMBER) => get(member),
+        ("GET", POLICIES) => get(policies),
+        ("PUT", AGREEMENT) => put(put_agreement),
+        ("DELETE", AGREEMENT) => delete(delete_agreement),
+        ("PUT", ACTIVATION) => put(put_activation),
+        ("DELETE", ACTIVATION) => delete(delete_activation),
+        ("POST", RELOAD) => post(reload),
+        ("POST", EXPLAIN) => post(explain),
+        ("GET", UDRS) => get(udrs),
+        ("GET", UDRS_DAILY) => get(udrs_daily),
+        ("GET", OPENAPI) => get(openapi),
+        _ => MethodRouter::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------------------
+
+/// A member as the API shows it: everything but its tokens.
+#[derive(Debug, Serialize)]
+struct MemberView {
+    id: String,
+    url: String,
+    protocol: String,
+    mode: &'static str,
+    dialect: &'static str,
+    notifications: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nsid: Option<String>,
+    dev_addr_pools: Vec<String>,
+    join_eui_ranges: Vec<String>,
+    as_ids: Vec<String>,
+}
+
+impl From<&Member> for MemberView {
+    fn from(member: &Member) -> Self {
+        Self {
+            id: member.id.0.clone(),
+            url: member.url.clone(),
+            protocol: member.protocol.as_str().to_owned(),
+            mode: match member.mode {
+                crate::members::Mode::Sync => "sync",
+                crate::members::Mode::Async => "async",
+            },
+            dialect: dialect_name(&member.dialect),
+            notifications: member.accepts_notifications,
+            net_id: member.net_id.map(|n| n.to_string()),
+            nsid: member.nsid.map(|n| n.to_string()),
+            dev_addr_pools: member
+                .dev_addr_pools
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            join_eui_ranges: member
+                .join_eui_ranges
+                .iter()
+                .map(|r| format!("{}-{}", r.first, r.last))
+                .collect(),
+            as_ids: member.as_ids.clone(),
+        }
+    }
+}
+
+fn dialect_name(dialect: &Dialect) -> &'static str {
+    [
+        ("chirpstack", Dialect::chirpstack_v4()),
+        ("tts", Dialect::tts()),
+        ("helium", Dialect::helium()),
+    ]
+    .into_iter()
+    .find(|(_, known)| known == dialect)
+    .map_or("canonical", |(name, _)| name)
+}
+
+async fn members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    let members: Vec<MemberView> = admin
+        .relay
+        .directory()
+        .members()
+        .iter()
+        .map(MemberView::from)
+        .collect();
+    Ok(Json(json!({ "members": members })).into_response())
+}
+
+async fn member(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> ApiResult {
+    query.finish()?;
+    let member = admin
+        .relay
+        .directory()
+        .get(&MemberId(id.clone()))
+        .ok_or(ApiError::UnknownMember(id))?;
+    Ok(Json(MemberView::from(member)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies
+// ---------------------------------------------------------------------------------------
+
+async fn policies(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    Ok(Json(policies_view(&admin, &admin.relay.policies())).into_response())
+}
+
+fn policies_view(admin: &Admin, policies: &PolicySet) -> Value {
+    json!({
+        "agreement": policies.to_file().agreement,
+        "activation": policies.to_file().activation,
+        "warnings": policies.warnings(),
+        "api_file": admin.policy_dir.as_ref().map(|d| d.join(edit::API_FILE).display().to_string()),
+    })
+}
+
+async fn put_agreement(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
+    query.finish()?;
+    let entry: AgreementEntry = entry_with_id(body, &id)?;
+    apply_edit(&admin, Edit::PutAgreement(entry)).await
+}
+
+async fn put_activation(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
+    query.finish()?;
+    let entry: ActivationEntry = entry_with_id(body, &id)?;
+    apply_edit(&admin, Edit::PutActivation(entry)).await
+}
+
+async fn delete_agreement(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> ApiResult {
+    query.finish()?;
+    apply_edit(&admin, Edit::RemoveAgreement(id)).await
+}
+
+async fn delete_activation(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> ApiResult {
+    query.finish()?;
+    apply_edit(&admin, Edit::RemoveActivation(id)).await
+}
+
+/// The entry of a PUT body, its id taken from the path (a different id in the body is an
+/// error: the path names what is written).
+fn entry_with_id<T: serde::de::DeserializeOwned>(body: Value, id: &str) -> Result<T, ApiError> {
+    let Value::Object(mut fields) = body else {
+        return Err(RestRejection::bad_request("body", "must be a JSON object").into());
+    };
+    match fields.get("id") {
+        None => {
+            fields.insert("id".into(), id.into());
+        }
+        Some(Value::String(given)) if given == id => {}
+        Some(other) => {
+            return Err(RestRejection::bad_request(
+                "id",
+                format!("{other} differs from the id in the path, {id:?}"),
+            )
+            .into())
+        }
+    }
+    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+        let message = e.to_string();
+        RestRejection::bad_request(&field_named_in(&message), message).into()
+    })
+}
+
+async fn apply_edit(admin: &Admin, edit: Edit) -> ApiResult {
+    let dir = admin.policy_dir()?;
+    let (table, id) = edit.target();
+    let (table, id) = (table.as_str(), id.to_owned());
+    let _one_at_a_time = admin.policy_changes.lock().await;
+    let (policies, applied) = blocking(move || edit::apply(&dir, &edit)).await??;
+    admin.relay.replace_policies(policies);
+    tracing::info!(table, %id, ?applied, "policy edited through the admin API");
+    let status = match applied {
+        Applied::Created => StatusCode::CREATED,
+        Applied::Replaced | Applied::Removed => StatusCode::OK,
+    };
+    let applied = match applied {
+        Applied::Created => "created",
+        Applied::Replaced => "replaced",
+        Applied::Removed => "removed",
+    };
+    let body = json!({ "applied": applied, "table": table, "id": id });
+    Ok((status, Json(body)).into_response())
+}
+
+async fn reload(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    let policies = admin.reload_policies().await?;
+    tracing::info!("policies reloaded through the admin API");
+    Ok(Json(policies_view(&admin, &policies)).into_response())
+}
+
+/// `POST /api/policies/explain`: a message to judge.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainBody {
+    sender: MemberId,
+    receiver: MemberId,
+    message_type: String,
+    #[serde(default)]
+    link: Option<Link>,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+async fn explain(
+    State(admin): State<Shared>,
+    _: Operator,
+    query: QueryParams,
+    JsonBody(body): JsonBody<ExplainBody>,
+) -> ApiResult {
+    query.finish()?;
+    let at = match &body.at {
+        Some(text) => parse_time("at", text)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let message_type = MessageType::parse(&body.message_type);
+    let decision: Decision = routing::decide(
+        &admin.relay.policies(),
+        &message_type,
+        &body.sender,
+        &body.receiver,
+        body.link,
+        at,
+    );
+    let directory = admin.relay.directory();
+    let unknown: Vec<&str> = [&body.sender, &body.receiver]
+        .into_iter()
+        .filter(|m| directory.get(m).is_none())
+        .map(|m| m.0.as_str())
+        .collect();
+    Ok(Json(json!({
+        "sender": body.sender,
+        "receiver": body.receiver,
+        "message_type": body.message_type,
+        "at": at.format(&Rfc3339).unwrap_or_default(),
+        "decision": decision,
+        "unknown_members": unknown,
+    }))
+    .into_response())
+}
+
+// ---------------------------------------------------------------------------------------
+// Usage data records
+// ---------------------------------------------------------------------------------------
+
+/// JSON (the default) or CSV, by `format` or else `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn format_of(query: &mut QueryParams, parts_accept: Option<&str>) -> Result<Format, ApiError> {
+    match query.take("format").as_deref() {
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some(other) => Err(RestRejection::bad_request(
+            "format",
+            format!("{other:?} is not json or csv"),
+        )
+        .into()),
+        None if parts_accept.is_some_and(|a| a.contains("text/csv")) => Ok(Format::Csv),
+        None => Ok(Format::Json),
+    }
+}
+
+/// The filter of `member`, `agreement`, `from`, `until` (RFC 3339; default: the day before
+/// `until`, which defaults to now).
+fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError> {
+    let until = match query.take("until") {
+        Some(text) => parse_time("until", &text)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let from = match query.take("from") {
+        Some(text) => parse_time("from", &text)?,
+        None => until - DEFAULT_PERIOD,
+    };
+    if from > until {
+        return Err(RestRejection::bad_request("from", "is after until").into());
+    }
+    let mut filter = UdrFilter::period(from, until, limit);
+    if let Some(member) = query.take("member") {
+        filter = filter.member(MemberId(member));
+    }
+    if let Some(agreement) = query.take("agreement") {
+        filter = filter.agreement(agreement);
+    }
+    Ok(filter)
+}
+
+fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+        RestRejection::bad_request(field, format!("{text:?} is not an RFC 3339 time: {e}")).into()
+    })
+}
+
+/// `GET /api/udrs`: JSON pages (`after` = the last id of the previous page), or the whole
+/// period as CSV.
+async fn udrs(
+    State(admin): State<Shared>,
+    _: Operator,
+    Accept(accept): Accept,
+    mut query: QueryParams,
+) -> ApiResult {
+    let format = format_of(&mut query, accept.as_deref())?;
+    let limit = query.parse::<u32>("limit", "a count")?;
+    if limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
+        return Err(RestRejection::bad_request("limit", format!("1..={MAX_PAGE}")).into());
+    }
+    let mut filter = filter_of(&mut query, limit.unwrap_or(DEFAULT_PAGE))?;
+    if let Some(after) = query.parse::<i64>("after", "a record id")? {
+        filter = filter.after(UdrId(after));
+    }
+    query.finish()?;
+    match format {
+        Format::Json => {
+            let page = admin.udrs.query(&filter).await?;
+            let next = (page.len() == filter.limit as usize)
+                .then(|| page.last().and_then(|u| u.id).map(|id| id.0))
+                .flatten();
+            Ok(Json(json!({ "udrs": page, "next_after": next })).into_response())
+        }
+        Format::Csv => {
+            // The whole period, page by page; `limit` sets the page size only.
+            let mut out = String::new();
+            export::write_header(&mut out, &export::UDR_COLUMNS);
+            let mut written = 0usize;
+            loop {
+                let page = admin.udrs.query(&filter).await?;
+                for udr in &page {
+                    export::write_udr_row(&mut out, udr);
+                }
+                written += page.len();
+                if written > MAX_CSV_RECORDS {
+                    return Err(ApiError::ExportTooLarge);
+                }
+                match page.last().and_then(|u| u.id) {
+                    Some(last) if page.len() == filter.limit as usize => {
+                        filter = filter.after(last);
+                    }
+                    _ => break,
+                }
+            }
+            Ok(csv(out))
+        }
+    }
+}
+
+/// `GET /api/udrs/daily`: daily aggregates of the period.
+async fn udrs_daily(
+    State(admin): State<Shared>,
+    _: Operator,
+    Accept(accept): Accept,
+    mut query: QueryParams,
+) -> ApiResult {
+    let format = format_of(&mut query, accept.as_deref())?;
+    let filter = filter_of(&mut query, MAX_PAGE)?;
+    query.finish()?;
+    let aggregates = admin.udrs.daily_aggregates(&filter).await?;
+    Ok(match format {
+        Format::Json => Json(json!({ "days": aggregates })).into_response(),
+        Format::Csv => csv(export::aggregates_to_csv(&aggregates)),
+    })
+}
+
+fn csv(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_DOCUMENT,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Extractors
+// ---------------------------------------------------------------------------------------
+
+/// An operator presenting a known bearer token (its name); anything else is 401.
+pub struct Operator(pub String);
+
+impl FromRequestParts<Shared> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Shared) -> Result<Self, ApiError> {
+        admin
+            .operators
+            .authenticate(bearer_token(&parts.headers))
+            .cloned()
+            .map(Self)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The `Accept` header, if readable.
+struct Accept(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Accept {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase),
+        ))
+    }
+}
+
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("policy task failed: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors: mapped to HTTP here, once
+// ---------------------------------------------------------------------------------------
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Why an admin request failed, whoever is to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No bearer token, or one no operator holds.
+    #[error("an operator's bearer token is required (Authorization: Bearer …)")]
+    Unauthorized,
+    /// The request is malformed: path, query or body.
+    #[error(transparent)]
+    Request(#[from] RestRejection),
+    /// No member has this id.
+    #[error("no member {0:?}")]
+    UnknownMember(String),
+    /// The hub has no policy directory to keep edits in.
+    #[error("the hub has no [policies] dir: policies cannot be edited or reloaded")]
+    NoPolicyDir,
+    /// An edit was refused.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// The policy directory does not load.
+    #[error("the policies do not load; the ones in force stay: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidPolicies(Vec<PolicyError>),
+    /// A CSV export would be too large.
+    #[error("more than {MAX_CSV_RECORDS} records: narrow the period (from, until)")]
+    ExportTooLarge,
+    /// The database or a task failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<UdrError> for ApiError {
+    fn from(error: UdrError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// The one mapping of errors to HTTP: status, `error` code, `message`, and the code's own
+    /// fields (`problems`). Every status and code here is in the OpenAPI document.
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let mut extra = serde_json::Map::new();
+        let mut problems = |errors: &[PolicyError]| {
+            let list = errors.iter().map(|e| Value::from(e.to_string()));
+            extra.insert("problems".into(), Value::Array(list.collect()));
+        };
+        let (status, code) = match &self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Request(rejection) => return rejection.clone().into_response(),
+            Self::UnknownMember(_) => (StatusCode::NOT_FOUND, "unknown_member"),
+            Self::NoPolicyDir => (StatusCode::CONFLICT, "no_policy_dir"),
+            Self::Edit(EditError::DefinedInFile { .. }) => {
+                (StatusCode::CONFLICT, "defined_in_file")
+            }
+            Self::Edit(EditError::NotFound { .. }) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Edit(EditError::Invalid(errors)) | Self::InvalidPolicies(errors) => {
+                problems(errors);
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policies")
+            }
+            Self::ExportTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "export_too_large"),
+            Self::Edit(EditError::Io { .. }) | Self::Unavailable(_) => {
+                tracing::warn!(error = %message, "admin request failed");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), code.into());
+        body.insert("message".into(), message.into());
+        body.append(&mut extra);
+        let mut response = (status, Json(Value::Object(body))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
