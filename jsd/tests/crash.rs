@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use jsd::join::DEV_NONCE_HISTORY_LEN;
 use jsd::storage::{DeviceStore, MIGRATIONS};
 use serde_json::{json, Value};
 use service::database::Database;
-use service::testing::ScratchDatabase;
+use service::testing::{free_port, wait_healthy, ScratchDatabase};
 
 const DEVICES: u64 = 12;
 const CRASHES: usize = 3;
@@ -39,13 +38,6 @@ struct Seen {
     next_dev_nonce: u16,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 fn spawn_jsd(config: &std::path::Path, database_url: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_jsd"))
         .arg("--config")
@@ -58,21 +50,6 @@ fn spawn_jsd(config: &std::path::Path, database_url: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the jsd binary")
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let (status, _) = service::testing::http_get(addr, "/health").await;
-            if status == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("jsd on port {port} did not become healthy");
 }
 
 /// Sends one JoinReq; `Some(JoinNonce)` on Success, `None` on a refusal, `Err` when the

@@ -131,6 +131,29 @@ fn config(url: String) -> DatabaseConfig {
     }
 }
 
+/// A loopback port free right now, for a daemon started as a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits (20 s at most) until the daemon on loopback `port` answers `/health` with 200.
+pub async fn wait_healthy(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while std::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok()
+            && http_get(addr, "/health").await.0 == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the daemon on port {port} did not become healthy within 20 s");
+}
+
 /// A plain HTTP/1.1 GET on loopback, for daemon tests: `(status, body)`.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
