@@ -8,6 +8,7 @@ pub mod config;
 pub mod members;
 pub mod policy;
 pub mod relay;
+pub mod rfparams;
 pub mod routing;
 pub mod storage;
 pub mod udr;
@@ -63,6 +64,10 @@ impl Daemon for Hub {
         let max_body_bytes = config.server.max_body_bytes;
         let answer_timeout = config.routing.answer_timeout();
         let policy_dir = config.policies.dir.clone();
+        let push = rfparams::PushSettings {
+            connect_timeout: config.routing.connect_timeout(),
+            ..rfparams::PushSettings::default()
+        };
         service::daemon::start(SPEC, &config.server, &config.database, |resources| {
             let udrs = udr::UdrWriter::start(resources.database.pool().clone());
             let relay = Arc::new(relay::Relay::new(
@@ -76,13 +81,13 @@ impl Daemon for Hub {
             if let Some(dir) = policy_dir {
                 reload_policies_on_hangup(Arc::clone(&relay), dir);
             }
-            Ok(api::bi::router(
-                relay,
-                codec,
-                client,
-                pending,
-                max_body_bytes,
-            ))
+            let store = rfparams::RfParamStore::new(resources.database.pool().clone());
+            let control = rfparams::RfSync::start(Arc::clone(&relay), store, push)
+                .map_err(|e| StartError::Setup(format!("control client: {e}")))?;
+            Ok(
+                api::bi::router(relay, codec, client, pending, max_body_bytes)
+                    .merge(api::control::router(control)),
+            )
         })
         .await
     }
