@@ -260,4 +260,45 @@ token = "short"
         );
         assert!(parse("[[member]]\nid = 1").is_err());
     }
+
+    #[test]
+    fn rf_param_sets_and_control_url_are_checked_with_their_member() {
+        let text = r#"
+[[member]]
+id = "ns"
+url = "http://127.0.0.1:1/bi"
+token = "a-token-of-16-chars"
+net_id = "000013"
+control_url = "ftp://x"
+
+[[member]]
+id = "ns2"
+url = "http://127.0.0.1:1/bi"
+token = "another-token-of-16"
+net_id = "000014"
+[[member.rf_param_sets]]
+region = "EU868"
+channels = [{ frequency_hz = 915000000, min_dr = 0, max_dr = 5 }]
+rx2 = { frequency_hz = 869525000, dr = 0 }
+
+[[member]]
+id = "js"
+url = "http://127.0.0.1:1/bi"
+token = "a-third-token-16ch"
+join_eui_ranges = ["0000000000000001"]
+[[member.rf_param_sets]]
+region = "EU868"
+channels = [{ frequency_hz = 868100000, min_dr = 0, max_dr = 5 }]
+rx2 = { frequency_hz = 869525000, dr = 0 }
+"#;
+        let problems = parse(text).expect_err("three bad members");
+        assert_eq!(
+            problems,
+            vec![
+                "member[0] (ns): control_url \"ftp://x\" is not an http(s) URL",
+                "member[1] (ns2): rf_param_sets[0].channels[0].frequency_hz: 915000000 Hz is outside the EU868 band 863000000..=870000000 Hz",
+                "member[2] (js): rf_param_sets without net_id: only network servers have RF parameter sets",
+            ]
+        );
+    }
 }
