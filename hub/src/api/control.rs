@@ -200,3 +200,38 @@ async fn status(State(sync): State<Arc<RfSync>>, headers: HeaderMap) -> Result<R
     }))
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(tags: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for tag in tags {
+            headers.append(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(tag).expect("header"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn if_none_match_takes_lists_weak_tags_and_a_star() {
+        assert!(matches(&with(&["\"v1\""]), "v1"));
+        assert!(matches(&with(&["\"v0\", W/\"v1\""]), "v1"));
+        assert!(matches(&with(&["\"v0\"", "\"v1\""]), "v1"));
+        assert!(matches(&with(&["*"]), "v1"));
+        assert!(!matches(&with(&["\"v0\""]), "v1"));
+        assert!(!matches(&HeaderMap::new(), "v1"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_sets_names_the_set() {
+        let failure = parse_sets(br#"[{"region":"EU868"}]"#).err();
+        let problem = failure.as_ref().and_then(|f| f.problems.first());
+        assert_eq!(problem.map(|p| p.field.as_str()), Some("[0]"));
+        assert!(parse_sets(b"{}").is_err() && parse_sets(b"nope").is_err());
+        assert!(parse_sets(b"[]").is_ok_and(|sets| sets.is_empty()));
+    }
+}
