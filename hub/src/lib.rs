@@ -8,6 +8,7 @@ pub mod config;
 pub mod members;
 pub mod policy;
 pub mod relay;
+pub mod rfparams;
 pub mod routing;
 pub mod storage;
 pub mod udr;
@@ -72,6 +73,10 @@ impl Daemon for Hub {
             .iter()
             .map(|o| (o.name.clone(), o.token.clone()))
             .collect();
+        let push = rfparams::PushSettings {
+            connect_timeout: config.routing.connect_timeout(),
+            ..rfparams::PushSettings::default()
+        };
         service::daemon::start(SPEC, &config.server, &config.database, |resources| {
             let pool = resources.database.pool().clone();
             let udrs = udr::UdrWriter::start(pool.clone());
@@ -94,9 +99,13 @@ impl Daemon for Hub {
             if policy_dir.is_some() {
                 reload_policies_on_hangup(Arc::clone(&admin));
             }
+            let store = rfparams::RfParamStore::new(resources.database.pool().clone());
+            let control = rfparams::RfSync::start(Arc::clone(&relay), store, push)
+                .map_err(|e| StartError::Setup(format!("control client: {e}")))?;
             Ok(
                 api::bi::router(relay, codec, client, pending, max_body_bytes)
-                    .merge(api::admin::router(admin)),
+                    .merge(api::admin::router(admin))
+                    .merge(api::control::router(control)),
             )
         })
         .await

@@ -63,6 +63,8 @@ pub enum Outcome {
 pub struct Relay {
     directory: Arc<Directory>,
     policies: RwLock<Arc<PolicySet>>,
+    /// Counts policy replacements, for those who react to them (the RF parameter sync).
+    policy_version: tokio::sync::watch::Sender<u64>,
     udrs: UdrWriter,
     client: BiClient,
     pending: PendingAnswers,
@@ -94,6 +96,7 @@ impl Relay {
         Self {
             directory,
             policies: RwLock::new(Arc::new(policies)),
+            policy_version: tokio::sync::watch::Sender::new(0),
             udrs,
             client,
             pending,
@@ -123,6 +126,12 @@ impl Relay {
             Ok(mut current) => *current = Arc::new(policies),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(policies),
         }
+        self.policy_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Wakes whenever [`Relay::replace_policies`] puts new policies in force.
+    pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.policy_version.subscribe()
     }
 
     /// The dialect of the member holding `token`, for the endpoint's own rejections.

@@ -17,6 +17,11 @@
 //! dev_addr_pools = ["26000000/8"]      # … sharing its NetID (optional)
 //! join_eui_ranges = ["70b3d57ed0000000/56"]   # a join server
 //! as_ids = []                          # AS-IDs it may send AppSKeyReq as
+//! control_url = "http://127.0.0.1:8700/control/peers"  # where peer configs are pushed (optional)
+//! [[member.rf_param_sets]]             # its RF parameter sets, as the operator declares them
+//! region = "EU868"
+//! channels = [{ frequency_hz = 868100000, min_dr = 0, max_dr = 5 }]
+//! rx2 = { frequency_hz = 869525000, dr = 0 }
 //! ```
 
 use backend::dialect::Dialect;
@@ -26,6 +31,7 @@ use lorawan::netid::DevAddrPool;
 use serde::Deserialize;
 
 use super::{JoinEuiRange, Member, MemberId, Mode};
+use crate::rfparams::{validate_sets, RfParamSet};
 
 /// Shortest bearer token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -64,6 +70,10 @@ struct MemberEntry {
     join_eui_ranges: Vec<String>,
     #[serde(default)]
     as_ids: Vec<String>,
+    #[serde(default)]
+    control_url: Option<String>,
+    #[serde(default)]
+    rf_param_sets: Vec<RfParamSet>,
 }
 
 impl std::fmt::Debug for MemberEntry {
@@ -185,6 +195,23 @@ impl MemberEntry {
                     .into(),
             );
         }
+        if let Some(url) = &self.control_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("control_url {url:?} is not an http(s) URL"));
+            }
+        }
+        if net_id.is_none() && !self.rf_param_sets.is_empty() {
+            return Err(
+                "rf_param_sets without net_id: only network servers have RF parameter sets".into(),
+            );
+        }
+        let rf_param_sets = validate_sets(&protocol, self.rf_param_sets).map_err(|problems| {
+            problems
+                .iter()
+                .map(|p| format!("rf_param_sets{}: {}", p.field, p.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         Ok(LoadedMember {
             member: Member {
                 id: MemberId(self.id),
@@ -199,6 +226,8 @@ impl MemberEntry {
                 dev_addr_pools,
                 join_eui_ranges,
                 as_ids: self.as_ids,
+                control_url: self.control_url,
+                rf_param_sets,
             },
             token: self.token,
         })
@@ -230,5 +259,46 @@ token = "short"
             "{problems:?}"
         );
         assert!(parse("[[member]]\nid = 1").is_err());
+    }
+
+    #[test]
+    fn rf_param_sets_and_control_url_are_checked_with_their_member() {
+        let text = r#"
+[[member]]
+id = "ns"
+url = "http://127.0.0.1:1/bi"
+token = "a-token-of-16-chars"
+net_id = "000013"
+control_url = "ftp://x"
+
+[[member]]
+id = "ns2"
+url = "http://127.0.0.1:1/bi"
+token = "another-token-of-16"
+net_id = "000014"
+[[member.rf_param_sets]]
+region = "EU868"
+channels = [{ frequency_hz = 915000000, min_dr = 0, max_dr = 5 }]
+rx2 = { frequency_hz = 869525000, dr = 0 }
+
+[[member]]
+id = "js"
+url = "http://127.0.0.1:1/bi"
+token = "a-third-token-16ch"
+join_eui_ranges = ["0000000000000001"]
+[[member.rf_param_sets]]
+region = "EU868"
+channels = [{ frequency_hz = 868100000, min_dr = 0, max_dr = 5 }]
+rx2 = { frequency_hz = 869525000, dr = 0 }
+"#;
+        let problems = parse(text).expect_err("three bad members");
+        assert_eq!(
+            problems,
+            vec![
+                "member[0] (ns): control_url \"ftp://x\" is not an http(s) URL",
+                "member[1] (ns2): rf_param_sets[0].channels[0].frequency_hz: 915000000 Hz is outside the EU868 band 863000000..=870000000 Hz",
+                "member[2] (js): rf_param_sets without net_id: only network servers have RF parameter sets",
+            ]
+        );
     }
 }

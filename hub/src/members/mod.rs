@@ -140,6 +140,12 @@ pub struct Member {
     pub join_eui_ranges: Vec<JoinEuiRange>,
     /// As (or for) application servers: the AS-IDs it may send AppSKeyReq as.
     pub as_ids: Vec<String>,
+    /// As a network server: where the hub POSTs its peer configuration when it changes
+    /// ([`crate::rfparams`]); `None`: the member pulls (`GET /control/peers`).
+    pub control_url: Option<String>,
+    /// As a network server: the RF parameter sets the operator declared in the members
+    /// file (checked); a publication by the member itself takes precedence.
+    pub rf_param_sets: Vec<crate::rfparams::RfParamSet>,
 }
 
 impl Member {
