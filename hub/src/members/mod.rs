@@ -140,6 +140,8 @@ pub struct Member {
     pub join_eui_ranges: Vec<JoinEuiRange>,
     /// As (or for) application servers: the AS-IDs it may send AppSKeyReq as.
     pub as_ids: Vec<String>,
+    /// How fast it may send (members file `rate_limit`, `burst`); `None`: no limit.
+    pub rate_limit: Option<crate::shield::RateLimit>,
 }
 
 impl Member {
