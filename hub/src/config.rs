@@ -2,6 +2,7 @@
 //!
 //! Every key is documented in `deploy/hub.toml`, which the tests load.
 
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub struct Config {
     /// Where the agreements and activation rules are.
     #[serde(default)]
     pub policies: PoliciesConfig,
+    /// Body limit, circuit breakers and audit log ([`crate::shield`]).
+    #[serde(default)]
+    pub shield: ShieldConfig,
     /// Who may use the admin API.
     #[serde(default)]
     pub operators: Vec<OperatorConfig>,
@@ -144,5 +148,79 @@ impl RoutingConfig {
     /// [`RoutingConfig::connect_timeout_ms`] as a duration.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
+}
+
+/// `[shield]`: the data plane's protections besides routing and policy ([`crate::shield`]).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldConfig {
+    /// Largest Backend Interfaces message accepted at `/bi`, in bytes; a larger one is
+    /// answered MalformedRequest (HTTP 413) and audited. Must be below
+    /// `[server] max_body_bytes`, whose refusal is the shared layer's plain one.
+    #[serde(default = "default_shield_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Consecutive forward failures (unreachable, HTTP 5xx / 429, no answer in time) that
+    /// open a receiving member's circuit.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: NonZeroU32,
+    /// How long an open circuit answers XmitFailed at once before one probe request goes
+    /// through, in milliseconds.
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
+    /// Refused messages waiting to be written to the audit log at most; beyond, entries are
+    /// dropped and counted (`switchyard_hub_audit_dropped_total`).
+    #[serde(default = "default_audit_queue")]
+    pub audit_queue: NonZeroUsize,
+}
+
+impl Default for ShieldConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_shield_max_body_bytes(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_ms: default_breaker_cooldown_ms(),
+            audit_queue: default_audit_queue(),
+        }
+    }
+}
+
+fn default_shield_max_body_bytes() -> usize {
+    64 * 1024
+}
+
+fn default_breaker_failures() -> NonZeroU32 {
+    NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)
+}
+
+fn default_breaker_cooldown_ms() -> u64 {
+    30_000
+}
+
+fn default_audit_queue() -> NonZeroUsize {
+    NonZeroUsize::new(4_096).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl ShieldConfig {
+    /// The circuit breakers' settings.
+    pub fn breaker(&self) -> crate::shield::BreakerConfig {
+        crate::shield::BreakerConfig {
+            failures: self.breaker_failures,
+            cooldown: Duration::from_millis(self.breaker_cooldown_ms.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_config_is_the_defaults_in_every_section() {
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/hub.toml"));
+        let empty = std::collections::BTreeMap::<String, String>::new();
+        let example: super::Config =
+            service::config::load(Some(path), "HUB", &empty).expect("deploy/hub.toml loads");
+        let defaults: super::Config =
+            service::config::load(None, "HUB", &empty).expect("defaults load");
+        assert_eq!(example, defaults);
     }
 }

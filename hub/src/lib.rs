@@ -4,12 +4,14 @@
 //! command line to the shared [`service::cli`].
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod members;
 pub mod policy;
 pub mod relay;
 pub mod rfparams;
 pub mod routing;
+pub mod shield;
 pub mod storage;
 pub mod udr;
 
@@ -61,7 +63,8 @@ impl Daemon for Hub {
         if directory.members().is_empty() {
             tracing::warn!("no members: every message will be refused (set [members] file)");
         }
-        let max_body_bytes = config.server.max_body_bytes;
+        let max_body_bytes = bi_body_limit(config)?;
+        let shield_config = config.shield;
         let answer_timeout = config.routing.answer_timeout();
         let policy_dir = config.policies.dir.clone();
         config.check_operators().map_err(StartError::Setup)?;
@@ -80,6 +83,13 @@ impl Daemon for Hub {
         service::daemon::start(SPEC, &config.server, &config.database, |resources| {
             let pool = resources.database.pool().clone();
             let udrs = udr::UdrWriter::start(pool.clone());
+            let metrics = shield::ShieldMetrics::register(resources.metrics.registry_mut());
+            let audit = audit::AuditLog::start(
+                pool.clone(),
+                shield_config.audit_queue.get(),
+                metrics.audit_dropped(),
+            );
+            let shield = shield::Shield::new(shield_config.breaker(), audit, metrics);
             let relay = Arc::new(relay::Relay::new(
                 directory,
                 policies,
@@ -87,6 +97,7 @@ impl Daemon for Hub {
                 client.clone(),
                 pending.clone(),
                 answer_timeout,
+                shield,
             ));
             let admin = Arc::new(api::admin::Admin::new(
                 Arc::clone(&relay),
@@ -110,6 +121,21 @@ impl Daemon for Hub {
         })
         .await
     }
+}
+
+/// `[shield] max_body_bytes`, checked to be below `[server] max_body_bytes`: the shared
+/// layer refuses bodies over its limit with a plain HTTP 413, so the BI endpoint's own
+/// limit (answered as a Backend Interfaces message, and audited) must be the one that
+/// applies.
+fn bi_body_limit(config: &Config) -> Result<usize, StartError> {
+    let (bi, server) = (config.shield.max_body_bytes, config.server.max_body_bytes);
+    if bi >= server {
+        return Err(StartError::Setup(format!(
+            "[shield] max_body_bytes ({bi}) must be below [server] max_body_bytes ({server}), \
+             so that oversized messages are answered as Backend Interfaces messages"
+        )));
+    }
+    Ok(bi)
 }
 
 /// The policies of `[policies] dir`, checked whole; none without a directory.

@@ -16,33 +16,41 @@
 //! - **Bounded.** A receiver that is down, refuses, or does not answer within
 //!   `answer_timeout` gets its sender an XmitFailed answer from the hub, naming the receiver
 //!   and the cause. Nothing is dropped silently.
+//! - **Shielded** ([`crate::shield`]): a member over its rate limit, or a message over its
+//!   agreement's, is refused (`Other`, naming the limit); a receiver whose circuit is open
+//!   is not called (`XmitFailed` at once). Every refusal is audited and counted.
 //! - Nothing here serialises a member's traffic: every request is its own task, so a serving
 //!   NS may send an XmitDataReq through the hub before it answers the PRStartReq that
 //!   carried the uplink.
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use backend::codec::Rejection;
 use backend::dialect::Dialect;
 use backend::header::{Header, ProtocolVersion};
-use backend::http::client::{BiClient, PeerEndpoint};
+use backend::http::client::{BiClient, ClientError, PeerEndpoint};
 use backend::http::pending::PendingAnswers;
-use backend::http::server::PeerDirectory;
+use backend::http::server::{PeerDirectory, RejectionCause};
 use backend::message::Message;
 use backend::result::ResultCode;
 
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEntry, Reason};
 use crate::members::{Directory, Member, MemberId, Mode};
 use crate::policy::{Decision, Link, PolicySet, RoamingQuery};
 use crate::routing::{
     check_sender, destination, dev_addr_of, is_join_server_bound, mediation, Refusal,
 };
-use crate::udr::{Udr, UdrWriter};
+use crate::shield::breaker::{self, Admission, Transition};
+use crate::shield::Shield;
+use crate::udr::{iso8601, Udr, UdrWriter};
 
 /// What the hub does with an inbound message.
 pub enum Outcome {
@@ -71,6 +79,7 @@ pub struct Relay {
     answer_timeout: Duration,
     next_transaction_id: AtomicU32,
     in_flight: Mutex<HashSet<(String, u32)>>,
+    shield: Shield,
 }
 
 impl std::fmt::Debug for Relay {
@@ -92,6 +101,7 @@ impl Relay {
         client: BiClient,
         pending: PendingAnswers,
         answer_timeout: Duration,
+        shield: Shield,
     ) -> Self {
         Self {
             directory,
@@ -104,6 +114,7 @@ impl Relay {
             // Start somewhere unpredictable so ids do not repeat across restarts at once.
             next_transaction_id: AtomicU32::new(initial_transaction_id()),
             in_flight: Mutex::new(HashSet::new()),
+            shield,
         }
     }
 
@@ -141,25 +152,31 @@ impl Relay {
             .map(|member| member.dialect.clone())
     }
 
-    /// What to do with `message` (`request_bytes` long) from the holder of `token`. Every
-    /// message of an authenticated member leaves a usage record, written before the answer.
+    /// What to do with `message` (`request_bytes` long) from the holder of `token`, who
+    /// connected from `remote`. Every message of an authenticated member leaves a usage
+    /// record, written before the answer; every refusal an audit entry.
     pub async fn handle(
         self: &Arc<Self>,
         message: Message,
         token: Option<&str>,
         request_bytes: usize,
+        remote: Option<SocketAddr>,
     ) -> Outcome {
         let received_at = OffsetDateTime::now_utc();
         let header = message.header().clone();
         let Some(sender) = self.directory.authenticate(token) else {
-            return refuse(
-                &header,
-                None,
-                Refusal {
-                    code: ResultCode::UnknownSender,
-                    description: "missing or unknown bearer token".into(),
-                },
-            );
+            let refused = Refused {
+                code: ResultCode::UnknownSender,
+                reason: Reason::UnknownSender,
+                description: "missing or unknown bearer token".into(),
+            };
+            self.audit(&header, remote, None, &refused);
+            return refuse(&header, None, refused);
+        };
+        let inbound = Inbound {
+            header: &header,
+            sender,
+            remote,
         };
         let dialect = Some(sender.dialect.clone());
         if header.message_type.is_answer() {
@@ -170,33 +187,73 @@ impl Relay {
         }
         let mut usage = usage_of(&message, &sender.id, request_bytes, received_at);
         if let Err(refusal) = check_sender(sender, &header) {
-            return self.refuse_recorded(&header, dialect, refusal, usage).await;
+            let refused = Refused::from(Reason::SpoofedSender, refusal);
+            return self.refuse_recorded(&inbound, refused, usage).await;
+        }
+        if let Err(limited) =
+            self.shield
+                .limits
+                .admit_member(&sender.id, sender.rate_limit, monotonic_now())
+        {
+            let refused = Refused {
+                code: ResultCode::Other,
+                reason: Reason::MemberRateLimit,
+                description: limited.description(),
+            };
+            return self.refuse_recorded(&inbound, refused, usage).await;
         }
         if let Some(tid) = header.transaction_id {
             if self.is_in_flight(&header.sender_id, tid) {
-                let refusal = Refusal {
+                let refused = Refused {
                     code: ResultCode::Other,
+                    reason: Reason::Loop,
                     description: format!(
                         "loop: this message (SenderID {}, TransactionID {tid}) already crossed the hub",
                         header.sender_id
                     ),
                 };
-                return self.refuse_recorded(&header, dialect, refusal, usage).await;
+                return self.refuse_recorded(&inbound, refused, usage).await;
             }
         }
         let receiver = match destination(&self.directory, sender, &message) {
             Ok(receiver) => receiver.clone(),
-            Err(refusal) => return self.refuse_recorded(&header, dialect, refusal, usage).await,
+            Err(refusal) => {
+                let refused = Refused::from(Reason::NoRoute, refusal);
+                return self.refuse_recorded(&inbound, refused, usage).await;
+            }
         };
         usage.receiver = Some(receiver.id.clone());
         let decision = self.decide(&message, &sender.id, &receiver.id, received_at);
         usage.agreement = decision.rule.clone();
         if !decision.allowed {
-            let refusal = Refusal {
+            let refused = Refused {
                 code: decision.code().unwrap_or(ResultCode::NoRoamingAgreement),
+                reason: Reason::Policy,
                 description: decision.reason,
             };
-            return self.refuse_recorded(&header, dialect, refusal, usage).await;
+            return self.refuse_recorded(&inbound, refused, usage).await;
+        }
+        if let Some(agreement) = decision
+            .rule
+            .as_deref()
+            .filter(|_| !is_join_server_bound(&header.message_type))
+        {
+            let per_second = self
+                .policies()
+                .agreement(agreement)
+                .and_then(|a| a.rate_limit);
+            if let Err(limited) =
+                self.shield
+                    .limits
+                    .admit_agreement(agreement, per_second, monotonic_now())
+            {
+                let refused = Refused {
+                    code: ResultCode::Other,
+                    reason: Reason::AgreementRateLimit,
+                    description: limited.description(),
+                };
+                return self.refuse_recorded(&inbound, refused, usage).await;
+            }
         }
         tracing::debug!(from = %sender.id, to = %receiver.id, rule = ?decision.rule, "routing");
         if !header.message_type.is_request() {
@@ -215,6 +272,9 @@ impl Relay {
                 }
             });
             return Outcome::Accepted;
+        }
+        if let Err(refused) = self.admit_to(&receiver) {
+            return self.refuse_recorded(&inbound, refused, usage).await;
         }
         let relay = Arc::clone(self);
         let requester_version = sender.protocol.clone();
@@ -286,20 +346,149 @@ impl Relay {
         }
     }
 
-    /// The hub's own answer, recorded.
+    /// The hub's own answer to a member, recorded in its UDR and in the audit log.
     async fn refuse_recorded(
         &self,
-        header: &Header,
-        dialect: Option<Dialect>,
-        refusal: Refusal,
+        inbound: &Inbound<'_>,
+        refused: Refused,
         mut usage: Udr,
     ) -> Outcome {
-        usage.result_code = refusal.code.as_str().to_owned();
+        self.audit(
+            inbound.header,
+            inbound.remote,
+            Some(&inbound.sender.id),
+            &refused,
+        );
+        usage.result_code = refused.code.as_str().to_owned();
         usage.answered_at = OffsetDateTime::now_utc();
         if let Err(e) = self.udrs.record(usage).await {
             tracing::error!(error = %e, "usage record of a refusal not written");
         }
-        refuse(header, dialect, refusal)
+        refuse(
+            inbound.header,
+            Some(inbound.sender.dialect.clone()),
+            refused,
+        )
+    }
+
+    /// Audits and counts a refusal of a message with `header`.
+    fn audit(
+        &self,
+        header: &Header,
+        remote: Option<SocketAddr>,
+        member: Option<&MemberId>,
+        refused: &Refused,
+    ) {
+        let code = refused.code.as_str();
+        self.shield.metrics.refused(code, refused.reason);
+        let mut entry = AuditEntry::new(
+            OffsetDateTime::now_utc(),
+            refused.reason,
+            code,
+            refused.description.clone(),
+        );
+        entry.remote_addr = remote;
+        entry.member = member.cloned();
+        entry.message_type = Some(header.message_type.as_str().to_owned());
+        entry.transaction_id = header.transaction_id;
+        entry.sender_id = Some(header.sender_id.clone());
+        entry.receiver_id = Some(header.receiver_id.clone());
+        self.shield.audit.record(entry);
+    }
+
+    /// Audits and counts a message the endpoint refused before the relay saw it (too large,
+    /// malformed, schema failure), with what it claimed to be.
+    pub fn audit_rejection(
+        &self,
+        remote: Option<SocketAddr>,
+        token: Option<&str>,
+        rejection: &Rejection,
+        cause: RejectionCause,
+    ) {
+        let reason = match cause {
+            RejectionCause::TooLarge => Reason::TooLarge,
+            RejectionCause::Invalid => Reason::Malformed,
+        };
+        let code = rejection.result_code.as_str();
+        self.shield.metrics.refused(code, reason);
+        let mut entry = AuditEntry::new(
+            OffsetDateTime::now_utc(),
+            reason,
+            code,
+            rejection.description.clone(),
+        );
+        entry.remote_addr = remote;
+        entry.member = self.directory.authenticate(token).map(|m| m.id.clone());
+        match &rejection.header {
+            Some(header) => {
+                entry.message_type = Some(header.message_type.as_str().to_owned());
+                entry.transaction_id = header.transaction_id;
+                entry.sender_id = Some(header.sender_id.clone());
+                entry.receiver_id = Some(header.receiver_id.clone());
+            }
+            None => {
+                entry.message_type = rejection.claimed("MessageType").map(str::to_owned);
+                entry.transaction_id = rejection.claimed_transaction_id();
+                entry.sender_id = rejection.claimed("SenderID").map(str::to_owned);
+                entry.receiver_id = rejection.claimed("ReceiverID").map(str::to_owned);
+            }
+        }
+        self.shield.audit.record(entry);
+    }
+
+    /// Whether `receiver` may be called now: its circuit closed, or this request its probe.
+    fn admit_to(&self, receiver: &Member) -> Result<(), Refused> {
+        match self.shield.breakers.admit(&receiver.id, monotonic_now()) {
+            Ok(Admission::Pass) => Ok(()),
+            Ok(Admission::Probe) => {
+                self.breaker_changed(&receiver.id, Transition::HalfOpened);
+                Ok(())
+            }
+            Err(open) => {
+                let retry_at = OffsetDateTime::now_utc() + open.retry_in;
+                Err(Refused {
+                    code: ResultCode::XmitFailed,
+                    reason: Reason::CircuitOpen,
+                    description: format!(
+                        "circuit open: receiver {} failed {} times in a row; the hub does not \
+                         call it until it retries in {} ms (at {})",
+                        receiver.id,
+                        open.failures,
+                        open.retry_in.as_millis().max(1),
+                        iso8601(retry_at)
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Records how a forward to `receiver` ended for its circuit breaker.
+    fn breaker_outcome(&self, receiver: &MemberId, outcome: breaker::Outcome) {
+        if let Some(transition) = self
+            .shield
+            .breakers
+            .record(receiver, outcome, monotonic_now())
+        {
+            self.breaker_changed(receiver, transition);
+        }
+    }
+
+    fn breaker_changed(&self, member: &MemberId, transition: Transition) {
+        let cooldown_ms = self.shield.breakers.config().cooldown.as_millis();
+        match transition {
+            Transition::Opened(failures) => tracing::warn!(
+                %member, failures, cooldown_ms,
+                "circuit opened: the member is not called until the cooldown is over"
+            ),
+            Transition::HalfOpened => {
+                tracing::info!(%member, "circuit half-open: one probe request goes through");
+            }
+            Transition::Reopened => {
+                tracing::warn!(%member, cooldown_ms, "circuit reopened: the probe failed");
+            }
+            Transition::Closed => tracing::info!(%member, "circuit closed: the member answered"),
+        }
+        self.shield.metrics.breaker(member, transition.state());
     }
 
     /// Forwards a request to `receiver` under a hub TransactionID and returns its answer
@@ -331,6 +520,19 @@ impl Relay {
         );
         let outcome = tokio::time::timeout(self.answer_timeout, asked).await;
         self.set_in_flight(&key, false);
+        let answered = match &outcome {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => !counts_as_down(e),
+            Err(_) => false,
+        };
+        self.breaker_outcome(
+            &receiver.id,
+            if answered {
+                breaker::Outcome::Answered
+            } else {
+                breaker::Outcome::Failed
+            },
+        );
         let failure = match outcome {
             Ok(Ok(mut answer)) => {
                 answer.header_mut().transaction_id = request.transaction_id;
@@ -441,8 +643,44 @@ fn endpoint(member: &Member) -> PeerEndpoint {
     }
 }
 
-fn refuse(header: &Header, dialect: Option<Dialect>, refusal: Refusal) -> Outcome {
-    tracing::info!(code = refusal.code.as_str(), description = %refusal.description, "refused");
+/// Whether a failed forward says the receiver is down (for its circuit breaker): not
+/// reached, overloaded (HTTP 5xx / 429) or silent. A 4xx or an invalid answer came from a
+/// member that is up.
+fn counts_as_down(error: &ClientError) -> bool {
+    error.is_retryable() || matches!(error, ClientError::NoAnswer(_))
+}
+
+/// Now, on the runtime's clock (`tokio::time::pause` stops it in tests).
+fn monotonic_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A message the relay refuses, as answered, audited and counted.
+struct Refused {
+    code: ResultCode,
+    reason: Reason,
+    description: String,
+}
+
+impl Refused {
+    fn from(reason: Reason, refusal: Refusal) -> Self {
+        Self {
+            code: refusal.code,
+            reason,
+            description: refusal.description,
+        }
+    }
+}
+
+/// The message being handled, from an authenticated member.
+struct Inbound<'a> {
+    header: &'a Header,
+    sender: &'a Member,
+    remote: Option<SocketAddr>,
+}
+
+fn refuse(header: &Header, dialect: Option<Dialect>, refusal: Refused) -> Outcome {
+    tracing::info!(code = refusal.code.as_str(), reason = %refusal.reason, description = %refusal.description, "refused");
     match Message::error_answer(header, refusal.code, refusal.description) {
         Some(message) => Outcome::Answer {
             message: Box::new(message),

@@ -242,6 +242,21 @@ impl Rejection {
         None
     }
 
+    /// A header field as the message claimed it, when it was a string (ids, MessageType,
+    /// tokens) of at most 256 bytes, even when the header as a whole could not be read: for
+    /// logging and auditing what a refused message said it was.
+    pub fn claimed(&self, field: &str) -> Option<&str> {
+        self.echo.get(field).and_then(Value::as_str)
+    }
+
+    /// The TransactionID the message claimed, when it was one.
+    pub fn claimed_transaction_id(&self) -> Option<u32> {
+        self.echo
+            .get("TransactionID")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    }
+
     /// Always a well-formed JSON answer body with a Result, even for garbage: [`Self::answer`]
     /// in `dialect` when there is one, else the best answer the readable fields allow (IDs
     /// swapped, TransactionID and SenderToken echoed, `…Req` answered with `…Ans`, a 1.1

@@ -1,15 +1,17 @@
 //! `POST /bi`: the hub's Backend Interfaces endpoint. The shared endpoint of `crates/backend`
 //! decodes (header first), validates, answers malformed messages and hands awaited answers
-//! to their forwarded request; this adapter passes every other message to the [`Relay`].
+//! to their forwarded request; this adapter passes every other message to the [`Relay`],
+//! and tells it of the messages the endpoint refused itself, for the audit log.
 
 use std::sync::Arc;
 
 use axum::Router;
 use backend::codec::Codec;
+use backend::codec::Rejection;
 use backend::dialect::Dialect;
 use backend::http::client::BiClient;
 use backend::http::pending::PendingAnswers;
-use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, Reply};
+use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, RejectionCause, Reply};
 use backend::message::Message;
 
 use crate::relay::{MemberEndpoints, Outcome, Relay};
@@ -22,7 +24,12 @@ impl BiHandler for Handler {
     async fn handle(&self, message: Message, peer: PeerInfo) -> Reply {
         match self
             .relay
-            .handle(message, peer.bearer_token.as_deref(), peer.body_bytes)
+            .handle(
+                message,
+                peer.bearer_token.as_deref(),
+                peer.body_bytes,
+                peer.remote_addr,
+            )
             .await
         {
             Outcome::Answer { message, dialect } => Reply::Answer { message, dialect },
@@ -34,10 +41,20 @@ impl BiHandler for Handler {
     fn dialect_for(&self, peer: &PeerInfo) -> Option<Dialect> {
         self.relay.dialect_of(peer.bearer_token.as_deref())
     }
+
+    fn rejected(&self, peer: &PeerInfo, rejection: &Rejection, cause: RejectionCause) {
+        self.relay.audit_rejection(
+            peer.remote_addr,
+            peer.bearer_token.as_deref(),
+            rejection,
+            cause,
+        );
+    }
 }
 
 /// The `/bi` route: `relay` decides, `client` delivers asynchronous answers to members,
-/// `pending` is the relay's table of awaited answers.
+/// `pending` is the relay's table of awaited answers; bodies over `max_body_bytes` are
+/// answered (MalformedRequest, HTTP 413) and audited.
 pub fn router(
     relay: Arc<Relay>,
     codec: Arc<Codec>,

@@ -17,6 +17,8 @@
 //! dev_addr_pools = ["26000000/8"]      # … sharing its NetID (optional)
 //! join_eui_ranges = ["70b3d57ed0000000/56"]   # a join server
 //! as_ids = []                          # AS-IDs it may send AppSKeyReq as
+//! rate_limit = 100                     # messages per second it may send (optional)
+//! burst = 200                          # … at once (optional; default: rate_limit)
 //! control_url = "http://127.0.0.1:8700/control/peers"  # where peer configs are pushed (optional)
 //! [[member.rf_param_sets]]             # its RF parameter sets, as the operator declares them
 //! region = "EU868"
@@ -30,8 +32,11 @@ use lorawan::ids::{Eui64, NetId};
 use lorawan::netid::DevAddrPool;
 use serde::Deserialize;
 
+use std::num::NonZeroU32;
+
 use super::{JoinEuiRange, Member, MemberId, Mode};
 use crate::rfparams::{validate_sets, RfParamSet};
+use crate::shield::RateLimit;
 
 /// Shortest bearer token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -74,6 +79,9 @@ struct MemberEntry {
     control_url: Option<String>,
     #[serde(default)]
     rf_param_sets: Vec<RfParamSet>,
+    rate_limit: Option<u32>,
+    #[serde(default)]
+    burst: Option<u32>,
 }
 
 impl std::fmt::Debug for MemberEntry {
@@ -212,6 +220,7 @@ impl MemberEntry {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
+        let rate_limit = rate_limit(self.rate_limit, self.burst)?;
         Ok(LoadedMember {
             member: Member {
                 id: MemberId(self.id),
@@ -228,15 +237,61 @@ impl MemberEntry {
                 as_ids: self.as_ids,
                 control_url: self.control_url,
                 rf_param_sets,
+                rate_limit,
             },
             token: self.token,
         })
     }
 }
 
+/// The member's rate limit: `rate_limit` messages per second (at least 1), `burst` at once
+/// (at least 1, default one second's worth); none without `rate_limit`.
+fn rate_limit(per_second: Option<u32>, burst: Option<u32>) -> Result<Option<RateLimit>, String> {
+    let Some(per_second) = per_second else {
+        return match burst {
+            Some(_) => Err("burst without rate_limit".into()),
+            None => Ok(None),
+        };
+    };
+    let per_second = NonZeroU32::new(per_second)
+        .ok_or("rate_limit: at least 1 message per second (omit it for no limit)")?;
+    let burst = match burst {
+        None => per_second,
+        Some(burst) => NonZeroU32::new(burst).ok_or("burst: at least 1")?,
+    };
+    Ok(Some(RateLimit { per_second, burst }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn rate_limits_are_checked() {
+        let member = |extra: &str| {
+            format!(
+                "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\n\
+                 token = \"a-token-of-16-chars\"\nnet_id = \"000013\"\n{extra}\n"
+            )
+        };
+        let loaded = parse(&member("rate_limit = 10")).expect("a rate");
+        let limit = loaded[0].member.rate_limit.expect("limited");
+        assert_eq!((limit.per_second.get(), limit.burst.get()), (10, 10));
+        let loaded = parse(&member("rate_limit = 10\nburst = 30")).expect("a burst");
+        assert_eq!(loaded[0].member.rate_limit.map(|l| l.burst.get()), Some(30));
+        assert!(parse(&member(""))
+            .expect("unlimited")
+            .first()
+            .is_some_and(|m| m.member.rate_limit.is_none()));
+        for (extra, problem) in [
+            ("rate_limit = 0", "rate_limit: at least 1"),
+            ("rate_limit = 5\nburst = 0", "burst: at least 1"),
+            ("burst = 5", "burst without rate_limit"),
+        ] {
+            let problems = parse(&member(extra)).expect_err(extra);
+            assert!(problems[0].contains(problem), "{problems:?}");
+        }
+    }
 
     #[test]
     fn every_problem_is_named_with_its_member() {

@@ -146,6 +146,8 @@ pub struct Member {
     /// As a network server: the RF parameter sets the operator declared in the members
     /// file (checked); a publication by the member itself takes precedence.
     pub rf_param_sets: Vec<crate::rfparams::RfParamSet>,
+    /// How fast it may send (members file `rate_limit`, `burst`); `None`: no limit.
+    pub rate_limit: Option<crate::shield::RateLimit>,
 }
 
 impl Member {

@@ -22,7 +22,7 @@ use axum::routing::post;
 use axum::Router;
 use tracing::Instrument;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, Rejection};
 use crate::dialect::Dialect;
 use crate::message::Message;
 
@@ -96,6 +96,20 @@ pub trait BiHandler: Send + Sync + 'static {
     fn dialect_for(&self, _peer: &PeerInfo) -> Option<Dialect> {
         None
     }
+
+    /// Told of every message the endpoint refused itself (`cause`), after its answer is
+    /// decided and before it is sent: for the daemon's logs and audit. Must not block.
+    fn rejected(&self, _peer: &PeerInfo, _rejection: &Rejection, _cause: RejectionCause) {}
+}
+
+/// Why the endpoint refused a message itself, before any handler saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionCause {
+    /// The body is larger than the endpoint accepts (HTTP 413).
+    TooLarge,
+    /// The body is not a valid Backend Interfaces message: not JSON, no readable header, a
+    /// field of the wrong type or a schema violation.
+    Invalid,
 }
 
 /// The shared state of one endpoint.
@@ -189,6 +203,9 @@ async fn receive<H: BiHandler>(
         Ok(body) => body,
         Err(e) => {
             let rejection = endpoint.codec.reject_unreadable(&format!("body: {e}"));
+            endpoint
+                .handler
+                .rejected(&peer, &rejection, RejectionCause::TooLarge);
             return json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 serde_json::to_vec(&rejection.answer_json(rejection_dialect)).unwrap_or_default(),
@@ -205,6 +222,9 @@ async fn receive<H: BiHandler>(
                 description = %rejection.description,
                 "rejected Backend Interfaces message"
             );
+            endpoint
+                .handler
+                .rejected(&peer, &rejection, RejectionCause::Invalid);
             let status = if rejection.header.is_some() {
                 StatusCode::OK
             } else {
