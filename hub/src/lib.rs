@@ -101,7 +101,7 @@ impl Daemon for Hub {
             ));
             let admin = Arc::new(api::admin::Admin::new(
                 Arc::clone(&relay),
-                udr::UdrStore::new(pool),
+                pool.clone(),
                 operators
                     .iter()
                     .map(|(name, token)| (token.as_str(), name.clone())),

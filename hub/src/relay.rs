@@ -44,9 +44,10 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, Reason};
 use crate::members::{Directory, Member, MemberId, Mode};
-use crate::policy::{Decision, Link, PolicySet, RoamingQuery};
+use crate::policy::{Decision, Link, PolicySet};
 use crate::routing::{
-    check_sender, destination, dev_addr_of, is_join_server_bound, mediation, Refusal,
+    self as routing, check_sender, destination, dev_addr_of, is_join_server_bound, mediation,
+    Refusal,
 };
 use crate::shield::breaker::{self, Admission, Transition};
 use crate::shield::Shield;
@@ -302,20 +303,19 @@ impl Relay {
         receiver: &MemberId,
         at: OffsetDateTime,
     ) -> Decision {
-        let policies = self.policies();
-        let message_type = message.header().message_type.as_str();
-        if is_join_server_bound(&message.header().message_type) {
-            return policies.decide_activation(sender, receiver, at);
-        }
-        let mut query = RoamingQuery::new(message_type, sender, receiver, at);
-        if let Message::XmitDataReq(xmit) = message {
-            if xmit.ul_meta_data.is_some() {
-                query = query.with_link(Link::Uplink);
-            } else if xmit.dl_meta_data.is_some() {
-                query = query.with_link(Link::Downlink);
-            }
-        }
-        policies.decide_roaming(&query)
+        let link = match message {
+            Message::XmitDataReq(xmit) if xmit.ul_meta_data.is_some() => Some(Link::Uplink),
+            Message::XmitDataReq(xmit) if xmit.dl_meta_data.is_some() => Some(Link::Downlink),
+            _ => None,
+        };
+        routing::decide(
+            &self.policies(),
+            &message.header().message_type,
+            sender,
+            receiver,
+            link,
+            at,
+        )
     }
 
     /// Records `usage` for `answer`, then returns the answer. A transaction whose record

@@ -226,6 +226,27 @@ async fn policy_edits_take_effect_at_once_explain_themselves_and_survive_a_reloa
     assert_eq!(explained["decision"]["allowed"], false);
     assert_eq!(explained["decision"]["result_code"], "NoRoamingAgreement");
 
+    // The refusal is in the audit log (written in the background: wait, bounded).
+    let mut audited = Value::Null;
+    for _ in 0..100 {
+        let (status, page) = hub
+            .call(
+                "GET",
+                "/api/audit?member=ns15&result_code=NoRoamingAgreement",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        if page["entries"].as_array().is_some_and(|e| !e.is_empty()) {
+            audited = page["entries"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(audited["transaction_id"], 1, "{audited}");
+    assert_eq!(audited["sender_id"], "000015");
+    assert_eq!(audited["receiver_id"], "000013");
+
     // An agreement through the API: in force for the next message, named by explain.
     let terms = json!({"between": ["ns15", "ns13"], "rate_limit": 100});
     let (status, created) = hub

@@ -29,6 +29,7 @@ use service::rest::{bearer_token, field_named_in, JsonBody, QueryParams, RestRej
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
 use crate::members::{Member, MemberId};
 use crate::policy::edit::{self, Applied, Edit, EditError};
 use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
@@ -54,12 +55,14 @@ pub const EXPLAIN: &str = "/api/policies/explain";
 pub const UDRS: &str = "/api/udrs";
 /// `GET`: daily aggregates of usage data records, JSON or CSV.
 pub const UDRS_DAILY: &str = "/api/udrs/daily";
+/// `GET`: the audit log of refused messages, newest first.
+pub const AUDIT: &str = "/api/audit";
 /// `GET`: the OpenAPI document (no authentication).
 pub const OPENAPI: &str = "/api/openapi.json";
 
 /// Every admin route as (HTTP method, path in OpenAPI syntax). The router serves exactly
 /// these; the tests check that the OpenAPI document describes exactly these.
-pub const ROUTES: [(&str, &str); 12] = [
+pub const ROUTES: [(&str, &str); 13] = [
     ("GET", MEMBERS),
     ("GET", MEMBER),
     ("GET", POLICIES),
@@ -71,6 +74,7 @@ pub const ROUTES: [(&str, &str); 12] = [
     ("POST", EXPLAIN),
     ("GET", UDRS),
     ("GET", UDRS_DAILY),
+    ("GET", AUDIT),
     ("GET", OPENAPI),
 ];
 
@@ -89,6 +93,7 @@ const DEFAULT_PERIOD: time::Duration = time::Duration::days(1);
 pub struct Admin {
     relay: Arc<Relay>,
     udrs: UdrStore,
+    audit: AuditStore,
     operators: TokenTable<String>,
     policy_dir: Option<PathBuf>,
     /// One policy edit or reload at a time: each reads the directory, then swaps the set.
@@ -96,17 +101,18 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// The admin API over `relay` (members, policies in force), `udrs` and the policy
-    /// directory; `operators` are (name, token) pairs.
+    /// The admin API over `relay` (members, policies in force), the stores of `pool` (UDRs,
+    /// audit log) and the policy directory; `operators` are (token, name) pairs.
     pub fn new<'a>(
         relay: Arc<Relay>,
-        udrs: UdrStore,
+        pool: sqlx::AnyPool,
         operators: impl IntoIterator<Item = (&'a str, String)>,
         policy_dir: Option<PathBuf>,
     ) -> Self {
         Self {
             relay,
-            udrs,
+            udrs: UdrStore::new(pool.clone()),
+            audit: AuditStore::new(pool),
             operators: TokenTable::new(operators),
             policy_dir,
             policy_changes: tokio::sync::Mutex::new(()),
@@ -165,6 +171,7 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<Shared> {
         ("POST", EXPLAIN) => post(explain),
         ("GET", UDRS) => get(udrs),
         ("GET", UDRS_DAILY) => get(udrs_daily),
+        ("GET", AUDIT) => get(audit),
         ("GET", OPENAPI) => get(openapi),
         _ => MethodRouter::new(),
     }
@@ -548,6 +555,55 @@ async fn udrs_daily(
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------
+
+/// `GET /api/audit`: refused messages, newest first; `next_before` pages on.
+async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams) -> ApiResult {
+    let limit = query.parse::<u32>("limit", "a count")?;
+    if limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
+        return Err(RestRejection::bad_request("limit", format!("1..={MAX_PAGE}")).into());
+    }
+    let filter = AuditFilter {
+        member: query.take("member").map(MemberId),
+        from: query
+            .take("from")
+            .map(|t| parse_time("from", &t))
+            .transpose()?,
+        until: query
+            .take("until")
+            .map(|t| parse_time("until", &t))
+            .transpose()?,
+        result_code: query.take("result_code"),
+        before_id: query.parse::<i64>("before", "an entry id")?,
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+    };
+    query.finish()?;
+    let entries = admin.audit.query(&filter).await?;
+    let next = (entries.len() == filter.limit as usize)
+        .then(|| entries.last().and_then(|e| e.id))
+        .flatten();
+    let entries: Vec<Value> = entries.iter().map(audit_view).collect();
+    Ok(Json(json!({ "entries": entries, "next_before": next })).into_response())
+}
+
+fn audit_view(entry: &AuditEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "at": entry.at.format(&Rfc3339).unwrap_or_default(),
+        "remote_addr": entry.remote_addr.map(|a| a.to_string()),
+        "member": entry.member,
+        "message_type": entry.message_type,
+        "transaction_id": entry.transaction_id,
+        "sender_id": entry.sender_id,
+        "receiver_id": entry.receiver_id,
+        "result_code": entry.result_code,
+        "reason": entry.reason.as_str(),
+        "description": entry.description,
+    })
+}
+
 fn csv(body: String) -> Response {
     (
         [(
@@ -649,6 +705,12 @@ pub enum ApiError {
     /// The database or a task failed.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl From<AuditError> for ApiError {
+    fn from(error: AuditError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
 }
 
 impl From<UdrError> for ApiError {
