@@ -118,7 +118,15 @@ protocol = "1.1"
 mode = "sync"
 net_id = "000014"
 TOML
+    # The agreement that lets ns13's messages reach ns14: every request is policy-checked.
+    mkdir -p "$work/policies"
+    cat > "$work/policies/bench.toml" <<TOML
+[[agreement]]
+id = "ns13/ns14"
+between = ["ns13", "ns14"]
+TOML
     HUB_MEMBERS__FILE="$work/members.toml" \
+    HUB_POLICIES__DIR="$work/policies" \
     HUB_SERVER__LISTEN="127.0.0.1:$hub_port" \
     HUB_DATABASE__URL="sqlite://$work/hub.db" \
         "$bin/hub" --log warn 2>"$work/hub.log" &

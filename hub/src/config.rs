@@ -107,6 +107,16 @@ pub struct MembersConfig {
     /// members and refuses every message (UnknownSender).
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// The members file the admin API writes (default: `members.api.toml` beside `file`).
+    #[serde(default)]
+    pub api_file: Option<PathBuf>,
+}
+
+impl MembersConfig {
+    /// Both files.
+    pub fn files(&self) -> crate::members::edit::MemberFiles {
+        crate::members::edit::MemberFiles::new(self.file.clone(), self.api_file.clone())
+    }
 }
 
 /// `[routing]`.

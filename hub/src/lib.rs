@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod config;
 pub mod members;
+pub mod owned_file;
 pub mod policy;
 pub mod relay;
 pub mod rfparams;
@@ -67,6 +68,7 @@ impl Daemon for Hub {
         let shield_config = config.shield;
         let answer_timeout = config.routing.answer_timeout();
         let policy_dir = config.policies.dir.clone();
+        let member_files = config.members.files();
         config.check_operators().map_err(StartError::Setup)?;
         if config.operators.is_empty() {
             tracing::warn!("no [[operators]]: the admin API refuses every request");
@@ -105,11 +107,10 @@ impl Daemon for Hub {
                 operators
                     .iter()
                     .map(|(name, token)| (token.as_str(), name.clone())),
+                member_files,
                 policy_dir.clone(),
             ));
-            if policy_dir.is_some() {
-                reload_policies_on_hangup(Arc::clone(&admin));
-            }
+            reload_on_hangup(Arc::clone(&admin));
             let store = rfparams::RfParamStore::new(resources.database.pool().clone());
             let control = rfparams::RfSync::start(Arc::clone(&relay), store, push)
                 .map_err(|e| StartError::Setup(format!("control client: {e}")))?;
@@ -156,17 +157,24 @@ fn load_policies(config: &Config) -> Result<policy::PolicySet, StartError> {
     })
 }
 
-/// Reloads the policy directory on every SIGHUP; a bad edit is refused whole and the
-/// policies in force stay.
-fn reload_policies_on_hangup(admin: Arc<api::admin::Admin>) {
+/// Reloads the members files and the policy directory on every SIGHUP; a bad edit of either
+/// is refused whole and what is in force stays.
+fn reload_on_hangup(admin: Arc<api::admin::Admin>) {
     tokio::spawn(async move {
         let Ok(mut hangups) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
-            tracing::warn!("cannot listen for SIGHUP: policies reload only on restart");
+            tracing::warn!("cannot listen for SIGHUP: members and policies reload only on restart");
             return;
         };
         while hangups.recv().await.is_some() {
+            match admin.reload_members().await {
+                Ok(members) => tracing::info!(members, "members reloaded"),
+                Err(error) => tracing::error!(%error, "members not reloaded"),
+            }
+            if !admin.has_policy_dir() {
+                continue;
+            }
             match admin.reload_policies().await {
                 Ok(policies) => tracing::info!(
                     agreements = policies.agreements().len(),
@@ -179,22 +187,13 @@ fn reload_policies_on_hangup(admin: Arc<api::admin::Admin>) {
     });
 }
 
-/// The members of `[members] file`, checked whole; none without a file.
+/// The members of `[members] file` and `api_file`, checked whole; none without files.
 fn load_members(config: &Config) -> Result<members::Directory, StartError> {
-    let Some(path) = &config.members.file else {
-        return Ok(members::Directory::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StartError::Setup(format!("members file {}: {e}", path.display())))?;
-    let loaded = members::file::parse(&text).map_err(|problems| {
-        StartError::Setup(format!(
-            "members file {}: {}",
-            path.display(),
-            problems.join("; ")
-        ))
-    })?;
-    members::Directory::new(loaded)
-        .map_err(|e| StartError::Setup(format!("members file {}: {e}", path.display())))
+    config
+        .members
+        .files()
+        .load()
+        .map_err(|problems| StartError::Setup(format!("members: {}", problems.join("; "))))
 }
 
 #[cfg(test)]

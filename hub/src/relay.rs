@@ -70,7 +70,7 @@ pub enum Outcome {
 
 /// The relay's shared state.
 pub struct Relay {
-    directory: Arc<Directory>,
+    directory: RwLock<Arc<Directory>>,
     policies: RwLock<Arc<PolicySet>>,
     /// Counts policy replacements, for those who react to them (the RF parameter sync).
     policy_version: tokio::sync::watch::Sender<u64>,
@@ -86,7 +86,7 @@ pub struct Relay {
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
-            .field("members", &self.directory.members().len())
+            .field("members", &self.directory().members().len())
             .field("answer_timeout", &self.answer_timeout)
             .finish_non_exhaustive()
     }
@@ -105,7 +105,7 @@ impl Relay {
         shield: Shield,
     ) -> Self {
         Self {
-            directory,
+            directory: RwLock::new(directory),
             policies: RwLock::new(Arc::new(policies)),
             policy_version: tokio::sync::watch::Sender::new(0),
             udrs,
@@ -119,9 +119,22 @@ impl Relay {
         }
     }
 
-    /// The members.
-    pub fn directory(&self) -> &Arc<Directory> {
-        &self.directory
+    /// The members in force.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory
+            .read()
+            .map(|d| Arc::clone(&d))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// Puts `directory` in force for every message from now on (a member edit or reload);
+    /// wakes [`Relay::policy_changes`] too, since peer configurations depend on both.
+    pub fn replace_directory(&self, directory: Directory) {
+        match self.directory.write() {
+            Ok(mut current) => *current = Arc::new(directory),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(directory),
+        }
+        self.policy_version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// The agreements and activation rules in force.
@@ -141,14 +154,15 @@ impl Relay {
         self.policy_version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Wakes whenever [`Relay::replace_policies`] puts new policies in force.
+    /// Wakes whenever [`Relay::replace_policies`] or [`Relay::replace_directory`] puts new
+    /// policies or members in force.
     pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.policy_version.subscribe()
     }
 
     /// The dialect of the member holding `token`, for the endpoint's own rejections.
     pub fn dialect_of(&self, token: Option<&str>) -> Option<Dialect> {
-        self.directory
+        self.directory()
             .authenticate(token)
             .map(|member| member.dialect.clone())
     }
@@ -165,7 +179,8 @@ impl Relay {
     ) -> Outcome {
         let received_at = OffsetDateTime::now_utc();
         let header = message.header().clone();
-        let Some(sender) = self.directory.authenticate(token) else {
+        let directory = self.directory();
+        let Some(sender) = directory.authenticate(token) else {
             let refused = Refused {
                 code: ResultCode::UnknownSender,
                 reason: Reason::UnknownSender,
@@ -216,7 +231,7 @@ impl Relay {
                 return self.refuse_recorded(&inbound, refused, usage).await;
             }
         }
-        let receiver = match destination(&self.directory, sender, &message) {
+        let receiver = match destination(&directory, sender, &message) {
             Ok(receiver) => receiver.clone(),
             Err(refusal) => {
                 let refused = Refused::from(Reason::NoRoute, refusal);
@@ -418,7 +433,7 @@ impl Relay {
             rejection.description.clone(),
         );
         entry.remote_addr = remote;
-        entry.member = self.directory.authenticate(token).map(|m| m.id.clone());
+        entry.member = self.directory().authenticate(token).map(|m| m.id.clone());
         match &rejection.header {
             Some(header) => {
                 entry.message_type = Some(header.message_type.as_str().to_owned());
@@ -699,11 +714,12 @@ fn initial_transaction_id() -> u32 {
 
 /// Where asynchronous answers to a member's requests go: its own endpoint.
 #[derive(Debug)]
-pub struct MemberEndpoints(pub Arc<Directory>);
+pub struct MemberEndpoints(pub Arc<Relay>);
 
 impl PeerDirectory for MemberEndpoints {
     fn answer_endpoint(&self, request: &Header) -> Option<(PeerEndpoint, Dialect)> {
         self.0
+            .directory()
             .members()
             .iter()
             .find(|m| m.owns_sender_id(&request.sender_id))

@@ -528,3 +528,120 @@ async fn the_openapi_document_describes_exactly_the_served_routes() {
     }
     hub.running.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn members_are_added_changed_and_removed_through_the_api() {
+    let hub = start_hub(Engine::Sqlite).await;
+    let addr = start_member().await;
+    let token = "token-of-member-ns16-added";
+    let ns16 = json!({"url": format!("http://{addr}/bi"), "token": token, "net_id": "000016"});
+
+    // Unknown before; added, it is in force for its next message at once.
+    let answer = hub.bi(token, &pr_start_req("000016", "000013", 1)).await;
+    assert_eq!(code(&answer), "UnknownSender", "{answer}");
+    let (status, body) = hub
+        .call("PUT", "/api/members/ns16", Some(ns16.clone()))
+        .await;
+    assert_eq!(
+        (status, body["applied"].as_str()),
+        (201, Some("created")),
+        "{body}"
+    );
+    let (status, shown) = hub.call("GET", "/api/members/ns16", None).await;
+    assert_eq!(
+        (status, shown["net_id"].as_str()),
+        (200, Some("000016")),
+        "{shown}"
+    );
+    assert!(
+        !shown.to_string().contains(token),
+        "the token leaks: {shown}"
+    );
+    let answer = hub.bi(token, &pr_start_req("000016", "000013", 2)).await;
+    assert_eq!(code(&answer), "NoRoamingAgreement", "{answer}");
+    let (status, _) = hub
+        .call(
+            "PUT",
+            "/api/policies/agreements/ns16-ns13",
+            Some(json!({"between": ["ns16", "ns13"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let answer = hub.bi(token, &pr_start_req("000016", "000013", 3)).await;
+    assert_eq!(code(&answer), "Success", "{answer}");
+    // Routed to as well: ns13 reaches it by NetID.
+    let answer = hub
+        .bi("token-of-member-ns13", &pr_start_req("000013", "000016", 4))
+        .await;
+    assert_eq!(code(&answer), "Success", "{answer}");
+
+    // Refused edits change nothing: the operator's member, a NetID clash, a short token.
+    let (status, body) = hub
+        .call("PUT", "/api/members/ns13", Some(ns16.clone()))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("defined_in_file")),
+        "{body}"
+    );
+    let clash = json!({"url": "http://127.0.0.1:1/bi", "token": "another-long-token-here", "net_id": "000013"});
+    let (status, body) = hub.call("PUT", "/api/members/clash", Some(clash)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_members")),
+        "{body}"
+    );
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("000013")),
+        "{body}"
+    );
+    let short = json!({"url": "http://127.0.0.1:1/bi", "token": "short", "net_id": "000017"});
+    let (status, body) = hub.call("PUT", "/api/members/short", Some(short)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_members")),
+        "{body}"
+    );
+    let (status, body) = hub
+        .call(
+            "PUT",
+            "/api/members/x",
+            Some(json!({"url": "http://a/bi", "colour": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("colour")),
+        "{body}"
+    );
+
+    // Kept in the API's file: a reload keeps ns16.
+    let (status, body) = hub.call("POST", "/api/members/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["ns13", "ns14", "ns15", "ns16"]);
+
+    // Removed: unknown again.
+    let (status, body) = hub.call("DELETE", "/api/members/ns16", None).await;
+    assert_eq!(
+        (status, body["applied"].as_str()),
+        (200, Some("removed")),
+        "{body}"
+    );
+    let answer = hub.bi(token, &pr_start_req("000016", "000013", 5)).await;
+    assert_eq!(code(&answer), "UnknownSender", "{answer}");
+    let (status, body) = hub.call("DELETE", "/api/members/ns16", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    hub.running.stop().await.expect("stop");
+}

@@ -30,8 +30,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
+use crate::members::edit::{MemberEdit, MemberEditError, MemberFiles};
+use crate::members::file::MemberEntry;
 use crate::members::{Member, MemberId};
-use crate::policy::edit::{self, Applied, Edit, EditError};
+use crate::owned_file::Applied;
+use crate::policy::edit::{self, Edit, EditError};
 use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
 use crate::relay::Relay;
 use crate::routing;
@@ -39,8 +42,10 @@ use crate::udr::{export, UdrError, UdrFilter, UdrId, UdrStore};
 
 /// `GET`: every member.
 pub const MEMBERS: &str = "/api/members";
-/// `GET`: one member.
+/// `GET`: one member; `PUT`, `DELETE`: a member kept by the API.
 pub const MEMBER: &str = "/api/members/{id}";
+/// `POST`: load the members files again (as SIGHUP does).
+pub const MEMBERS_RELOAD: &str = "/api/members/reload";
 /// `GET`: the policies in force.
 pub const POLICIES: &str = "/api/policies";
 /// `PUT`, `DELETE`: an agreement kept by the API.
@@ -62,9 +67,12 @@ pub const OPENAPI: &str = "/api/openapi.json";
 
 /// Every admin route as (HTTP method, path in OpenAPI syntax). The router serves exactly
 /// these; the tests check that the OpenAPI document describes exactly these.
-pub const ROUTES: [(&str, &str); 13] = [
+pub const ROUTES: [(&str, &str); 16] = [
     ("GET", MEMBERS),
     ("GET", MEMBER),
+    ("PUT", MEMBER),
+    ("DELETE", MEMBER),
+    ("POST", MEMBERS_RELOAD),
     ("GET", POLICIES),
     ("PUT", AGREEMENT),
     ("DELETE", AGREEMENT),
@@ -95,9 +103,10 @@ pub struct Admin {
     udrs: UdrStore,
     audit: AuditStore,
     operators: TokenTable<String>,
+    member_files: MemberFiles,
     policy_dir: Option<PathBuf>,
-    /// One policy edit or reload at a time: each reads the directory, then swaps the set.
-    policy_changes: tokio::sync::Mutex<()>,
+    /// One edit or reload at a time: each reads files, then swaps what is in force.
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl Admin {
@@ -107,6 +116,7 @@ impl Admin {
         relay: Arc<Relay>,
         pool: sqlx::AnyPool,
         operators: impl IntoIterator<Item = (&'a str, String)>,
+        member_files: MemberFiles,
         policy_dir: Option<PathBuf>,
     ) -> Self {
         Self {
@@ -114,16 +124,35 @@ impl Admin {
             udrs: UdrStore::new(pool.clone()),
             audit: AuditStore::new(pool),
             operators: TokenTable::new(operators),
+            member_files,
             policy_dir,
-            policy_changes: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether the hub has a policy directory (else there is nothing to reload).
+    pub fn has_policy_dir(&self) -> bool {
+        self.policy_dir.is_some()
+    }
+
+    /// Loads the members files again and puts them in force (the SIGHUP path too): how many
+    /// members. Bad files change nothing.
+    pub async fn reload_members(&self) -> Result<usize, ApiError> {
+        let files = self.member_files.clone();
+        let _one_at_a_time = self.changes.lock().await;
+        let directory = blocking(move || files.load())
+            .await?
+            .map_err(|problems| ApiError::Members(MemberEditError::Invalid(problems)))?;
+        let count = directory.members().len();
+        self.relay.replace_directory(directory);
+        Ok(count)
     }
 
     /// Loads the policy directory again and puts it in force (the SIGHUP path too). A bad
     /// directory changes nothing.
     pub async fn reload_policies(&self) -> Result<Arc<PolicySet>, ApiError> {
         let dir = self.policy_dir()?;
-        let _one_at_a_time = self.policy_changes.lock().await;
+        let _one_at_a_time = self.changes.lock().await;
         let policies = blocking(move || PolicySet::load_dir(&dir))
             .await?
             .map_err(ApiError::InvalidPolicies)?;
@@ -162,6 +191,9 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<Shared> {
     match (method, path) {
         ("GET", MEMBERS) => get(members),
         ("GET", MEMBER) => get(member),
+        ("PUT", MEMBER) => put(put_member),
+        ("DELETE", MEMBER) => delete(delete_member),
+        ("POST", MEMBERS_RELOAD) => post(reload_members),
         ("GET", POLICIES) => get(policies),
         ("PUT", AGREEMENT) => put(put_agreement),
         ("DELETE", AGREEMENT) => delete(delete_agreement),
@@ -258,12 +290,64 @@ async fn member(
     query: QueryParams,
 ) -> ApiResult {
     query.finish()?;
-    let member = admin
-        .relay
-        .directory()
+    let directory = admin.relay.directory();
+    let member = directory
         .get(&MemberId(id.clone()))
         .ok_or(ApiError::UnknownMember(id))?;
     Ok(Json(MemberView::from(member)).into_response())
+}
+
+async fn put_member(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
+    query.finish()?;
+    let entry: MemberEntry = entry_with_id(body, &id)?;
+    apply_member_edit(&admin, MemberEdit::Put(Box::new(entry)), id).await
+}
+
+async fn delete_member(
+    State(admin): State<Shared>,
+    _: Operator,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> ApiResult {
+    query.finish()?;
+    apply_member_edit(&admin, MemberEdit::Remove(id.clone()), id).await
+}
+
+async fn apply_member_edit(admin: &Admin, edit: MemberEdit, id: String) -> ApiResult {
+    let files = admin.member_files.clone();
+    let _one_at_a_time = admin.changes.lock().await;
+    let (directory, applied) = blocking(move || files.apply(&edit)).await??;
+    admin.relay.replace_directory(directory);
+    tracing::info!(%id, ?applied, "member edited through the admin API");
+    let body = json!({ "applied": applied.as_str(), "table": "member", "id": id });
+    Ok((status_of(applied), Json(body)).into_response())
+}
+
+async fn reload_members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    admin.reload_members().await?;
+    tracing::info!("members reloaded through the admin API");
+    let members: Vec<MemberView> = admin
+        .relay
+        .directory()
+        .members()
+        .iter()
+        .map(MemberView::from)
+        .collect();
+    Ok(Json(json!({ "members": members })).into_response())
+}
+
+fn status_of(applied: Applied) -> StatusCode {
+    match applied {
+        Applied::Created => StatusCode::CREATED,
+        Applied::Replaced | Applied::Removed => StatusCode::OK,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -357,21 +441,12 @@ async fn apply_edit(admin: &Admin, edit: Edit) -> ApiResult {
     let dir = admin.policy_dir()?;
     let (table, id) = edit.target();
     let (table, id) = (table.as_str(), id.to_owned());
-    let _one_at_a_time = admin.policy_changes.lock().await;
+    let _one_at_a_time = admin.changes.lock().await;
     let (policies, applied) = blocking(move || edit::apply(&dir, &edit)).await??;
     admin.relay.replace_policies(policies);
     tracing::info!(table, %id, ?applied, "policy edited through the admin API");
-    let status = match applied {
-        Applied::Created => StatusCode::CREATED,
-        Applied::Replaced | Applied::Removed => StatusCode::OK,
-    };
-    let applied = match applied {
-        Applied::Created => "created",
-        Applied::Replaced => "replaced",
-        Applied::Removed => "removed",
-    };
-    let body = json!({ "applied": applied, "table": table, "id": id });
-    Ok((status, Json(body)).into_response())
+    let body = json!({ "applied": applied.as_str(), "table": table, "id": id });
+    Ok((status_of(applied), Json(body)).into_response())
 }
 
 async fn reload(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
@@ -693,9 +768,12 @@ pub enum ApiError {
     /// The hub has no policy directory to keep edits in.
     #[error("the hub has no [policies] dir: policies cannot be edited or reloaded")]
     NoPolicyDir,
-    /// An edit was refused.
+    /// A policy edit was refused.
     #[error(transparent)]
     Edit(#[from] EditError),
+    /// A member edit or reload was refused.
+    #[error(transparent)]
+    Members(#[from] MemberEditError),
     /// The policy directory does not load.
     #[error("the policies do not load; the ones in force stay: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidPolicies(Vec<PolicyError>),
@@ -724,11 +802,7 @@ impl IntoResponse for ApiError {
     /// fields (`problems`). Every status and code here is in the OpenAPI document.
     fn into_response(self) -> Response {
         let message = self.to_string();
-        let mut extra = serde_json::Map::new();
-        let mut problems = |errors: &[PolicyError]| {
-            let list = errors.iter().map(|e| Value::from(e.to_string()));
-            extra.insert("problems".into(), Value::Array(list.collect()));
-        };
+        let mut problems: Option<Vec<String>> = None;
         let (status, code) = match &self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Request(rejection) => return rejection.clone().into_response(),
@@ -739,11 +813,22 @@ impl IntoResponse for ApiError {
             }
             Self::Edit(EditError::NotFound { .. }) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Edit(EditError::Invalid(errors)) | Self::InvalidPolicies(errors) => {
-                problems(errors);
+                problems = Some(errors.iter().map(ToString::to_string).collect());
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policies")
             }
+            Self::Members(MemberEditError::DefinedInFile(_)) => {
+                (StatusCode::CONFLICT, "defined_in_file")
+            }
+            Self::Members(MemberEditError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Members(MemberEditError::NoFile) => (StatusCode::CONFLICT, "no_members_file"),
+            Self::Members(MemberEditError::Invalid(reasons)) => {
+                problems = Some(reasons.clone());
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_members")
+            }
             Self::ExportTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "export_too_large"),
-            Self::Edit(EditError::Io { .. }) | Self::Unavailable(_) => {
+            Self::Edit(EditError::Io { .. })
+            | Self::Members(MemberEditError::Io { .. })
+            | Self::Unavailable(_) => {
                 tracing::warn!(error = %message, "admin request failed");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
@@ -751,7 +836,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::Map::new();
         body.insert("error".into(), code.into());
         body.insert("message".into(), message.into());
-        body.append(&mut extra);
+        if let Some(problems) = problems {
+            body.insert("problems".into(), problems.into());
+        }
         let mut response = (status, Json(Value::Object(body))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -62,7 +62,7 @@ pub fn router(
     pending: PendingAnswers,
     max_body_bytes: usize,
 ) -> Router {
-    let endpoints = Arc::new(MemberEndpoints(Arc::clone(relay.directory())));
+    let endpoints = Arc::new(MemberEndpoints(Arc::clone(&relay)));
     BiEndpoint::new(
         codec,
         Arc::new(Handler { relay }),

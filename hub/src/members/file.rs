@@ -30,7 +30,7 @@ use backend::dialect::Dialect;
 use backend::header::ProtocolVersion;
 use lorawan::ids::{Eui64, NetId};
 use lorawan::netid::DevAddrPool;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use std::num::NonZeroU32;
 
@@ -41,47 +41,69 @@ use crate::shield::RateLimit;
 /// Shortest bearer token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// The file.
-#[derive(Debug, Clone, Deserialize)]
+/// A members file: `[[member]]` tables.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct MembersFile {
+pub struct MembersFile {
+    /// The members, in file order.
     #[serde(default)]
-    member: Vec<MemberEntry>,
+    pub member: Vec<MemberEntry>,
 }
 
-#[derive(Clone, Deserialize)]
+/// One `[[member]]` table as written (the admin API's JSON has the same shape); every key is
+/// documented in `deploy/members.example.toml`.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct MemberEntry {
-    id: String,
-    url: String,
-    token: String,
-    #[serde(default)]
-    outbound_token: Option<String>,
+pub struct MemberEntry {
+    /// Stable name: UDRs, agreements and logs use it.
+    pub id: String,
+    /// Its Backend Interfaces endpoint.
+    pub url: String,
+    /// The bearer token it presents to the hub (16+ characters).
+    pub token: String,
+    /// The bearer token the hub presents to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_token: Option<String>,
+    /// `1.0` or `1.1`.
     #[serde(default = "default_protocol")]
-    protocol: String,
+    pub protocol: String,
+    /// `sync` or `async`.
     #[serde(default = "default_mode")]
-    mode: Mode,
+    pub mode: Mode,
+    /// `canonical`, `chirpstack`, `tts` or `helium`.
     #[serde(default = "default_dialect")]
-    dialect: String,
+    pub dialect: String,
+    /// Whether it takes PRStartNotif / ErrorNotif.
     #[serde(default = "default_true")]
-    notifications: bool,
-    #[serde(default)]
-    net_id: Option<String>,
-    #[serde(default)]
-    nsid: Option<String>,
-    #[serde(default)]
-    dev_addr_pools: Vec<String>,
-    #[serde(default)]
-    join_eui_ranges: Vec<String>,
-    #[serde(default)]
-    as_ids: Vec<String>,
-    #[serde(default)]
-    control_url: Option<String>,
-    #[serde(default)]
-    rf_param_sets: Vec<RfParamSet>,
-    rate_limit: Option<u32>,
-    #[serde(default)]
-    burst: Option<u32>,
+    pub notifications: bool,
+    /// As a network server: its NetID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_id: Option<String>,
+    /// Its NSID, when its NetID has several servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsid: Option<String>,
+    /// Its DevAddr pools, when it shares its NetID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dev_addr_pools: Vec<String>,
+    /// As a join server: the JoinEUIs it serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub join_eui_ranges: Vec<String>,
+    /// AS-IDs it may send AppSKeyReq as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub as_ids: Vec<String>,
+    /// Where the hub pushes its peer configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_url: Option<String>,
+    /// Messages per second it may send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    /// Messages it may send at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    // Last: TOML writes arrays of tables after the plain keys of their table.
+    /// Its RF parameter sets, as declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rf_param_sets: Vec<RfParamSet>,
 }
 
 impl std::fmt::Debug for MemberEntry {
@@ -121,6 +143,11 @@ pub struct LoadedMember {
 /// Parses a members file: every member, or every problem (`member[i] (id): reason`).
 pub fn parse(text: &str) -> Result<Vec<LoadedMember>, Vec<String>> {
     let file: MembersFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    check(file)
+}
+
+/// Checks the entries of a members file already read: every member, or every problem.
+pub fn check(file: MembersFile) -> Result<Vec<LoadedMember>, Vec<String>> {
     let mut members = Vec::new();
     let mut problems = Vec::new();
     for (index, entry) in file.member.into_iter().enumerate() {
@@ -138,7 +165,8 @@ pub fn parse(text: &str) -> Result<Vec<LoadedMember>, Vec<String>> {
 }
 
 impl MemberEntry {
-    fn into_member(self) -> Result<LoadedMember, String> {
+    /// The member this entry describes, with its token, or what is wrong with it.
+    pub fn into_member(self) -> Result<LoadedMember, String> {
         if self.id.trim().is_empty() {
             return Err("id must not be empty".into());
         }

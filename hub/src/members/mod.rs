@@ -4,9 +4,11 @@
 //!
 //! - [`Member`]: one member, as the routing logic sees it.
 //! - [`file`](mod@file): the members file (`members.toml`), parsed and checked whole.
+//! - [`edit`]: the operator's file and the admin API's, loaded together; API edits.
 //! - [`Directory`]: every member, indexed for routing and authentication.
 
 mod directory;
+pub mod edit;
 pub mod file;
 
 use std::fmt;
@@ -40,7 +42,7 @@ impl From<&str> for MemberId {
 }
 
 /// How a member answers the requests the hub forwards to it, and wants its own answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// In the HTTP response.

@@ -6,13 +6,14 @@
 //! ([`EditError::DefinedInFile`]), since the next reload would bring the file's version back.
 //! An edit is checked against the whole directory before anything is written (the same
 //! checks as a reload: unique ids, no overlapping agreements or rules), then the file is
-//! replaced atomically (written beside it under a name the loader skips, synced, renamed).
+//! replaced atomically ([`crate::owned_file`]).
 //! The caller serialises edits and swaps the returned set in.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{ActivationEntry, AgreementEntry, PolicyError, PolicyFile, PolicySet, Table};
+pub use crate::owned_file::Applied;
+use crate::owned_file::{self, remove, upsert, OwnedFileError};
 
 /// The file of the policy directory the admin API writes.
 pub const API_FILE: &str = "api.toml";
@@ -45,17 +46,6 @@ impl Edit {
             Self::RemoveActivation(id) => (Table::Activation, id),
         }
     }
-}
-
-/// What an edit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// A new entry.
-    Created,
-    /// An entry of the API's file, replaced.
-    Replaced,
-    /// An entry of the API's file, removed.
-    Removed,
 }
 
 /// Why an edit was not made. Nothing was written.
@@ -114,7 +104,7 @@ pub fn apply(dir: &Path, edit: &Edit) -> Result<(PolicySet, Applied), EditError>
             id: id.to_owned(),
         });
     }
-    let mut file = read_api_file(&path)?;
+    let mut file: PolicyFile = owned_file::read(&path).map_err(unreadable)?;
     let applied = match edit {
         Edit::PutAgreement(entry) => upsert(&mut file.agreement, entry.clone(), |e| &e.id),
         Edit::PutActivation(entry) => upsert(&mut file.activation, entry.clone(), |e| &e.id),
@@ -127,65 +117,21 @@ pub fn apply(dir: &Path, edit: &Edit) -> Result<(PolicySet, Applied), EditError>
     })?;
     let policies =
         PolicySet::load_dir_replacing(dir, API_FILE, &file).map_err(EditError::Invalid)?;
-    write_api_file(&path, &file)?;
+    owned_file::write(&path, HEADER, &file).map_err(unreadable)?;
     Ok((policies, applied))
 }
 
-fn upsert<T>(entries: &mut Vec<T>, entry: T, id: impl Fn(&T) -> &String) -> Option<Applied> {
-    match entries.iter_mut().find(|e| id(e) == id(&entry)) {
-        Some(existing) => {
-            *existing = entry;
-            Some(Applied::Replaced)
-        }
-        None => {
-            entries.push(entry);
-            Some(Applied::Created)
-        }
-    }
-}
-
-fn remove<T>(entries: &mut Vec<T>, wanted: &str, id: impl Fn(&T) -> &String) -> Option<Applied> {
-    let index = entries.iter().position(|e| id(e) == wanted)?;
-    entries.remove(index);
-    Some(Applied::Removed)
-}
-
-fn read_api_file(path: &Path) -> Result<PolicyFile, EditError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PolicyFile::default()),
-        Err(e) => {
-            return Err(EditError::Io {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })
-        }
-    };
-    toml::from_str(&text).map_err(|e| {
-        EditError::Invalid(vec![PolicyError {
-            file: Some(path.to_path_buf()),
+/// A file that cannot be read is a problem of the policies; one that cannot be written, of
+/// the system.
+fn unreadable(error: OwnedFileError) -> EditError {
+    match error {
+        OwnedFileError::Unreadable { path, reason } => EditError::Invalid(vec![PolicyError {
+            file: Some(path),
             entry: None,
-            reason: format!("cannot read: {}", e.message()),
-        }])
-    })
-}
-
-fn write_api_file(path: &Path, file: &PolicyFile) -> Result<(), EditError> {
-    let io = |e: std::io::Error| EditError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let text = toml::to_string(file).map_err(|e| EditError::Io {
-        path: path.to_path_buf(),
-        reason: format!("cannot write the entries as TOML: {e}"),
-    })?;
-    // A leading dot: the loader skips the half-written file if we die before the rename.
-    let temporary = path.with_file_name(format!(".{API_FILE}.tmp"));
-    let mut out = std::fs::File::create(&temporary).map_err(io)?;
-    out.write_all(HEADER.as_bytes()).map_err(io)?;
-    out.write_all(text.as_bytes()).map_err(io)?;
-    out.sync_all().map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
+            reason: format!("cannot read: {reason}"),
+        }]),
+        OwnedFileError::Io { path, reason } => EditError::Io { path, reason },
+    }
 }
 
 #[cfg(test)]

@@ -257,7 +257,7 @@ impl RfSync {
     ) -> Result<Option<PeerConfig>, RfParamsError> {
         self.ensure_loaded().await?;
         Ok(peer_config(
-            self.relay.directory(),
+            &self.relay.directory(),
             &self.relay.policies(),
             &self.snapshot(),
             member,
@@ -281,7 +281,7 @@ impl RfSync {
             let Some(url) = &member.control_url else {
                 continue;
             };
-            let Some(config) = peer_config(directory, &policies, &published, &member.id, now)
+            let Some(config) = peer_config(&directory, &policies, &published, &member.id, now)
             else {
                 continue;
             };

@@ -1,0 +1,228 @@
+//! The members, as files: the operator's members file (`[members] file`) and the file the
+//! admin API writes (`[members] api_file`, by default `members.api.toml` beside the first).
+//! Both are read at start and on every reload, and checked as one federation.
+//!
+//! The API owns its file only: a member of the operator's file is refused
+//! ([`MemberEditError::DefinedInFile`]), since the next reload would bring the file's version
+//! back. Every edit is checked with all the members ([`Directory::new`]: ids and tokens
+//! unique, no JoinEUI served twice, shared NetIDs told apart) before the file is replaced
+//! atomically ([`crate::owned_file`]). The caller serialises edits and swaps the returned
+//! directory in.
+
+use std::path::{Path, PathBuf};
+
+use super::file::{self, LoadedMember, MemberEntry, MembersFile};
+use super::Directory;
+use crate::owned_file::{self, remove, upsert, Applied, OwnedFileError};
+
+/// Written at the top of the API's members file.
+const HEADER: &str =
+    "# Written by the hub's admin API (PUT / DELETE /api/members/…): change these members\n\
+                      # through the API; a hand edit here is overwritten by the next API edit.\n\n";
+
+/// The API file's name when `[members] api_file` is not given: beside the operator's file.
+pub const DEFAULT_API_FILE: &str = "members.api.toml";
+
+/// One change.
+#[derive(Clone)]
+pub enum MemberEdit {
+    /// Create or replace the member with this entry's id.
+    Put(Box<MemberEntry>),
+    /// Remove the member with this id.
+    Remove(String),
+}
+
+/// Why an edit was not made. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberEditError {
+    /// The member belongs to the operator's file.
+    #[error("member {0:?} is defined in the members file: edit that file and reload")]
+    DefinedInFile(String),
+    /// No such member in the API's file.
+    #[error("no member {0:?} was added through the API")]
+    NotFound(String),
+    /// The hub has no file to keep edits in.
+    #[error("the hub has no [members] file or api_file: members cannot be edited")]
+    NoFile,
+    /// The members would not load with the edit (or do not load now).
+    #[error("the members would not load: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A file could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+/// Where the members are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFiles {
+    /// The operator's members file.
+    pub operator: Option<PathBuf>,
+    /// The file the admin API writes.
+    pub api: Option<PathBuf>,
+}
+
+impl MemberFiles {
+    /// The files of `[members]`: `api_file`, or [`DEFAULT_API_FILE`] beside `file`.
+    pub fn new(file: Option<PathBuf>, api_file: Option<PathBuf>) -> Self {
+        let api = api_file.or_else(|| file.as_ref().map(|f| f.with_file_name(DEFAULT_API_FILE)));
+        Self {
+            operator: file,
+            api,
+        }
+    }
+
+    /// Every member of both files, checked as one federation, or every problem.
+    pub fn load(&self) -> Result<Directory, Vec<String>> {
+        let api = self.read_api()?;
+        self.directory_with(api)
+    }
+
+    /// Applies `edit` to the API's file: the members to put in force, and what was done.
+    /// Blocking file I/O; the caller runs it off the async workers and one at a time.
+    pub fn apply(&self, edit: &MemberEdit) -> Result<(Directory, Applied), MemberEditError> {
+        let path = self.api.as_deref().ok_or(MemberEditError::NoFile)?;
+        let id = match edit {
+            MemberEdit::Put(entry) => entry.id.clone(),
+            MemberEdit::Remove(id) => id.clone(),
+        };
+        let operator = self.read_operator().map_err(MemberEditError::Invalid)?;
+        if operator.member.iter().any(|m| m.id == id) {
+            return Err(MemberEditError::DefinedInFile(id));
+        }
+        let mut api: MembersFile = owned_file::read(path).map_err(edit_error)?;
+        let applied = match edit {
+            MemberEdit::Put(entry) => upsert(&mut api.member, (**entry).clone(), |m| &m.id),
+            MemberEdit::Remove(id) => remove(&mut api.member, id, |m| &m.id),
+        }
+        .ok_or_else(|| MemberEditError::NotFound(id.clone()))?;
+        let directory = self
+            .directory_with(api.clone())
+            .map_err(MemberEditError::Invalid)?;
+        owned_file::write(path, HEADER, &api).map_err(edit_error)?;
+        Ok((directory, applied))
+    }
+
+    fn directory_with(&self, api: MembersFile) -> Result<Directory, Vec<String>> {
+        let operator = self.read_operator()?;
+        let mut members = checked(operator, self.operator.as_deref())?;
+        members.extend(checked(api, self.api.as_deref())?);
+        Directory::new(members).map_err(|e| e.0)
+    }
+
+    fn read_operator(&self) -> Result<MembersFile, Vec<String>> {
+        let Some(path) = &self.operator else {
+            return Ok(MembersFile::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("members file {}: {e}", path.display())])?;
+        toml::from_str(&text)
+            .map_err(|e| vec![format!("members file {}: {}", path.display(), e.message())])
+    }
+
+    fn read_api(&self) -> Result<MembersFile, Vec<String>> {
+        match &self.api {
+            Some(path) => owned_file::read(path).map_err(|e| vec![e.to_string()]),
+            None => Ok(MembersFile::default()),
+        }
+    }
+}
+
+/// The members of `file`, each checked, problems named with the file.
+fn checked(file: MembersFile, path: Option<&Path>) -> Result<Vec<LoadedMember>, Vec<String>> {
+    file::check(file).map_err(|problems| {
+        let place = path.map_or_else(String::new, |p| format!("{}: ", p.display()));
+        problems
+            .into_iter()
+            .map(|p| format!("{place}{p}"))
+            .collect()
+    })
+}
+
+fn edit_error(error: OwnedFileError) -> MemberEditError {
+    match error {
+        OwnedFileError::Unreadable { path, reason } => {
+            MemberEditError::Invalid(vec![format!("{}: cannot read: {reason}", path.display())])
+        }
+        OwnedFileError::Io { path, reason } => MemberEditError::Io { path, reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, net_id: &str) -> MemberEntry {
+        let text = format!(
+            "id = {id:?}\nurl = \"http://127.0.0.1:1/bi\"\ntoken = \"token-of-{id}-0123456789\"\nnet_id = {net_id:?}\n"
+        );
+        toml::from_str(&text).expect("entry")
+    }
+
+    fn files() -> (tempfile::TempDir, MemberFiles) {
+        let dir = tempfile::tempdir().expect("dir");
+        let operator = dir.path().join("members.toml");
+        std::fs::write(
+            &operator,
+            "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\n\
+             token = \"token-of-a-0123456789\"\nnet_id = \"000013\"\n",
+        )
+        .expect("operator file");
+        let files = MemberFiles::new(Some(operator), None);
+        (dir, files)
+    }
+
+    #[test]
+    fn api_members_join_the_operators_and_load_back() {
+        let (dir, files) = files();
+        assert_eq!(files.api, Some(dir.path().join(DEFAULT_API_FILE)));
+        let put = MemberEdit::Put(Box::new(entry("b", "000014")));
+        let (directory, applied) = files.apply(&put).expect("created");
+        assert_eq!(applied, Applied::Created);
+        assert_eq!(directory.members().len(), 2);
+        let reloaded = files.load().expect("reload");
+        assert!(reloaded.get(&"b".into()).is_some());
+        assert!(reloaded
+            .authenticate(Some("token-of-b-0123456789"))
+            .is_some());
+        let (_, applied) = files.apply(&put).expect("replaced");
+        assert_eq!(applied, Applied::Replaced);
+        let (directory, applied) = files
+            .apply(&MemberEdit::Remove("b".into()))
+            .expect("removed");
+        assert_eq!(applied, Applied::Removed);
+        assert_eq!(directory.members().len(), 1);
+        assert_eq!(files.load().expect("reload").members().len(), 1);
+    }
+
+    #[test]
+    fn conflicts_and_operator_members_are_refused_and_nothing_is_written() {
+        let (_dir, files) = files();
+        let api = files.api.clone().expect("api file");
+        let err = files.apply(&MemberEdit::Remove("a".into()));
+        assert!(
+            matches!(err, Err(MemberEditError::DefinedInFile(_))),
+            "{err:?}"
+        );
+        let err = files.apply(&MemberEdit::Remove("z".into()));
+        assert!(matches!(err, Err(MemberEditError::NotFound(_))), "{err:?}");
+        // Same NetID as a, no DevAddr pools to tell them apart.
+        let err = files.apply(&MemberEdit::Put(Box::new(entry("c", "000013"))));
+        let Err(MemberEditError::Invalid(problems)) = err else {
+            panic!("conflict accepted: {err:?}");
+        };
+        assert!(problems[0].contains("000013"), "{problems:?}");
+        let mut bad = entry("d", "000015");
+        bad.token = "short".into();
+        let err = files.apply(&MemberEdit::Put(Box::new(bad)));
+        assert!(matches!(err, Err(MemberEditError::Invalid(_))), "{err:?}");
+        assert!(!api.exists());
+        assert!(MemberFiles::default()
+            .apply(&MemberEdit::Remove("a".into()))
+            .is_err_and(|e| matches!(e, MemberEditError::NoFile)));
+    }
+}
