@@ -7,6 +7,8 @@
 
 use lorawan::ids::{DevAddr, Eui64};
 use sqlx::any::AnyRow;
+use std::sync::OnceLock;
+
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::model::{
@@ -99,16 +101,15 @@ impl UdrStore {
     }
 }
 
-/// Inserts `udrs` on `conn` (inside the caller's transaction) with as few statements as
-/// bind limits allow. Chunks are split into power-of-two row counts so only a handful of
-/// statement shapes reach the prepared-statement cache.
+/// Inserts `udrs` on `conn` (inside the caller's transaction when [`statements_for`] says
+/// more than one statement), as few statements as bind limits allow.
 pub(super) async fn insert_rows(conn: &mut AnyConnection, udrs: &[Udr]) -> Result<(), UdrError> {
+    let placeholders = Placeholders::of(conn);
     let mut rest = udrs;
     while !rest.is_empty() {
         let rows = chunk_len(rest.len());
         let (chunk, tail) = rest.split_at(rows);
-        let sql = insert_sql(rows);
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(insert_sql(rows, placeholders));
         for udr in chunk {
             query = query
                 .bind(to_micros(udr.received_at))
@@ -132,14 +133,77 @@ pub(super) async fn insert_rows(conn: &mut AnyConnection, udrs: &[Udr]) -> Resul
     Ok(())
 }
 
-/// The largest power of two ≤ `remaining`, capped at [`MAX_ROWS_PER_INSERT`].
+/// How many INSERT statements [`insert_rows`] uses for `rows` records: one (atomic by
+/// itself, no transaction needed) up to [`EXACT_SHAPES`] rows.
+pub(super) fn statements_for(mut rows: usize) -> usize {
+    let mut statements = 0;
+    while rows > 0 {
+        rows -= chunk_len(rows);
+        statements += 1;
+    }
+    statements
+}
+
+/// Batches up to this many rows are inserted by one statement of exactly their size (each
+/// size is its own prepared statement, within sqlx's cache of 100 per connection); larger
+/// ones in power-of-two chunks.
+const EXACT_SHAPES: usize = 64;
+
+/// The rows of the next statement for `remaining` records.
 fn chunk_len(remaining: usize) -> usize {
+    if remaining <= EXACT_SHAPES {
+        return remaining;
+    }
     let power = 1usize << (usize::BITS - 1 - remaining.leading_zeros());
     power.min(MAX_ROWS_PER_INSERT)
 }
 
-/// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
+/// How an engine numbers bind parameters in the INSERT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholders {
+    /// `$1, $2, …` (PostgreSQL).
+    Numbered,
+    /// `?, ?, …` (SQLite): bound by position. sqlx looks up the name of every numbered
+    /// parameter, a linear scan inside SQLite, which made a 32-row insert quadratic.
+    Positional,
+}
+
+impl Placeholders {
+    fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Self::Numbered
+        } else {
+            Self::Positional
+        }
+    }
+}
+
+/// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as
+/// [`chunk_len`] gives them), built once per shape: routing inserts a batch per commit.
+fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
+    static NUMBERED: OnceLock<Vec<String>> = OnceLock::new();
+    static POSITIONAL: OnceLock<Vec<String>> = OnceLock::new();
+    let cache = match placeholders {
+        Placeholders::Numbered => &NUMBERED,
+        Placeholders::Positional => &POSITIONAL,
+    };
+    // Index `rows - 1` for the exact shapes, then one per power of two above them.
+    let shapes = cache.get_or_init(|| {
+        let powers = (EXACT_SHAPES.ilog2() + 1..=MAX_ROWS_PER_INSERT.ilog2()).map(|p| 1 << p);
+        (1..=EXACT_SHAPES)
+            .chain(powers)
+            .map(|rows| build_insert_sql(rows, placeholders))
+            .collect()
+    });
+    let index = if rows <= EXACT_SHAPES {
+        rows.max(1) - 1
+    } else {
+        EXACT_SHAPES + (rows.ilog2() - EXACT_SHAPES.ilog2()) as usize - 1
+    };
+    shapes.get(index).map_or("", String::as_str)
+}
+
+fn build_insert_sql(rows: usize, placeholders: Placeholders) -> String {
     let mut sql = format!("INSERT INTO udrs ({INSERT_COLUMNS}) VALUES ");
     for row in 0..rows {
         if row > 0 {
@@ -150,7 +214,12 @@ fn insert_sql(rows: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * BINDS_PER_ROW + column + 1));
+            match placeholders {
+                Placeholders::Numbered => {
+                    sql.push_str(&format!("${}", row * BINDS_PER_ROW + column + 1));
+                }
+                Placeholders::Positional => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -285,18 +354,29 @@ mod tests {
     #[test]
     fn chunks_are_powers_of_two_up_to_the_cap() {
         assert_eq!(chunk_len(1), 1);
-        assert_eq!(chunk_len(3), 2);
+        assert_eq!(chunk_len(3), 3);
+        assert_eq!(chunk_len(EXACT_SHAPES), EXACT_SHAPES);
         assert_eq!(chunk_len(255), 128);
         assert_eq!(chunk_len(256), 256);
         assert_eq!(chunk_len(10_000), MAX_ROWS_PER_INSERT);
+        assert_eq!(statements_for(EXACT_SHAPES), 1);
+        assert_eq!(statements_for(EXACT_SHAPES + 1), 2);
     }
 
     #[test]
     fn insert_statements_number_every_bind() {
-        let sql = insert_sql(2);
+        let sql = insert_sql(2, Placeholders::Numbered);
         assert!(
             sql.ends_with("($15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)")
         );
+        for rows in [1, 3, EXACT_SHAPES, 128, MAX_ROWS_PER_INSERT] {
+            let sql = insert_sql(rows, Placeholders::Positional);
+            assert_eq!(
+                sql.matches('?').count(),
+                rows * BINDS_PER_ROW,
+                "{rows} rows"
+            );
+        }
         assert_eq!(INSERT_COLUMNS.split(',').count(), BINDS_PER_ROW);
     }
 }

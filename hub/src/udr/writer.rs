@@ -4,8 +4,9 @@
 //! at any moment has a UDR for every success it answered. One commit per transaction would
 //! cap routing at the database's commit rate (with SQLite `synchronous = FULL`, the disk's
 //! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one task takes every
-//! record waiting in its queue (up to [`MAX_BATCH`]), inserts them with multi-row INSERTs in
-//! one transaction, commits once, and only then acknowledges each caller. Under load the
+//! record waiting in its queue (up to [`MAX_BATCH`]), inserts them with one multi-row INSERT
+//! (atomic by itself; larger batches: several in one transaction) on a connection it keeps,
+//! and only then acknowledges each caller. Under load the
 //! batches grow by themselves (records queue while a commit runs); when idle a record is
 //! written alone, without waiting for company.
 //!
@@ -14,11 +15,12 @@
 //! in a text — does not take the batch's other records with it: the batch is rolled back
 //! and each record is retried on its own, so only the offending one is refused.
 
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::Udr;
-use super::store::insert_rows;
+use super::store::{insert_rows, statements_for};
 use super::UdrError;
 
 /// Records committed in one transaction at most.
@@ -79,12 +81,13 @@ async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut udrs = Vec::with_capacity(MAX_BATCH);
     let mut callers = Vec::with_capacity(MAX_BATCH);
+    let mut connection = None;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         for job in batch.drain(..) {
             udrs.push(job.udr);
             callers.push(job.done);
         }
-        match commit_batch(&pool, &udrs).await {
+        match commit_batch(&pool, &mut connection, &udrs).await {
             Ok(()) => {
                 for done in callers.drain(..) {
                     // A caller that gave up no longer listens; its record is stored anyway.
@@ -94,7 +97,7 @@ async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
             Err(BatchError::Insert(e)) if udrs.len() > 1 => {
                 tracing::warn!(error = %e, records = udrs.len(), "UDR batch refused, recording one by one");
                 for (udr, done) in udrs.iter().zip(callers.drain(..)) {
-                    let outcome = commit_batch(&pool, std::slice::from_ref(udr))
+                    let outcome = commit_batch(&pool, &mut connection, std::slice::from_ref(udr))
                         .await
                         .map_err(BatchError::into_udr_error);
                     if let Err(e) = &outcome {
@@ -132,23 +135,45 @@ impl BatchError {
     }
 }
 
-/// Inserts `udrs` in one transaction and commits.
-async fn commit_batch(pool: &AnyPool, udrs: &[Udr]) -> Result<(), BatchError> {
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(|e| BatchError::Other(e.into()))?;
-    match insert_rows(&mut tx, udrs).await {
-        Ok(()) => {}
+/// Stores `udrs` atomically on the writer's own connection (taken from the pool once and
+/// kept, so a batch costs no acquire): one INSERT statement, atomic by itself, for a batch
+/// that fits in one; several in one transaction otherwise. A failure that is not about a
+/// statement drops the connection; the next batch takes a fresh one.
+async fn commit_batch(
+    pool: &AnyPool,
+    connection: &mut Option<PoolConnection<Any>>,
+    udrs: &[Udr],
+) -> Result<(), BatchError> {
+    let conn = match connection {
+        Some(conn) => conn,
+        None => connection.insert(
+            pool.acquire()
+                .await
+                .map_err(|e| BatchError::Other(e.into()))?,
+        ),
+    };
+    let outcome = if statements_for(udrs.len()) == 1 {
+        insert_rows(conn, udrs).await
+    } else {
+        in_transaction(conn, udrs).await
+    };
+    match outcome {
+        Ok(()) => Ok(()),
         // Only an error the database reported about the statement can be a record's fault;
         // a lost connection or a timeout is retried by nobody (the callers decide).
-        Err(UdrError::Database(sqlx::Error::Database(e))) => {
-            let _ = tx.rollback().await;
-            return Err(BatchError::Insert(UdrError::Database(
-                sqlx::Error::Database(e),
-            )));
+        Err(UdrError::Database(sqlx::Error::Database(e))) => Err(BatchError::Insert(
+            UdrError::Database(sqlx::Error::Database(e)),
+        )),
+        Err(e) => {
+            *connection = None;
+            Err(BatchError::Other(e))
         }
-        Err(e) => return Err(BatchError::Other(e)),
     }
-    tx.commit().await.map_err(|e| BatchError::Other(e.into()))
+}
+
+async fn in_transaction(conn: &mut AnyConnection, udrs: &[Udr]) -> Result<(), UdrError> {
+    let mut tx = conn.begin().await?;
+    insert_rows(&mut tx, udrs).await?;
+    tx.commit().await?;
+    Ok(())
 }
