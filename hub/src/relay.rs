@@ -43,7 +43,7 @@ use backend::result::ResultCode;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, Reason};
-use crate::members::{Directory, Member, MemberId, Mode};
+use crate::members::{Credentials, Directory, Member, MemberId, Mode};
 use crate::policy::{Decision, Link, PolicySet};
 use crate::routing::{
     self as routing, check_sender, destination, dev_addr_of, is_join_server_bound, mediation,
@@ -167,27 +167,30 @@ impl Relay {
             .map(|member| member.dialect.clone())
     }
 
-    /// What to do with `message` (`request_bytes` long) from the holder of `token`, who
-    /// connected from `remote`. Every message of an authenticated member leaves a usage
+    /// What to do with `message` (`request_bytes` long) from the member `credentials` name,
+    /// who connected from `remote`. Every message of an authenticated member leaves a usage
     /// record, written before the answer; every refusal an audit entry.
     pub async fn handle(
         self: &Arc<Self>,
         message: Message,
-        token: Option<&str>,
+        credentials: Credentials<'_>,
         request_bytes: usize,
         remote: Option<SocketAddr>,
     ) -> Outcome {
         let received_at = OffsetDateTime::now_utc();
         let header = message.header().clone();
         let directory = self.directory();
-        let Some(sender) = directory.authenticate(token) else {
-            let refused = Refused {
-                code: ResultCode::UnknownSender,
-                reason: Reason::UnknownSender,
-                description: "missing or unknown bearer token".into(),
-            };
-            self.audit(&header, remote, None, &refused);
-            return refuse(&header, None, refused);
+        let sender = match directory.authenticate_peer(credentials) {
+            Ok(sender) => sender,
+            Err(failure) => {
+                let refused = Refused {
+                    code: ResultCode::UnknownSender,
+                    reason: Reason::UnknownSender,
+                    description: failure.to_string(),
+                };
+                self.audit(&header, remote, None, &refused);
+                return refuse(&header, None, refused);
+            }
         };
         let inbound = Inbound {
             header: &header,

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::ops::Ops;
 use crate::runtime;
 use crate::server::{with_common_layers, ServerConfig};
+use crate::tls::{TlsConfig, TlsError, TlsListener};
 
 /// A daemon binary: its identity, its config type and how to start it. `hub`, `nsd` and `jsd`
 /// each implement it once; [`crate::cli::main`] and the shared tests do the rest.
@@ -73,6 +74,9 @@ pub enum StartError {
     /// The listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),
+    /// `[server.tls]` cannot be used (the key at fault and why).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The daemon's own set-up failed.
     #[error("{0}")]
     Setup(String),
@@ -109,6 +113,12 @@ pub async fn start<F>(
 where
     F: FnOnce(&mut Resources) -> Result<Router, StartError>,
 {
+    // Checked first: a bad certificate refuses to start before anything is opened.
+    let tls = server
+        .tls
+        .as_ref()
+        .map(TlsConfig::server_config)
+        .transpose()?;
     let database = Database::connect(database, spec.migrations).await?;
     let mut resources = Resources {
         database: database.clone(),
@@ -126,10 +136,19 @@ where
     let listener = runtime::bind(server.listen).await?;
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(runtime::serve(listener, router, async {
+    let shutdown = async {
         let _ = stopped.await;
-    }));
-    tracing::info!(daemon = spec.name, %instance, %local_addr, "listening");
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        None => tokio::spawn(runtime::serve(listener, router, shutdown)),
+        Some(config) => tokio::spawn(runtime::serve_tls(
+            TlsListener::new(listener, config),
+            router,
+            shutdown,
+        )),
+    };
+    tracing::info!(daemon = spec.name, %instance, %local_addr, scheme, "listening");
     Ok(Running {
         local_addr,
         database,

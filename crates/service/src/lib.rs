@@ -15,3 +15,4 @@ pub mod rest;
 pub mod runtime;
 pub mod server;
 pub mod testing;
+pub mod tls;

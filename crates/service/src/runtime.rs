@@ -7,6 +7,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use crate::tls::{split_peer, TlsListener, TlsPeer};
+
 /// Installs the log subscriber: `RUST_LOG` if set, else `default_filter` (e.g. `info`).
 /// Safe to call more than once (later calls do nothing), so tests can start several daemons.
 pub fn init_tracing(default_filter: &str) {
@@ -37,6 +39,23 @@ pub async fn serve(
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` completes, then finishes open
+/// requests. Requests carry `ConnectInfo<SocketAddr>` as with [`serve`], and the peer's
+/// verified [`ClientCertificate`](crate::tls::ClientCertificate) when it presented one.
+pub async fn serve_tls(
+    listener: TlsListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router.layer(axum::middleware::from_fn(split_peer));
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<TlsPeer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -12,6 +12,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::{track_http, Metrics};
 use crate::ops::{self, Ops};
+use crate::tls::TlsConfig;
 
 /// The `[server]` section: where the daemon's HTTP surfaces listen and their limits.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub struct ServerConfig {
     /// Largest accepted request body, in bytes (a BI message is a few kB).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// `[server.tls]`: serve HTTPS (and accept client certificates); plain HTTP without it.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_request_timeout_ms() -> u64 {
@@ -42,6 +46,7 @@ impl ServerConfig {
             listen,
             request_timeout_ms: default_request_timeout_ms(),
             max_body_bytes: default_max_body_bytes(),
+            tls: None,
         }
     }
 }
@@ -58,6 +63,8 @@ pub struct ServerSection {
     pub request_timeout_ms: Option<u64>,
     /// See [`ServerConfig::max_body_bytes`].
     pub max_body_bytes: Option<usize>,
+    /// See [`ServerConfig::tls`].
+    pub tls: Option<TlsConfig>,
 }
 
 impl ServerSection {
@@ -69,6 +76,7 @@ impl ServerSection {
                 .request_timeout_ms
                 .unwrap_or(defaults.request_timeout_ms),
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            tls: self.tls.or(defaults.tls),
         }
     }
 }

@@ -14,6 +14,7 @@ use backend::http::pending::PendingAnswers;
 use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, RejectionCause, Reply};
 use backend::message::Message;
 
+use crate::members::Credentials;
 use crate::relay::{MemberEndpoints, Outcome, Relay};
 
 struct Handler {
@@ -26,7 +27,10 @@ impl BiHandler for Handler {
             .relay
             .handle(
                 message,
-                peer.bearer_token.as_deref(),
+                Credentials {
+                    token: peer.bearer_token.as_deref(),
+                    client_cert_sha256: peer.client_certificate.as_ref().map(|c| c.sha256.as_str()),
+                },
                 peer.body_bytes,
                 peer.remote_addr,
             )

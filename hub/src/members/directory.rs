@@ -1,6 +1,7 @@
-//! Every member, indexed for authentication and routing. Built whole and checked: ids and
-//! tokens unique, no JoinEUI served by two members, no NetID + NSID claimed twice, and
-//! members sharing a NetID without NSIDs told apart by non-overlapping DevAddr pools.
+//! Every member, indexed for authentication and routing. Built whole and checked: ids,
+//! tokens and client certificate fingerprints unique, no JoinEUI served by two members, no
+//! NetID + NSID claimed twice, and members sharing a NetID without NSIDs told apart by
+//! non-overlapping DevAddr pools.
 
 use std::collections::HashMap;
 
@@ -27,11 +28,45 @@ pub enum Receiver<'a> {
     Ambiguous,
 }
 
+/// What a sender presented to prove who it is: a bearer token, the verified TLS client
+/// certificate's fingerprint, or both.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// The `Authorization: Bearer` token.
+    pub token: Option<&'a str>,
+    /// Lower-case hex SHA-256 of the client certificate the TLS layer verified.
+    pub client_cert_sha256: Option<&'a str>,
+}
+
+/// Why a sender is not authenticated. Its `Display` is the Description of the
+/// UnknownSender answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Neither a token nor a client certificate.
+    #[error("missing credentials: neither a bearer token nor a client certificate")]
+    Missing,
+    /// A token no member holds.
+    #[error("unknown bearer token")]
+    UnknownToken,
+    /// A (verified) client certificate bound to no member.
+    #[error("client certificate {0} is bound to no member")]
+    UnknownCertificate(String),
+    /// The token and the certificate name different members.
+    #[error("the bearer token and the client certificate disagree: they are {token}'s and {certificate}'s")]
+    Disagree {
+        /// The member holding the token.
+        token: MemberId,
+        /// The member bound to the certificate.
+        certificate: MemberId,
+    },
+}
+
 /// The members, indexed.
 #[derive(Debug, Default)]
 pub struct Directory {
     members: Vec<Member>,
     tokens: TokenTable<usize>,
+    by_certificate: HashMap<String, usize>,
     by_id: HashMap<MemberId, usize>,
     by_net_id: HashMap<NetId, Vec<usize>>,
 }
@@ -42,16 +77,27 @@ impl Directory {
         let mut problems = Vec::new();
         let mut by_id = HashMap::new();
         let mut by_net_id: HashMap<NetId, Vec<usize>> = HashMap::new();
+        let mut by_certificate: HashMap<String, usize> = HashMap::new();
         for (index, entry) in loaded.iter().enumerate() {
             let member = &entry.member;
             if by_id.insert(member.id.clone(), index).is_some() {
                 problems.push(format!("id {} is used twice", member.id));
             }
+            for fingerprint in &entry.client_cert_sha256 {
+                if let Some(&other) = by_certificate.get(fingerprint) {
+                    problems.push(format!(
+                        "{} and {} are bound to the same client certificate {fingerprint}",
+                        loaded[other].member.id, member.id
+                    ));
+                } else {
+                    by_certificate.insert(fingerprint.clone(), index);
+                }
+            }
             if let Some(net_id) = member.net_id {
                 by_net_id.entry(net_id).or_default().push(index);
             }
             for other in &loaded[..index] {
-                if other.token == entry.token {
+                if other.token.is_some() && other.token == entry.token {
                     problems.push(format!(
                         "{} and {} share a token",
                         other.member.id, member.id
@@ -111,11 +157,12 @@ impl Directory {
             loaded
                 .iter()
                 .enumerate()
-                .map(|(index, entry)| (entry.token.as_str(), index)),
+                .filter_map(|(index, entry)| Some((entry.token.as_deref()?, index))),
         );
         Ok(Self {
             members: loaded.into_iter().map(|entry| entry.member).collect(),
             tokens,
+            by_certificate,
             by_id,
             by_net_id,
         })
@@ -126,6 +173,39 @@ impl Directory {
         self.tokens
             .authenticate(token)
             .and_then(|&index| self.members.get(index))
+    }
+
+    /// The member the sender's `credentials` name. Each credential presented must be a
+    /// member's, and both (when both are presented) the same member's: a token that does
+    /// not match the certificate is refused, not ignored.
+    pub fn authenticate_peer(&self, credentials: Credentials<'_>) -> Result<&Member, AuthError> {
+        let by_token = match credentials.token {
+            None => None,
+            Some(token) => Some(
+                self.tokens
+                    .authenticate(Some(token))
+                    .copied()
+                    .ok_or(AuthError::UnknownToken)?,
+            ),
+        };
+        let by_certificate = match credentials.client_cert_sha256 {
+            None => None,
+            Some(fingerprint) => Some(
+                self.by_certificate
+                    .get(fingerprint)
+                    .copied()
+                    .ok_or_else(|| AuthError::UnknownCertificate(fingerprint.to_owned()))?,
+            ),
+        };
+        let member = |index: usize| self.members.get(index).ok_or(AuthError::Missing);
+        match (by_token, by_certificate) {
+            (None, None) => Err(AuthError::Missing),
+            (Some(token), Some(certificate)) if token != certificate => Err(AuthError::Disagree {
+                token: member(token)?.id.clone(),
+                certificate: member(certificate)?.id.clone(),
+            }),
+            (Some(index), _) | (None, Some(index)) => member(index),
+        }
     }
 
     /// The member with this id.
@@ -182,5 +262,167 @@ impl Directory {
                 None => Receiver::Ambiguous,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::file::parse;
+
+    const CERT_A1: &str = "aa00000000000000000000000000000000000000000000000000000000000001";
+    const CERT_A2: &str = "aa00000000000000000000000000000000000000000000000000000000000002";
+    const CERT_B: &str = "bb00000000000000000000000000000000000000000000000000000000000001";
+
+    fn directory(text: &str) -> Result<Directory, DirectoryError> {
+        Directory::new(parse(text).map_err(DirectoryError)?)
+    }
+
+    /// a: bound to two certificates (rotation), no token; b: a token and a certificate;
+    /// c: a token only.
+    fn federation() -> Directory {
+        directory(&format!(
+            r#"
+[[member]]
+id = "a"
+url = "http://127.0.0.1:1/bi"
+net_id = "000013"
+client_cert_sha256 = ["{CERT_A1}", "{}"]
+
+[[member]]
+id = "b"
+url = "http://127.0.0.1:1/bi"
+token = "token-of-b-0123456789"
+net_id = "000014"
+client_cert_sha256 = ["{CERT_B}"]
+
+[[member]]
+id = "c"
+url = "http://127.0.0.1:1/bi"
+token = "token-of-c-0123456789"
+net_id = "000015"
+"#,
+            // Written upper case with colons, as `openssl x509 -fingerprint` prints it.
+            CERT_A2
+                .to_ascii_uppercase()
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| String::from_utf8_lossy(pair).into_owned())
+                .collect::<Vec<_>>()
+                .join(":")
+        ))
+        .expect("federation")
+    }
+
+    fn who(
+        directory: &Directory,
+        token: Option<&str>,
+        cert: Option<&str>,
+    ) -> Result<String, AuthError> {
+        directory
+            .authenticate_peer(Credentials {
+                token,
+                client_cert_sha256: cert,
+            })
+            .map(|m| m.id.0.clone())
+    }
+
+    #[test]
+    fn a_certificate_or_a_token_names_the_member() {
+        let d = federation();
+        assert_eq!(who(&d, None, Some(CERT_A1)), Ok("a".into()));
+        assert_eq!(who(&d, None, Some(CERT_A2)), Ok("a".into()), "rotation");
+        assert_eq!(who(&d, Some("token-of-b-0123456789"), None), Ok("b".into()));
+        assert_eq!(who(&d, None, Some(CERT_B)), Ok("b".into()));
+        assert_eq!(
+            who(&d, Some("token-of-b-0123456789"), Some(CERT_B)),
+            Ok("b".into()),
+            "both, agreeing"
+        );
+        assert_eq!(who(&d, Some("token-of-c-0123456789"), None), Ok("c".into()));
+        // The token-only API is unchanged.
+        assert!(d.authenticate(Some("token-of-c-0123456789")).is_some());
+        assert!(d.authenticate(None).is_none());
+    }
+
+    #[test]
+    fn unknown_or_disagreeing_credentials_are_refused() {
+        let d = federation();
+        assert_eq!(who(&d, None, None), Err(AuthError::Missing));
+        assert_eq!(
+            who(&d, Some("token-of-nobody-01234"), None),
+            Err(AuthError::UnknownToken)
+        );
+        let unbound = "cc00000000000000000000000000000000000000000000000000000000000001";
+        assert_eq!(
+            who(&d, None, Some(unbound)),
+            Err(AuthError::UnknownCertificate(unbound.into()))
+        );
+        // A valid token does not excuse an unbound certificate, nor the reverse.
+        assert!(who(&d, Some("token-of-c-0123456789"), Some(unbound)).is_err());
+        assert_eq!(
+            who(&d, Some("token-of-nobody-01234"), Some(CERT_A1)),
+            Err(AuthError::UnknownToken)
+        );
+        let disagree = who(&d, Some("token-of-b-0123456789"), Some(CERT_A1));
+        assert_eq!(
+            disagree,
+            Err(AuthError::Disagree {
+                token: "b".into(),
+                certificate: "a".into()
+            })
+        );
+        let description = disagree.expect_err("refused").to_string();
+        assert!(description.contains("disagree"), "{description}");
+    }
+
+    #[test]
+    fn a_certificate_bound_to_two_members_and_members_without_credentials_are_load_errors() {
+        let err = directory(&format!(
+            r#"
+[[member]]
+id = "a"
+url = "http://127.0.0.1:1/bi"
+net_id = "000013"
+client_cert_sha256 = ["{CERT_A1}"]
+
+[[member]]
+id = "b"
+url = "http://127.0.0.1:1/bi"
+token = "token-of-b-0123456789"
+net_id = "000014"
+client_cert_sha256 = ["{}"]
+"#,
+            CERT_A1.to_ascii_uppercase()
+        ))
+        .expect_err("shared certificate");
+        assert_eq!(
+            err.0,
+            vec![format!(
+                "a and b are bound to the same client certificate {CERT_A1}"
+            )]
+        );
+        let err = directory(
+            "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000013\"\n",
+        )
+        .expect_err("no credentials");
+        assert!(
+            err.0[0].contains("neither a token nor client_cert_sha256"),
+            "{err}"
+        );
+        let err = directory(
+            "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000013\"\n\
+             client_cert_sha256 = [\"abc\"]\n",
+        )
+        .expect_err("not a fingerprint");
+        assert!(err.0[0].contains("client_cert_sha256 \"abc\""), "{err}");
+        // Two members without tokens do not "share" the absent token.
+        let two = format!(
+            "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000013\"\n\
+             client_cert_sha256 = [\"{CERT_A1}\"]\n\
+             [[member]]\nid = \"b\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000014\"\n\
+             client_cert_sha256 = [\"{CERT_B}\"]\n"
+        );
+        assert!(directory(&two).is_ok());
     }
 }

@@ -217,7 +217,7 @@ mod tests {
         };
         assert!(problems[0].contains("000013"), "{problems:?}");
         let mut bad = entry("d", "000015");
-        bad.token = "short".into();
+        bad.token = Some("short".into());
         let err = files.apply(&MemberEdit::Put(Box::new(bad)));
         assert!(matches!(err, Err(MemberEditError::Invalid(_))), "{err:?}");
         assert!(!api.exists());

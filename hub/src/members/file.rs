@@ -6,7 +6,8 @@
 //! [[member]]
 //! id = "op-a-ns"                       # stable name: UDRs and agreements use it
 //! url = "http://127.0.0.1:8700/bi"     # its Backend Interfaces endpoint
-//! token = "…"                          # the bearer token it presents to the hub
+//! token = "…"                          # the bearer token it presents to the hub, and/or
+//! client_cert_sha256 = ["…"]           # the TLS client certificates it presents (SHA-256)
 //! outbound_token = "…"                 # the bearer token the hub presents to it (optional)
 //! protocol = "1.1"                     # "1.0" or "1.1"
 //! mode = "sync"                        # "sync" or "async"
@@ -59,8 +60,10 @@ pub struct MemberEntry {
     pub id: String,
     /// Its Backend Interfaces endpoint.
     pub url: String,
-    /// The bearer token it presents to the hub (16+ characters).
-    pub token: String,
+    /// The bearer token it presents to the hub (16+ characters); optional when
+    /// `client_cert_sha256` names the certificate it presents instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// The bearer token the hub presents to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_token: Option<String>,
@@ -100,6 +103,10 @@ pub struct MemberEntry {
     /// Messages it may send at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// SHA-256 fingerprints (hex of the DER) of the TLS client certificates it may present
+    /// instead of, or with, its token; several allow rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_cert_sha256: Vec<String>,
     // Last: TOML writes arrays of tables after the plain keys of their table.
     /// Its RF parameter sets, as declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -131,13 +138,16 @@ fn default_dialect() -> String {
     "canonical".into()
 }
 
-/// A member with the token it authenticates with.
+/// A member with the credentials it authenticates with.
 #[derive(Debug, Clone)]
 pub struct LoadedMember {
     /// The member.
     pub member: Member,
-    /// Its inbound bearer token (goes into the token table, then is dropped).
-    pub token: String,
+    /// Its inbound bearer token, if it has one (goes into the token table, then is dropped).
+    pub token: Option<String>,
+    /// The fingerprints of the client certificates it may present: lower-case hex SHA-256
+    /// of the DER, as [`service::tls::ClientCertificate::sha256`].
+    pub client_cert_sha256: Vec<String>,
 }
 
 /// Parses a members file: every member, or every problem (`member[i] (id): reason`).
@@ -173,8 +183,12 @@ impl MemberEntry {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(format!("url {:?} is not an http(s) URL", self.url));
         }
-        if self.token.len() < MIN_TOKEN_LEN {
+        if self.token.as_ref().is_some_and(|t| t.len() < MIN_TOKEN_LEN) {
             return Err(format!("token must be at least {MIN_TOKEN_LEN} characters"));
+        }
+        let client_cert_sha256 = fingerprints(&self.client_cert_sha256)?;
+        if self.token.is_none() && client_cert_sha256.is_empty() {
+            return Err("neither a token nor client_cert_sha256: it could not authenticate".into());
         }
         let protocol = match self.protocol.as_str() {
             "1.0" => ProtocolVersion::V1_0,
@@ -268,8 +282,32 @@ impl MemberEntry {
                 rate_limit,
             },
             token: self.token,
+            client_cert_sha256,
         })
     }
+}
+
+/// Certificate fingerprints as written (any case; colons allowed, as `openssl x509
+/// -fingerprint -sha256` prints them), as lower-case hex without duplicates.
+fn fingerprints(written: &[String]) -> Result<Vec<String>, String> {
+    let mut fingerprints: Vec<String> = Vec::with_capacity(written.len());
+    for text in written {
+        let hex: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != ':')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "client_cert_sha256 {text:?} is not a SHA-256 fingerprint (64 hex digits)"
+            ));
+        }
+        if !fingerprints.contains(&hex) {
+            fingerprints.push(hex);
+        }
+    }
+    Ok(fingerprints)
 }
 
 /// The member's rate limit: `rate_limit` messages per second (at least 1), `burst` at once

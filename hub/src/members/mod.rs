@@ -19,7 +19,7 @@ use backend::header::ProtocolVersion;
 use lorawan::ids::{Eui64, NetId};
 use lorawan::netid::DevAddrPool;
 
-pub use directory::{Directory, DirectoryError, Receiver};
+pub use directory::{AuthError, Credentials, Directory, DirectoryError, Receiver};
 
 /// A member's id: its name in the hub's configuration (`operator-a-ns`). Stable: UDRs,
 /// agreements and logs refer to members by it.

@@ -22,6 +22,8 @@ use axum::routing::post;
 use axum::Router;
 use tracing::Instrument;
 
+pub use service::tls::ClientCertificate;
+
 use crate::codec::{Codec, Rejection};
 use crate::dialect::Dialect;
 use crate::message::Message;
@@ -45,6 +47,9 @@ pub struct PeerInfo {
     pub bearer_token: Option<String>,
     /// Size of the message as received, in bytes (usage records bill by it).
     pub body_bytes: usize,
+    /// The client certificate the peer presented over TLS, only when the listener verified
+    /// it against its `[server.tls] client_ca` ([`service::tls`]).
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 /// What a handler does with a message.
@@ -196,6 +201,7 @@ async fn receive<H: BiHandler>(
             .map(|c| c.0),
         bearer_token: bearer_token(request.headers()),
         body_bytes: 0,
+        client_certificate: request.extensions().get::<ClientCertificate>().cloned(),
     };
     let peer_dialect = endpoint.handler.dialect_for(&peer);
     let rejection_dialect = peer_dialect.as_ref().unwrap_or(&endpoint.dialect);
