@@ -3,49 +3,20 @@
 //! reload, explanations, UDR pages, CSV export and daily aggregates (on SQLite and
 //! PostgreSQL), and the OpenAPI document against the routes both ways.
 
+mod common;
+
+use common::start_receiver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use backend::codec::Codec;
-use backend::dialect::Dialect;
-use backend::http::pending::PendingAnswers;
-use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, Reply};
-use backend::message::Message;
-use backend::result::ResultCode;
 use serde_json::{json, Value};
 use service::daemon::{Daemon, Running};
 use service::testing::{Engine, ScratchDatabase};
 
 const OPERATOR: &str = "operator-token-0123456789";
 
-/// A member that answers every request Success.
-struct Answering;
-
-impl BiHandler for Answering {
-    async fn handle(&self, message: Message, _peer: PeerInfo) -> Reply {
-        match Message::error_answer(message.header(), ResultCode::Success, "ok") {
-            Some(answer) => Reply::answer(answer),
-            None => Reply::Accepted,
-        }
-    }
-}
-
 async fn start_member() -> SocketAddr {
-    let codec = Arc::new(Codec::new().expect("schemas"));
-    let router = BiEndpoint::new(
-        codec,
-        Arc::new(Answering),
-        PendingAnswers::new(),
-        Dialect::canonical(),
-    )
-    .router("/bi");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
+    start_receiver().await.1
 }
 
 struct Hub {

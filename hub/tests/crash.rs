@@ -5,50 +5,25 @@
 //! so no answer a member saw can be missing from billing. A transaction in flight at the kill
 //! may or may not have a record; its sender saw no answer.
 
+mod common;
+
+use common::start_receiver;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backend::codec::Codec;
-use backend::dialect::Dialect;
-use backend::http::pending::PendingAnswers;
-use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, Reply};
-use backend::message::Message;
-use backend::result::ResultCode;
 use serde_json::{json, Value};
 use service::database::Database;
-use service::testing::{free_port, wait_healthy, Engine, ScratchDatabase};
+use service::testing::{free_port, spawn_daemon, wait_healthy, Engine, ScratchDatabase};
 
 const CRASHES: usize = 3;
 const CLIENTS: usize = 8;
 const SENDER_TOKEN: &str = "token-of-member-ns13";
 
-/// The receiving member: answers every request Success.
-struct Answering;
-
-impl BiHandler for Answering {
-    async fn handle(&self, message: Message, _peer: PeerInfo) -> Reply {
-        match Message::error_answer(message.header(), ResultCode::Success, "ok") {
-            Some(answer) => Reply::answer(answer),
-            None => Reply::Accepted,
-        }
-    }
-}
-
 fn spawn_hub(config: &std::path::Path, database_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hub"))
-        .arg("--config")
-        .arg(config)
-        .arg("--log")
-        .arg("warn")
-        .env("HUB_DATABASE__URL", database_url)
-        .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the hub binary")
+    spawn_daemon(env!("CARGO_BIN_EXE_hub"), "HUB", config, database_url, port)
 }
 
 /// Clients send PRStartReqs with fresh TransactionIDs until the hub disappears or `limit`
@@ -111,18 +86,7 @@ async fn kill_9_while_routing_loses_no_usage_record_of_an_answered_transaction()
 
 async fn run(engine: Engine, scratch: &ScratchDatabase) {
     // The receiver runs in this process; the sender is this test's clients.
-    let receiver = BiEndpoint::new(
-        Arc::new(Codec::new().expect("schemas")),
-        Arc::new(Answering),
-        PendingAnswers::new(),
-        Dialect::canonical(),
-    )
-    .router("/bi");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let receiver_addr = listener.local_addr().expect("addr");
-    let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (_receiver, receiver_addr) = start_receiver().await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let members = dir.path().join("members.toml");
@@ -171,7 +135,6 @@ async fn run(engine: Engine, scratch: &ScratchDatabase) {
         let _ = child.wait();
         traffic.await.expect("traffic");
     }
-    receiver_task.abort();
 
     // Every transaction answered Success has its record, with that result.
     let database = Database::connect(&scratch.config, hub::storage::MIGRATIONS)

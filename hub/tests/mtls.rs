@@ -4,18 +4,15 @@
 //! UnknownSender, a token and a certificate of different members disagree, and plain HTTP
 //! to the TLS port fails without taking the hub down.
 
+mod common;
+
+use common::{start_receiver, Receiver};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use backend::codec::Codec;
-use backend::dialect::Dialect;
-use backend::http::pending::PendingAnswers;
-use backend::http::server::{BiEndpoint, BiHandler, PeerInfo, Reply};
-use backend::message::Message;
-use backend::result::ResultCode;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use serde_json::{json, Value};
 use service::daemon::{Daemon, Running};
@@ -61,40 +58,6 @@ fn pki(dir: &Path) -> Pki {
         ca_pem: ca.pem(),
         clients: [client("member-a"), client("unbound")],
     }
-}
-
-/// The receiving member: answers every request Success, remembers what it saw.
-struct Receiver {
-    seen: Mutex<Vec<Message>>,
-}
-
-impl BiHandler for Receiver {
-    async fn handle(&self, message: Message, _peer: PeerInfo) -> Reply {
-        self.seen.lock().expect("lock").push(message.clone());
-        match Message::error_answer(message.header(), ResultCode::Success, "answered by rx") {
-            Some(answer) => Reply::answer(answer),
-            None => Reply::Accepted,
-        }
-    }
-}
-
-async fn start_receiver() -> (Arc<Receiver>, SocketAddr) {
-    let receiver = Arc::new(Receiver {
-        seen: Mutex::default(),
-    });
-    let router = BiEndpoint::new(
-        Arc::new(Codec::new().expect("schemas")),
-        Arc::clone(&receiver),
-        PendingAnswers::new(),
-        Dialect::canonical(),
-    )
-    .router("/bi");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (receiver, addr)
 }
 
 struct Federation {

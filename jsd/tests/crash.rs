@@ -12,7 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use jsd::join::DEV_NONCE_HISTORY_LEN;
 use jsd::storage::{DeviceStore, MIGRATIONS};
 use serde_json::{json, Value};
 use service::database::Database;
-use service::testing::{free_port, wait_healthy, ScratchDatabase};
+use service::testing::{free_port, spawn_daemon, wait_healthy, ScratchDatabase};
 
 const DEVICES: u64 = 12;
 const CRASHES: usize = 3;
@@ -39,17 +39,7 @@ struct Seen {
 }
 
 fn spawn_jsd(config: &std::path::Path, database_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_jsd"))
-        .arg("--config")
-        .arg(config)
-        .arg("--log")
-        .arg("warn")
-        .env("JSD_DATABASE__URL", database_url)
-        .env("JSD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the jsd binary")
+    spawn_daemon(env!("CARGO_BIN_EXE_jsd"), "JSD", config, database_url, port)
 }
 
 /// Sends one JoinReq; `Some(JoinNonce)` on Success, `None` on a refusal, `Err` when the

@@ -131,6 +131,32 @@ fn config(url: String) -> DatabaseConfig {
     }
 }
 
+/// Starts a daemon's binary (`CARGO_BIN_EXE_…`) as a child process with `config`, on
+/// `database_url` and loopback `port` (given as `<ENV_PREFIX>_DATABASE__URL` and
+/// `…_SERVER__LISTEN`), logging warnings only, output discarded: for kill -9 tests.
+pub fn spawn_daemon(
+    binary: &str,
+    env_prefix: &str,
+    config: &std::path::Path,
+    database_url: &str,
+    port: u16,
+) -> std::process::Child {
+    std::process::Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("--log")
+        .arg("warn")
+        .env(format!("{env_prefix}_DATABASE__URL"), database_url)
+        .env(
+            format!("{env_prefix}_SERVER__LISTEN"),
+            format!("127.0.0.1:{port}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"))
+}
+
 /// A loopback port free right now, for a daemon started as a child process.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
