@@ -154,3 +154,25 @@ proptest! {
         check(&serde_json::to_vec(&value).expect("json"));
     }
 }
+
+/// Found by `mutated_corpus_never_panics`: a float in an unknown field changed in its last
+/// digit on the way through (3.823083748801864e+96 → …8636e+96) until serde_json parsed
+/// floats exactly (`float_roundtrip`).
+#[test]
+fn floats_pass_through_exactly() {
+    let mut value = seeds()
+        .iter()
+        .find(|v| v["MessageType"] == "PRStartAns" && v["ProtocolVersion"] == "1.1")
+        .expect("a 1.1 PRStartAns in the corpus")
+        .clone();
+    value["ServiceProfile"] = serde_json::json!({"FJl": [true, 3.823083748801864e96, true]});
+    let body = serde_json::to_vec(&value).expect("JSON");
+    check(&body);
+    let message = codec().decode(&body).expect("accepted");
+    let again: serde_json::Value =
+        serde_json::from_slice(&codec().encode(&message, &Dialect::canonical())).expect("JSON");
+    assert_eq!(
+        again["ServiceProfile"]["FJl"][1].as_f64(),
+        Some(3.823083748801864e96)
+    );
+}
