@@ -161,9 +161,10 @@ impl Relay {
     }
 
     /// The dialect of the member holding `token`, for the endpoint's own rejections.
-    pub fn dialect_of(&self, token: Option<&str>) -> Option<Dialect> {
+    pub fn dialect_of(&self, credentials: Credentials<'_>) -> Option<Dialect> {
         self.directory()
-            .authenticate(token)
+            .authenticate_peer(credentials)
+            .ok()
             .map(|member| member.dialect.clone())
     }
 
@@ -419,7 +420,7 @@ impl Relay {
     pub fn audit_rejection(
         &self,
         remote: Option<SocketAddr>,
-        token: Option<&str>,
+        credentials: Credentials<'_>,
         rejection: &Rejection,
         cause: RejectionCause,
     ) {
@@ -436,7 +437,11 @@ impl Relay {
             rejection.description.clone(),
         );
         entry.remote_addr = remote;
-        entry.member = self.directory().authenticate(token).map(|m| m.id.clone());
+        entry.member = self
+            .directory()
+            .authenticate_peer(credentials)
+            .ok()
+            .map(|m| m.id.clone());
         match &rejection.header {
             Some(header) => {
                 entry.message_type = Some(header.message_type.as_str().to_owned());

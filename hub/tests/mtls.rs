@@ -229,5 +229,29 @@ async fn members_authenticate_by_client_certificate_or_token_and_never_by_a_mix(
     let answer = fed.post(Some(0), None, &pr_start_req("000013", 8)).await;
     assert_eq!(result(&answer).0, "Success", "{answer}");
 
+    // A malformed message of the certificate-only member: the endpoint's own refusal is
+    // audited under that member (found by its certificate; it has no token).
+    let mut malformed = pr_start_req("000013", 9);
+    malformed["PHYPayload"] = json!("not hex");
+    let answer = fed.post(Some(0), None, &malformed).await;
+    assert!(result(&answer).0.starts_with("Malformed"), "{answer}");
+    let audit = hub::audit::AuditStore::new(fed.hub.database.pool().clone());
+    let filter = hub::audit::AuditFilter {
+        member: Some("a".into()),
+        ..hub::audit::AuditFilter::default()
+    };
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = audit.query(&filter).await.expect("audit query");
+        if found.iter().any(|e| e.transaction_id == Some(9)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        found.iter().any(|e| e.transaction_id == Some(9)),
+        "the refusal is audited under member a: {found:?}"
+    );
+
     fed.hub.stop().await.expect("stop");
 }

@@ -27,10 +27,7 @@ impl BiHandler for Handler {
             .relay
             .handle(
                 message,
-                Credentials {
-                    token: peer.bearer_token.as_deref(),
-                    client_cert_sha256: peer.client_certificate.as_ref().map(|c| c.sha256.as_str()),
-                },
+                credentials_of(&peer),
                 peer.body_bytes,
                 peer.remote_addr,
             )
@@ -43,16 +40,20 @@ impl BiHandler for Handler {
     }
 
     fn dialect_for(&self, peer: &PeerInfo) -> Option<Dialect> {
-        self.relay.dialect_of(peer.bearer_token.as_deref())
+        self.relay.dialect_of(credentials_of(peer))
     }
 
     fn rejected(&self, peer: &PeerInfo, rejection: &Rejection, cause: RejectionCause) {
-        self.relay.audit_rejection(
-            peer.remote_addr,
-            peer.bearer_token.as_deref(),
-            rejection,
-            cause,
-        );
+        self.relay
+            .audit_rejection(peer.remote_addr, credentials_of(peer), rejection, cause);
+    }
+}
+
+/// What the peer presented: its bearer token and the client certificate TLS verified.
+fn credentials_of(peer: &PeerInfo) -> Credentials<'_> {
+    Credentials {
+        token: peer.bearer_token.as_deref(),
+        client_cert_sha256: peer.client_certificate.as_ref().map(|c| c.sha256.as_str()),
     }
 }
 
