@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
 use crate::members::edit::{MemberEdit, MemberEditError, MemberFiles};
 use crate::members::file::MemberEntry;
-use crate::members::{Member, MemberId};
+use crate::members::{Directory, Member, MemberId};
 use crate::owned_file::Applied;
 use crate::policy::edit::{self, Edit, EditError};
 use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
@@ -229,6 +229,21 @@ struct MemberView {
     dev_addr_pools: Vec<String>,
     join_eui_ranges: Vec<String>,
     as_ids: Vec<String>,
+    /// Fingerprints of the client certificates it may present (public, unlike tokens).
+    client_cert_sha256: Vec<String>,
+}
+
+impl MemberView {
+    /// The view of `member`, with what `directory` binds to it.
+    fn of(member: &Member, directory: &Directory) -> Self {
+        let mut view = Self::from(member);
+        view.client_cert_sha256 = directory
+            .client_certificates(&member.id)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        view
+    }
 }
 
 impl From<&Member> for MemberView {
@@ -256,6 +271,7 @@ impl From<&Member> for MemberView {
                 .map(|r| format!("{}-{}", r.first, r.last))
                 .collect(),
             as_ids: member.as_ids.clone(),
+            client_cert_sha256: Vec::new(),
         }
     }
 }
@@ -273,12 +289,11 @@ fn dialect_name(dialect: &Dialect) -> &'static str {
 
 async fn members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
     query.finish()?;
-    let members: Vec<MemberView> = admin
-        .relay
-        .directory()
+    let directory = admin.relay.directory();
+    let members: Vec<MemberView> = directory
         .members()
         .iter()
-        .map(MemberView::from)
+        .map(|m| MemberView::of(m, &directory))
         .collect();
     Ok(Json(json!({ "members": members })).into_response())
 }
@@ -294,7 +309,7 @@ async fn member(
     let member = directory
         .get(&MemberId(id.clone()))
         .ok_or(ApiError::UnknownMember(id))?;
-    Ok(Json(MemberView::from(member)).into_response())
+    Ok(Json(MemberView::of(member, &directory)).into_response())
 }
 
 async fn put_member(
@@ -333,12 +348,11 @@ async fn reload_members(State(admin): State<Shared>, _: Operator, query: QueryPa
     query.finish()?;
     admin.reload_members().await?;
     tracing::info!("members reloaded through the admin API");
-    let members: Vec<MemberView> = admin
-        .relay
-        .directory()
+    let directory = admin.relay.directory();
+    let members: Vec<MemberView> = directory
         .members()
         .iter()
-        .map(MemberView::from)
+        .map(|m| MemberView::of(m, &directory))
         .collect();
     Ok(Json(json!({ "members": members })).into_response())
 }

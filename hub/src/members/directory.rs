@@ -208,6 +208,21 @@ impl Directory {
         }
     }
 
+    /// The fingerprints of the client certificates `id` may present (none for an unknown id).
+    pub fn client_certificates(&self, id: &MemberId) -> Vec<&str> {
+        let Some(&index) = self.by_id.get(id) else {
+            return Vec::new();
+        };
+        let mut fingerprints: Vec<&str> = self
+            .by_certificate
+            .iter()
+            .filter(|(_, &owner)| owner == index)
+            .map(|(fingerprint, _)| fingerprint.as_str())
+            .collect();
+        fingerprints.sort_unstable();
+        fingerprints
+    }
+
     /// The member with this id.
     pub fn get(&self, id: &MemberId) -> Option<&Member> {
         self.by_id
@@ -340,6 +355,10 @@ net_id = "000015"
             "both, agreeing"
         );
         assert_eq!(who(&d, Some("token-of-c-0123456789"), None), Ok("c".into()));
+        // What each member is bound to, normalised (for the admin API's view).
+        assert_eq!(d.client_certificates(&"a".into()), [CERT_A1, CERT_A2]);
+        assert!(d.client_certificates(&"c".into()).is_empty());
+        assert!(d.client_certificates(&"nobody".into()).is_empty());
         // The token-only API is unchanged.
         assert!(d.authenticate(Some("token-of-c-0123456789")).is_some());
         assert!(d.authenticate(None).is_none());
