@@ -48,7 +48,8 @@ impl Daemon for Hub {
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
-        let directory = Arc::new(load_members(config)?);
+        let member_files = config.members.files();
+        let directory = Arc::new(load_members(&member_files)?);
         let codec = Arc::new(Codec::new().map_err(|e| StartError::Setup(format!("schemas: {e}")))?);
         let client = BiClient::new(
             &ClientConfig {
@@ -68,7 +69,6 @@ impl Daemon for Hub {
         let shield_config = config.shield;
         let answer_timeout = config.routing.answer_timeout();
         let policy_dir = config.policies.dir.clone();
-        let member_files = config.members.files();
         config.check_operators().map_err(StartError::Setup)?;
         if config.operators.is_empty() {
             tracing::warn!("no [[operators]]: the admin API refuses every request");
@@ -188,10 +188,8 @@ fn reload_on_hangup(admin: Arc<api::admin::Admin>) {
 }
 
 /// The members of `[members] file` and `api_file`, checked whole; none without files.
-fn load_members(config: &Config) -> Result<members::Directory, StartError> {
-    config
-        .members
-        .files()
+fn load_members(files: &members::edit::MemberFiles) -> Result<members::Directory, StartError> {
+    files
         .load()
         .map_err(|problems| StartError::Setup(format!("members: {}", problems.join("; "))))
 }

@@ -132,6 +132,30 @@ impl Dialect {
         }
     }
 
+    /// The named dialects, as configuration files write them.
+    pub const NAMED: [(&'static str, Dialect); 4] = [
+        ("canonical", Self::canonical()),
+        ("chirpstack", Self::chirpstack_v4()),
+        ("tts", Self::tts()),
+        ("helium", Self::helium()),
+    ];
+
+    /// The dialect a configuration file names (`canonical`, `chirpstack`, `tts`, `helium`).
+    pub fn named(name: &str) -> Option<Self> {
+        Self::NAMED
+            .into_iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, dialect)| dialect)
+    }
+
+    /// This dialect's name in configuration files, if it is one of [`Dialect::NAMED`].
+    pub fn name(&self) -> Option<&'static str> {
+        Self::NAMED
+            .iter()
+            .find(|(_, known)| known == self)
+            .map(|(name, _)| *name)
+    }
+
     /// `bytes` as hex in this dialect.
     pub fn hex(&self, bytes: &[u8]) -> String {
         const LOWER: &[u8; 16] = b"0123456789abcdef";
@@ -166,6 +190,20 @@ impl Default for Dialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_dialects_read_back_by_name() {
+        for (name, dialect) in Dialect::NAMED {
+            assert_eq!(Dialect::named(name), Some(dialect.clone()));
+            assert_eq!(dialect.name(), Some(name));
+        }
+        assert_eq!(Dialect::named("lorawan-server"), None);
+        let unnamed = Dialect {
+            hex_prefix: HexPrefix::ZeroX,
+            ..Dialect::canonical()
+        };
+        assert_eq!(unnamed.name(), None);
+    }
 
     #[test]
     fn hex_follows_the_dialect() {

@@ -72,6 +72,17 @@ impl IntoResponse for RestRejection {
     }
 }
 
+/// `text`, the value of `field` (a path segment, parameter or body field), parsed; else a
+/// rejection naming the field, the text and what it should have been.
+pub fn parse_field<T>(field: &str, text: &str, what: &str) -> Result<T, RestRejection>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| RestRejection::bad_request(field, format!("{text:?} is not {what}: {e}")))
+}
+
 /// The query string; each handler takes the parameters it knows and [`QueryParams::finish`]
 /// refuses the rest, so a misspelt `?limt=5` is an error rather than silently ignored.
 #[derive(Debug, Default)]
@@ -90,11 +101,7 @@ impl QueryParams {
         T::Err: std::fmt::Display,
     {
         self.take(name)
-            .map(|text| {
-                text.parse().map_err(|e| {
-                    RestRejection::bad_request(name, format!("{text:?} is not {what}: {e}"))
-                })
-            })
+            .map(|text| parse_field(name, &text, what))
             .transpose()
     }
 

@@ -20,7 +20,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
-use backend::dialect::Dialect;
 use backend::header::MessageType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -256,7 +255,8 @@ impl From<&Member> for MemberView {
                 crate::members::Mode::Sync => "sync",
                 crate::members::Mode::Async => "async",
             },
-            dialect: dialect_name(&member.dialect),
+            // Members are only ever built from a named dialect.
+            dialect: member.dialect.name().unwrap_or("canonical"),
             notifications: member.accepts_notifications,
             net_id: member.net_id.map(|n| n.to_string()),
             nsid: member.nsid.map(|n| n.to_string()),
@@ -274,17 +274,6 @@ impl From<&Member> for MemberView {
             client_cert_sha256: Vec::new(),
         }
     }
-}
-
-fn dialect_name(dialect: &Dialect) -> &'static str {
-    [
-        ("chirpstack", Dialect::chirpstack_v4()),
-        ("tts", Dialect::tts()),
-        ("helium", Dialect::helium()),
-    ]
-    .into_iter()
-    .find(|(_, known)| known == dialect)
-    .map_or("canonical", |(name, _)| name)
 }
 
 async fn members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
@@ -374,9 +363,10 @@ async fn policies(State(admin): State<Shared>, _: Operator, query: QueryParams) 
 }
 
 fn policies_view(admin: &Admin, policies: &PolicySet) -> Value {
+    let file = policies.to_file();
     json!({
-        "agreement": policies.to_file().agreement,
-        "activation": policies.to_file().activation,
+        "agreement": file.agreement,
+        "activation": file.activation,
         "warnings": policies.warnings(),
         "api_file": admin.policy_dir.as_ref().map(|d| d.join(edit::API_FILE).display().to_string()),
     })
@@ -569,6 +559,15 @@ fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError>
     Ok(filter)
 }
 
+/// `limit`: records per page, 1..=[`MAX_PAGE`], [`DEFAULT_PAGE`] when not given.
+fn page_limit(query: &mut QueryParams) -> Result<u32, ApiError> {
+    match query.parse::<u32>("limit", "a count")? {
+        None => Ok(DEFAULT_PAGE),
+        Some(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
+        Some(_) => Err(RestRejection::bad_request("limit", format!("1..={MAX_PAGE}")).into()),
+    }
+}
+
 fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
         RestRejection::bad_request(field, format!("{text:?} is not an RFC 3339 time: {e}")).into()
@@ -584,11 +583,8 @@ async fn udrs(
     mut query: QueryParams,
 ) -> ApiResult {
     let format = format_of(&mut query, accept.as_deref())?;
-    let limit = query.parse::<u32>("limit", "a count")?;
-    if limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
-        return Err(RestRejection::bad_request("limit", format!("1..={MAX_PAGE}")).into());
-    }
-    let mut filter = filter_of(&mut query, limit.unwrap_or(DEFAULT_PAGE))?;
+    let limit = page_limit(&mut query)?;
+    let mut filter = filter_of(&mut query, limit)?;
     if let Some(after) = query.parse::<i64>("after", "a record id")? {
         filter = filter.after(UdrId(after));
     }
@@ -650,10 +646,7 @@ async fn udrs_daily(
 
 /// `GET /api/audit`: refused messages, newest first; `next_before` pages on.
 async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams) -> ApiResult {
-    let limit = query.parse::<u32>("limit", "a count")?;
-    if limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
-        return Err(RestRejection::bad_request("limit", format!("1..={MAX_PAGE}")).into());
-    }
+    let limit = page_limit(&mut query)?;
     let filter = AuditFilter {
         member: query.take("member").map(MemberId),
         from: query
@@ -666,7 +659,7 @@ async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams)
             .transpose()?,
         result_code: query.take("result_code"),
         before_id: query.parse::<i64>("before", "an entry id")?,
-        limit: limit.unwrap_or(DEFAULT_PAGE),
+        limit,
     };
     query.finish()?;
     let entries = admin.audit.query(&filter).await?;

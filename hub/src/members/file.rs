@@ -195,17 +195,12 @@ impl MemberEntry {
             "1.1" => ProtocolVersion::V1_1,
             other => return Err(format!("protocol {other:?} is not \"1.0\" or \"1.1\"")),
         };
-        let dialect = match self.dialect.as_str() {
-            "canonical" => Dialect::canonical(),
-            "chirpstack" => Dialect::chirpstack_v4(),
-            "tts" => Dialect::tts(),
-            "helium" => Dialect::helium(),
-            other => {
-                return Err(format!(
-                    "dialect {other:?} is not canonical, chirpstack, tts or helium"
-                ))
-            }
-        };
+        let dialect = Dialect::named(&self.dialect).ok_or_else(|| {
+            format!(
+                "dialect {:?} is not canonical, chirpstack, tts or helium",
+                self.dialect
+            )
+        })?;
         let net_id = self
             .net_id
             .as_deref()

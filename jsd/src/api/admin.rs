@@ -32,7 +32,7 @@ use crate::device::{
 };
 use crate::peers::Peer;
 use crate::storage::Page;
-use service::rest::{bearer_token, read_body, JsonBody, QueryParams, RestRejection};
+use service::rest::{bearer_token, parse_field, read_body, JsonBody, QueryParams, RestRejection};
 
 /// `POST`: import a manufacturer file.
 pub const IMPORTS: &str = "/api/imports";
@@ -153,10 +153,7 @@ async fn list(
     mut query: QueryParams,
 ) -> Result<Json<DeviceList>, ApiError> {
     let state = query.take("state");
-    let after = query
-        .take("after")
-        .map(|text| parse_field::<Eui64>("after", &text, "a DevEUI (16 hex digits)"))
-        .transpose()?;
+    let after = query.parse::<Eui64>("after", "a DevEUI (16 hex digits)")?;
     let limit = match query.take("limit") {
         None => DEFAULT_PAGE,
         Some(text) => match text.parse::<u32>() {
@@ -355,15 +352,6 @@ fn home_of(net_id: Option<String>, nsid: Option<String>) -> Result<Option<Home>,
     }
 }
 
-fn parse_field<T>(field: &str, text: &str, what: &str) -> Result<T, ApiError>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    text.parse()
-        .map_err(|e| ApiError::bad_request(field, format!("{text:?} is not {what}: {e}")))
-}
-
 fn check_batch_name(name: String) -> Result<String, ApiError> {
     if name.trim().is_empty() {
         return Err(ApiError::bad_request("batch", "must not be empty"));
@@ -420,7 +408,11 @@ impl<S: Send + Sync> FromRequestParts<S> for DevEuiPath {
         let Path(text) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request("dev_eui", e.body_text()))?;
-        parse_field("dev_eui", &text, "a DevEUI (16 hex digits)").map(Self)
+        Ok(Self(parse_field(
+            "dev_eui",
+            &text,
+            "a DevEUI (16 hex digits)",
+        )?))
     }
 }
 
