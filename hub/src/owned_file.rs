@@ -3,9 +3,11 @@
 //!
 //! Reading: a missing file is the empty default. Writing is atomic: the new text goes to a
 //! file beside it whose name starts with `.` (which the loaders skip), is synced, then
-//! renamed over the old one, so a crash leaves either the old file or the new one.
+//! renamed over the old one, so a crash leaves either the old file or the new one. The file
+//! is readable by the hub's user only (mode 0600): the API's members file holds tokens.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -111,7 +113,16 @@ pub fn write<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), O
         .file_name()
         .map_or_else(|| "owned".into(), |n| n.to_string_lossy().into_owned());
     let temporary = path.with_file_name(format!(".{name}.tmp"));
-    let mut out = std::fs::File::create(&temporary).map_err(io)?;
+    // Owner-only: the members file the API writes holds bearer tokens. A leftover from a
+    // crash is removed first, since an existing file keeps its mode.
+    let _ = std::fs::remove_file(&temporary);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(io)?;
     out.write_all(header.as_bytes()).map_err(io)?;
     out.write_all(text.as_bytes()).map_err(io)?;
     out.sync_all().map_err(io)?;
@@ -140,6 +151,10 @@ mod tests {
             .expect("text")
             .starts_with("# header\n"));
         assert_eq!(read::<Sample>(&path), Ok(sample));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("metadata").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
         std::fs::write(&path, "names = 3").expect("hand edit");
         assert!(matches!(
             read::<Sample>(&path),
