@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod gateway;
 pub mod storage;
 
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
