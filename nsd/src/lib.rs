@@ -5,8 +5,10 @@
 
 pub mod api;
 pub mod config;
+pub mod device;
 pub mod gateway;
 pub mod storage;
+pub mod uplink;
 
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
 use service::database::DatabaseConfig;

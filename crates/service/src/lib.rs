@@ -13,6 +13,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod rest;
 pub mod runtime;
+pub mod sealing;
 pub mod server;
 pub mod testing;
 pub mod tls;

@@ -39,7 +39,7 @@ pub mod import;
 pub mod lifecycle;
 pub mod ratelimit;
 pub mod record;
-pub mod sealing;
+pub use service::sealing;
 pub mod token;
 
 pub use import::{parse as parse_import, Format, ImportError, ImportRow, Limits, RowError};

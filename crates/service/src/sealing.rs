@@ -1,6 +1,7 @@
-//! At-rest encryption of root keys (AppKey, NwkKey) under a master key.
+//! At-rest encryption of keys (the jsd's AppKey / NwkKey, the nsd's session keys) under a
+//! master key.
 //!
-//! A root key is wrapped with RFC 3394 AES key wrap ([`lorawan::keywrap`]) under a 128-bit
+//! A key is wrapped with RFC 3394 AES key wrap ([`lorawan::keywrap`]) under a 128-bit
 //! [`MasterKey`] from the config or the environment. The 64-bit integrity check of RFC 3394
 //! makes a wrong master key or a corrupted record an error, never a wrong key handed to the
 //! join procedure.
@@ -31,6 +32,8 @@ use sha2::{Digest, Sha256};
 /// Length of a [`SealedKey`] in storage: key id and wrapped key.
 pub const SEALED_KEY_LEN: usize = 4 + WRAPPED_KEY_LEN;
 
+// The domain string names the jsd because the jsd sealed first; records carry ids derived
+// with it, so it stays as it is for every daemon.
 const KEY_ID_DOMAIN: &[u8] = b"switchyard jsd master-key id v1\0";
 
 /// The 4-byte id of a master key, stored beside everything it seals.
@@ -77,7 +80,7 @@ impl MasterKey {
 }
 
 /// Parses 32 hex digits (any case, optional `0x`, surrounding whitespace), as the config and
-/// `JSD_…` environment variables give it. The error never contains the text.
+/// `JSD_…` / `NSD_…` environment variables give it. The error never contains the text.
 impl FromStr for MasterKey {
     type Err = HexError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
