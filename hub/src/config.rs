@@ -37,46 +37,12 @@ pub struct Config {
     pub operators: Vec<OperatorConfig>,
 }
 
-/// `[[operators]]`: one user of the admin API (`/api/…`), known by a bearer token.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorConfig {
-    /// A name for logs.
-    pub name: String,
-    /// Its bearer token (at least 16 characters).
-    pub token: String,
-}
-
-/// Never prints the token.
-impl std::fmt::Debug for OperatorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorConfig")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Shortest operator token.
-const MIN_TOKEN_LEN: usize = 16;
+pub use service::auth::OperatorConfig;
 
 impl Config {
     /// Checks `[[operators]]`: names and tokens unique, tokens long enough.
     pub fn check_operators(&self) -> Result<(), String> {
-        for (index, operator) in self.operators.iter().enumerate() {
-            let problem =
-                |reason: &str| format!("operators[{index}] ({}): {reason}", operator.name);
-            if operator.token.len() < MIN_TOKEN_LEN {
-                return Err(problem("token must be at least 16 characters"));
-            }
-            let earlier = &self.operators[..index];
-            if earlier.iter().any(|o| o.name == operator.name) {
-                return Err(problem("name used twice"));
-            }
-            if earlier.iter().any(|o| o.token == operator.token) {
-                return Err(problem("token used by another operator"));
-            }
-        }
-        Ok(())
+        service::auth::check_operators(&self.operators)
     }
 }
 

@@ -5,7 +5,6 @@
 //! (`JSD_KEYS__MASTER_KEY=…`); their `Debug` output is redacted either way, so
 //! `jsd --check-config` never prints them.
 
-use std::fmt;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -315,28 +314,7 @@ fn opt_net_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NetId>, D::Error
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a NetID: {e}")))
 }
 
-/// A secret config value: parsed from text, `Debug` redacted.
-#[derive(Clone)]
-pub struct Secret<T>(pub T);
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<'de, T> Deserialize<'de> for Secret<T>
-where
-    T: std::str::FromStr,
-{
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        // The error never quotes the text: it is a secret.
-        text.parse()
-            .map(Secret)
-            .map_err(|_| serde::de::Error::custom("not a valid value (text withheld: a secret)"))
-    }
-}
+pub use service::config::Secret;
 
 /// A config that is syntactically fine but cannot run; names the key at fault.
 #[derive(Debug, thiserror::Error)]

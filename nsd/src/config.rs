@@ -2,12 +2,19 @@
 //!
 //! Every key is documented in `deploy/nsd.toml`, which the tests load.
 
-use serde::Deserialize;
+use std::net::SocketAddr;
+
+use lorawan::ids::{Eui64, NetId};
+use lorawan::netid::DevAddrPool;
+use serde::{Deserialize, Deserializer};
+use service::auth::OperatorConfig;
+use service::config::Secret;
 use service::database::DatabaseConfig;
+use service::sealing::{Keyring, MasterKey, SealError};
 use service::server::ServerConfig;
 
 /// The whole config.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// HTTP listener and its limits.
@@ -16,6 +23,24 @@ pub struct Config {
     /// Where devices, profiles, sessions and queues are kept.
     #[serde(default = "default_database")]
     pub database: DatabaseConfig,
+    /// Who this network is.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// The master keys sealing session keys at rest.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// The gateway listener.
+    #[serde(default)]
+    pub gateways: GatewaysConfig,
+    /// Deduplication.
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+    /// Where joins go.
+    #[serde(default)]
+    pub join: JoinConfig,
+    /// Who may use the admin API.
+    #[serde(default)]
+    pub operators: Vec<OperatorConfig>,
 }
 
 fn default_server() -> ServerConfig {
@@ -24,4 +49,271 @@ fn default_server() -> ServerConfig {
 
 fn default_database() -> DatabaseConfig {
     DatabaseConfig::sqlite("var/nsd.db")
+}
+
+/// `[network]`: the NetID this network server serves and the addresses it hands out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The NetID (6 hex digits).
+    #[serde(deserialize_with = "net_id")]
+    pub net_id: NetId,
+    /// The NSID (TS002 1.1) of this server, when it shares its NetID with others.
+    #[serde(default)]
+    pub nsid: Option<String>,
+    /// The DevAddr range joins are given addresses from (`addr/len`, inside the NetID's
+    /// range); empty: the NetID's whole range.
+    #[serde(default)]
+    pub dev_addr_pool: Option<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            net_id: EXPERIMENTAL_NET_ID,
+            nsid: None,
+            dev_addr_pool: None,
+        }
+    }
+}
+
+/// NetID 000000, the experimental NetID: the default until the operator sets its own.
+const EXPERIMENTAL_NET_ID: NetId = match NetId::from_u32(0) {
+    Some(net_id) => net_id,
+    None => panic!("0 fits in 24 bits"),
+};
+
+fn net_id<'de, D: Deserializer<'de>>(d: D) -> Result<NetId, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a NetID: {e}")))
+}
+
+/// `[keys]`: the master key and the keys it replaced.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// 32 hex digits. Required to start.
+    #[serde(default)]
+    pub master_key: Option<Secret<MasterKey>>,
+    /// Master keys retired by a rotation, still accepted for unsealing.
+    #[serde(default)]
+    pub retired_master_keys: Vec<Secret<MasterKey>>,
+}
+
+/// `[gateways]`: the Semtech UDP listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaysConfig {
+    /// UDP address packet forwarders send to.
+    #[serde(default = "default_udp_listen")]
+    pub udp_listen: SocketAddr,
+    /// A gateway silent (no PULL_DATA) for longer is not sent downlinks.
+    #[serde(default = "default_keepalive_timeout_s")]
+    pub keepalive_timeout_s: u64,
+    /// How long to wait for a TX_ACK.
+    #[serde(default = "default_tx_ack_timeout_ms")]
+    pub tx_ack_timeout_ms: u64,
+}
+
+fn default_udp_listen() -> SocketAddr {
+    ([127, 0, 0, 1], 1700).into()
+}
+
+fn default_keepalive_timeout_s() -> u64 {
+    30
+}
+
+fn default_tx_ack_timeout_ms() -> u64 {
+    1000
+}
+
+impl Default for GatewaysConfig {
+    fn default() -> Self {
+        Self {
+            udp_listen: default_udp_listen(),
+            keepalive_timeout_s: default_keepalive_timeout_s(),
+            tx_ack_timeout_ms: default_tx_ack_timeout_ms(),
+        }
+    }
+}
+
+/// `[uplink]`: deduplication.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// How long receptions of one frame are collected, milliseconds.
+    #[serde(default = "default_dedup_window_ms")]
+    pub dedup_window_ms: u64,
+    /// Receptions kept per frame (the best by SNR).
+    #[serde(default = "default_max_receptions")]
+    pub max_receptions: usize,
+}
+
+fn default_dedup_window_ms() -> u64 {
+    250
+}
+
+fn default_max_receptions() -> usize {
+    10
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        Self {
+            dedup_window_ms: default_dedup_window_ms(),
+            max_receptions: default_max_receptions(),
+        }
+    }
+}
+
+/// `[join]`: the join servers, by JoinEUI range.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinConfig {
+    /// Join servers, tried in order: the first whose range holds the JoinEUI serves it.
+    #[serde(default)]
+    pub servers: Vec<JoinServerConfig>,
+}
+
+/// `[[join.servers]]`: one join server (or the roaming hub in front of many).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinServerConfig {
+    /// Its Backend Interfaces URL.
+    pub url: String,
+    /// The JoinEUI ranges it serves (`first..=last`, 16 hex digits each, or `*`).
+    pub join_euis: Vec<String>,
+    /// The bearer token we send it.
+    #[serde(default)]
+    pub token: Option<Secret<String>>,
+    /// Its identity (ReceiverID) when it is not the JoinEUI (a hub: its own id).
+    #[serde(default)]
+    pub receiver_id: Option<String>,
+}
+
+/// A config that parses but cannot run; names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    /// No master key.
+    #[error(
+        "keys.master_key is required (32 hex digits; prefer the environment: \
+         NSD_KEYS__MASTER_KEY=$(openssl rand -hex 16))"
+    )]
+    NoMasterKey,
+    /// The keyring refused the keys.
+    #[error("keys: {0}")]
+    Keyring(SealError),
+    /// The DevAddr pool is not inside the NetID.
+    #[error("network.dev_addr_pool: {0}")]
+    Pool(String),
+    /// A join server entry is unusable.
+    #[error("join.servers[{index}]: {reason}")]
+    JoinServer {
+        /// Position in the file.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `[[operators]]`.
+    #[error("{0}")]
+    Operators(String),
+}
+
+/// A JoinEUI range, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinEuiRange {
+    /// First JoinEUI.
+    pub first: Eui64,
+    /// Last JoinEUI.
+    pub last: Eui64,
+}
+
+impl JoinEuiRange {
+    /// Whether `eui` is in the range.
+    pub fn contains(&self, eui: Eui64) -> bool {
+        (self.first.to_u64()..=self.last.to_u64()).contains(&eui.to_u64())
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(Self {
+                first: Eui64::from_u64(0),
+                last: Eui64::from_u64(u64::MAX),
+            });
+        }
+        let (first, last) = text.split_once("..=").unwrap_or((text, text));
+        let parse = |t: &str| {
+            t.trim()
+                .parse::<Eui64>()
+                .map_err(|_| format!("{t:?} is not an EUI-64"))
+        };
+        let range = Self {
+            first: parse(first)?,
+            last: parse(last)?,
+        };
+        if range.first.to_u64() > range.last.to_u64() {
+            return Err(format!("{text:?}: first is after last"));
+        }
+        Ok(range)
+    }
+}
+
+impl Config {
+    /// The keyring of `[keys]`.
+    pub fn keyring(&self) -> Result<Keyring, ConfigProblem> {
+        let current = self
+            .keys
+            .master_key
+            .clone()
+            .ok_or(ConfigProblem::NoMasterKey)?;
+        let retired = self
+            .keys
+            .retired_master_keys
+            .iter()
+            .map(|k| k.0.clone())
+            .collect();
+        Keyring::new(current.0, retired).map_err(ConfigProblem::Keyring)
+    }
+
+    /// The DevAddr pool joins draw from.
+    pub fn dev_addr_pool(&self) -> Result<DevAddrPool, ConfigProblem> {
+        match &self.network.dev_addr_pool {
+            None => Ok(DevAddrPool::whole(self.network.net_id)),
+            Some(text) => DevAddrPool::parse(self.network.net_id, text)
+                .map_err(|e| ConfigProblem::Pool(format!("{text:?}: {e}"))),
+        }
+    }
+
+    /// The JoinEUI ranges of each `[[join.servers]]` entry, in order.
+    pub fn join_ranges(&self) -> Result<Vec<Vec<JoinEuiRange>>, ConfigProblem> {
+        self.join
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(index, server)| {
+                if server.join_euis.is_empty() {
+                    return Err(ConfigProblem::JoinServer {
+                        index,
+                        reason: "join_euis is empty".into(),
+                    });
+                }
+                server
+                    .join_euis
+                    .iter()
+                    .map(|r| JoinEuiRange::parse(r))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|reason| ConfigProblem::JoinServer { index, reason })
+            })
+            .collect()
+    }
+
+    /// Every check that needs more than parsing.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        self.keyring()?;
+        self.dev_addr_pool()?;
+        self.join_ranges()?;
+        service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
+    }
 }

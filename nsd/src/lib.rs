@@ -4,6 +4,7 @@
 //! command line to the shared [`service::cli`].
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod device;
 pub mod gateway;

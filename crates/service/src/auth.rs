@@ -73,3 +73,44 @@ mod tests {
         assert!(TokenTable::<char>::default().is_empty());
     }
 }
+
+/// Shortest bearer token accepted for an operator.
+pub const MIN_OPERATOR_TOKEN_LEN: usize = 16;
+
+/// `[[operators]]`: one user of a daemon's admin API (`/api/…`), known by a bearer token.
+#[derive(Clone, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Its bearer token (at least [`MIN_OPERATOR_TOKEN_LEN`] characters).
+    pub token: String,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for OperatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorConfig")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a `[[operators]]` list: names and tokens unique, tokens long enough; the error
+/// names the entry (`operators[1] (alice): …`).
+pub fn check_operators(operators: &[OperatorConfig]) -> Result<(), String> {
+    for (index, operator) in operators.iter().enumerate() {
+        let problem = |reason: &str| format!("operators[{index}] ({}): {reason}", operator.name);
+        if operator.token.len() < MIN_OPERATOR_TOKEN_LEN {
+            return Err(problem("token must be at least 16 characters"));
+        }
+        let earlier = &operators[..index];
+        if earlier.iter().any(|o| o.name == operator.name) {
+            return Err(problem("name used twice"));
+        }
+        if earlier.iter().any(|o| o.token == operator.token) {
+            return Err(problem("token used by another operator"));
+        }
+    }
+    Ok(())
+}

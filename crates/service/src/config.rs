@@ -265,3 +265,26 @@ mod tests {
         assert!(matches!(err, ConfigError::Env { .. }), "{err}");
     }
 }
+
+/// A secret config value: parsed from text, `Debug` redacted.
+#[derive(Clone)]
+pub struct Secret<T>(pub T);
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Secret<T>
+where
+    T: std::str::FromStr,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        // The error never quotes the text: it is a secret.
+        text.parse()
+            .map(Secret)
+            .map_err(|_| serde::de::Error::custom("not a valid value (text withheld: a secret)"))
+    }
+}

@@ -1,0 +1,127 @@
+//! The network server at work: the state every surface (gateways, admin API, Backend
+//! Interfaces) shares, and the operations that tie the pure logic ([`crate::device`],
+//! [`crate::uplink`]) to storage and to the gateways. HTTP-free: the API adapts to it.
+//!
+//! - [`devices`]: provisioning of profiles, devices (with their ABP sessions) and gateways;
+//! - [`uplink`]: a deduplicated frame → its device → the application event.
+
+pub mod devices;
+pub mod uplink;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lorawan::ids::NetId;
+use tokio::sync::broadcast;
+
+use crate::device::registry::{DeviceEntry, DeviceRegistry};
+use crate::device::DeviceProfile;
+use crate::storage::{DeviceStore, GatewayStore, StorageError, StoredGateway};
+
+pub use uplink::{UplinkEvent, UplinkOutcome};
+
+/// How many application events a slow subscriber may fall behind before it loses some.
+const EVENT_BACKLOG: usize = 4096;
+
+/// The shared state of one network server.
+pub struct NetworkServer {
+    net_id: NetId,
+    registry: DeviceRegistry,
+    profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
+    gateways: RwLock<HashMap<lorawan::ids::Eui64, StoredGateway>>,
+    devices_store: DeviceStore,
+    gateways_store: GatewayStore,
+    events: broadcast::Sender<Arc<UplinkEvent>>,
+}
+
+impl std::fmt::Debug for NetworkServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkServer")
+            .field("net_id", &self.net_id)
+            .field("devices", &self.registry.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkServer {
+    /// Loads profiles, devices with their sessions, and gateways from storage.
+    pub async fn load(
+        net_id: NetId,
+        devices_store: DeviceStore,
+        gateways_store: GatewayStore,
+    ) -> Result<Self, StorageError> {
+        let profiles: HashMap<String, Arc<DeviceProfile>> = devices_store
+            .profiles()
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), Arc::new(p)))
+            .collect();
+        let registry = DeviceRegistry::new();
+        for stored in devices_store.devices().await? {
+            let Some(profile) = profiles.get(&stored.device.profile) else {
+                // The foreign key makes this impossible unless the database was edited.
+                tracing::error!(dev_eui = %stored.device.dev_eui, profile = %stored.device.profile, "device names a missing profile; not served");
+                continue;
+            };
+            registry.insert(DeviceEntry::new(
+                stored.device,
+                profile.clone(),
+                stored.session,
+            ));
+        }
+        let gateways = gateways_store
+            .all()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g))
+            .collect();
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        Ok(Self {
+            net_id,
+            registry,
+            profiles: RwLock::new(profiles),
+            gateways: RwLock::new(gateways),
+            devices_store,
+            gateways_store,
+            events,
+        })
+    }
+
+    /// This network's NetID.
+    pub fn net_id(&self) -> NetId {
+        self.net_id
+    }
+
+    /// The devices in memory.
+    pub fn registry(&self) -> &DeviceRegistry {
+        &self.registry
+    }
+
+    /// Application events (accepted uplinks), for the AS side and for tests.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<UplinkEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Whether `gateway` is provisioned.
+    pub fn gateway(&self, id: lorawan::ids::Eui64) -> Option<StoredGateway> {
+        read(&self.gateways).get(&id).cloned()
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+// A poisoned lock only means another thread panicked while holding it; every update is a
+// single insert or remove, so the map is consistent.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,277 @@
+//! A deduplicated frame → its device and counter → payload and MAC commands → the
+//! application event. The session's new counter is stored before anything is reported, so
+//! a frame reported once is never accepted again, even across a crash.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lorawan::crypto::Direction;
+use lorawan::ids::{DevAddr, Eui64};
+use lorawan::join::MacVersion;
+use lorawan::phy::{DataFrame, Frame, PhyPayload, MAX_FOPTS_LEN};
+use lorawan::region::Modulation;
+
+use super::{unix_seconds, NetworkServer};
+use crate::device::registry::DeviceEntry;
+use crate::gateway::{RadioModulation, RxInfo};
+use crate::uplink::data::{self, Candidate, Counter, Radio, Unmatched};
+use crate::uplink::dedup::Deduplicated;
+
+/// An FRMPayload as the application receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppPayload {
+    /// Decrypted with the AppSKey the nsd holds.
+    Clear(Vec<u8>),
+    /// Still encrypted: the application server holds the AppSKey.
+    Encrypted(Vec<u8>),
+}
+
+/// An accepted data uplink, for the application side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UplinkEvent {
+    /// The device.
+    pub dev_eui: Eui64,
+    /// Its session's address.
+    pub dev_addr: DevAddr,
+    /// The session's L2 version.
+    pub mac_version: MacVersion,
+    /// Full 32-bit FCntUp.
+    pub f_cnt: u32,
+    /// FPort, when the frame has a payload.
+    pub f_port: Option<u8>,
+    /// The FRMPayload of an FPort > 0 frame.
+    pub payload: Option<AppPayload>,
+    /// MAC commands (FOpts or FPort-0 payload), decrypted.
+    pub mac_commands: Vec<u8>,
+    /// Confirmed data up.
+    pub confirmed: bool,
+    /// The device asks for ADR.
+    pub adr: bool,
+    /// The device asks for a downlink to prove the link (ADRACKReq).
+    pub adr_ack_req: bool,
+    /// The device acknowledges the last confirmed downlink.
+    pub ack: bool,
+    /// Frames lost since the previous one.
+    pub lost: u32,
+    /// The data rate of the uplink in the device's region.
+    pub data_rate: Option<u8>,
+    /// The best receptions, best first.
+    pub receptions: Vec<RxInfo>,
+    /// When the first reception arrived at the nsd.
+    pub received_at: SystemTime,
+}
+
+/// What became of a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UplinkOutcome {
+    /// A new data frame, reported to the application.
+    Accepted(Arc<UplinkEvent>),
+    /// The device repeated its last frame (NbTrans, or it missed our ACK): not reported again.
+    Retransmission {
+        /// The device.
+        dev_eui: Eui64,
+        /// The repeated counter.
+        f_cnt: u32,
+    },
+    /// A join-request (served by the join path).
+    JoinRequest,
+    /// Refused, with the reason (logged and counted by the caller).
+    Refused(Refusal),
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Not a frame we can parse.
+    #[error("malformed PHYPayload: {0}")]
+    Malformed(String),
+    /// A downlink or join-accept heard by a gateway (another network's, or our own echo).
+    #[error("not an uplink message")]
+    NotUplink,
+    /// No session matched.
+    #[error("DevAddr {dev_addr}: {reason}")]
+    Unmatched {
+        /// The address.
+        dev_addr: DevAddr,
+        /// Why.
+        reason: Unmatched,
+    },
+    /// The counter could not be stored: the frame is not reported (it will be accepted when
+    /// the device sends its next one).
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl NetworkServer {
+    /// Serves one deduplicated frame.
+    pub async fn handle_uplink(
+        &self,
+        frame: Deduplicated,
+        received_at: SystemTime,
+    ) -> UplinkOutcome {
+        let parsed = match PhyPayload::parse(&frame.phy) {
+            Ok(parsed) => parsed,
+            Err(e) => return UplinkOutcome::Refused(Refusal::Malformed(e.to_string())),
+        };
+        match parsed.frame() {
+            Frame::Data(data) if data.direction() == Direction::Uplink => {
+                self.handle_data(&data, &frame, received_at).await
+            }
+            Frame::JoinRequest(_) | Frame::RejoinRequest(_) => UplinkOutcome::JoinRequest,
+            _ => UplinkOutcome::Refused(Refusal::NotUplink),
+        }
+    }
+
+    async fn handle_data(
+        &self,
+        frame: &DataFrame<'_>,
+        heard: &Deduplicated,
+        received_at: SystemTime,
+    ) -> UplinkOutcome {
+        let dev_addr = frame.dev_addr();
+        // In DevEUI order, so two frames for overlapping candidate sets cannot deadlock.
+        let entries = self.registry.by_dev_addr(dev_addr);
+        let mut locked = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            locked.push(entry.lock().await);
+        }
+        let best = heard.receptions.first();
+        let mut candidates = Vec::with_capacity(locked.len());
+        let mut owners = Vec::with_capacity(locked.len());
+        for (i, entry) in locked.iter().enumerate() {
+            if let (Some(session), Some(keys)) = (&entry.session, &entry.keys) {
+                if session.dev_addr == dev_addr {
+                    candidates.push(Candidate {
+                        session,
+                        keys,
+                        counter_reset_allowed: entry.profile.abp_counter_reset,
+                    });
+                    owners.push(i);
+                }
+            }
+        }
+        let radio = best
+            .zip(locked.first())
+            .map(|(rx, entry)| radio_of(rx, entry))
+            .unwrap_or(Radio {
+                data_rate: 0,
+                channel: 0,
+            });
+        let matched = match data::match_uplink(frame, &candidates, radio) {
+            Ok(m) => m,
+            Err(reason) => {
+                return UplinkOutcome::Refused(Refusal::Unmatched { dev_addr, reason });
+            }
+        };
+        drop(candidates);
+        let entry = &mut locked[owners[matched.index]];
+        let dev_eui = entry.device.dev_eui;
+        let data_rate = best.and_then(|rx| data_rate_of(rx, entry));
+        let lost = match matched.counter {
+            Counter::Retransmission => {
+                return UplinkOutcome::Retransmission {
+                    dev_eui,
+                    f_cnt: matched.f_cnt,
+                }
+            }
+            Counter::New { lost } => lost,
+            Counter::Reset => 0,
+        };
+        let Some(session) = entry.session.as_mut() else {
+            return UplinkOutcome::Refused(Refusal::Storage("session vanished".into()));
+        };
+        let before = session.clone();
+        session.f_cnt_up_next = matched.f_cnt.wrapping_add(1);
+        if frame.fctrl().ack() {
+            session.last_confirmed_down = None;
+        }
+        if let Err(e) = self
+            .devices_store
+            .save_counters(dev_eui, session, unix_seconds())
+            .await
+        {
+            *session = before;
+            return UplinkOutcome::Refused(Refusal::Storage(e.to_string()));
+        }
+        let Some(keys) = entry.keys.as_ref() else {
+            return UplinkOutcome::Refused(Refusal::Storage("session keys vanished".into()));
+        };
+        let mut mac_commands = Vec::new();
+        let mut payload = None;
+        match frame.fport() {
+            Some(0) => {
+                mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc, matched.f_cnt);
+            }
+            Some(_) => {
+                payload = Some(match &keys.app_s {
+                    Some(app) => AppPayload::Clear(frame.frm_payload_decrypted(app, matched.f_cnt)),
+                    None => AppPayload::Encrypted(frame.frm_payload().to_vec()),
+                });
+            }
+            None => {}
+        }
+        if !frame.fopts().is_empty() {
+            if keys.split {
+                let mut out = [0u8; MAX_FOPTS_LEN];
+                mac_commands = frame
+                    .decrypt_fopts_1_1_into(&keys.nwk_s_enc, matched.f_cnt, &mut out)
+                    .to_vec();
+            } else {
+                mac_commands = frame.fopts().to_vec();
+            }
+        }
+        let event = Arc::new(UplinkEvent {
+            dev_eui,
+            dev_addr,
+            mac_version: before.mac_version,
+            f_cnt: matched.f_cnt,
+            f_port: frame.fport(),
+            payload,
+            mac_commands,
+            confirmed: frame.confirmed(),
+            adr: frame.fctrl().adr(),
+            adr_ack_req: frame.fctrl().adr_ack_req(),
+            ack: frame.fctrl().ack(),
+            lost,
+            data_rate,
+            receptions: heard.receptions.clone(),
+            received_at,
+        });
+        // No subscriber is not an error: the AS side may not be configured.
+        let _ = self.events.send(event.clone());
+        UplinkOutcome::Accepted(event)
+    }
+}
+
+/// The region's modulation for what the gateway reported.
+fn modulation_of(rx: &RxInfo) -> Option<Modulation> {
+    match rx.modulation {
+        RadioModulation::Lora {
+            spreading_factor,
+            bandwidth_hz,
+            ..
+        } => Some(Modulation::Lora {
+            spreading_factor,
+            bandwidth_hz,
+        }),
+        RadioModulation::Fsk { bitrate } => Some(Modulation::Fsk { bitrate }),
+        RadioModulation::LrFhss { .. } => None,
+    }
+}
+
+fn data_rate_of(rx: &RxInfo, entry: &DeviceEntry) -> Option<u8> {
+    let params = entry.profile.region.params();
+    params.dr_for(modulation_of(rx)?, Direction::Uplink)
+}
+
+/// The data rate and channel of the uplink, for the 1.1 MIC.
+fn radio_of(rx: &RxInfo, entry: &DeviceEntry) -> Radio {
+    let params = entry.profile.region.params();
+    Radio {
+        data_rate: data_rate_of(rx, entry).unwrap_or(0),
+        channel: params
+            .uplink_channel_index(rx.frequency_hz)
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(0),
+    }
+}
