@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod device;
 pub mod gateway;
+pub mod join;
 pub mod storage;
 pub mod uplink;
 
