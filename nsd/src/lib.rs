@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod downlink;
 pub mod gateway;
 pub mod storage;
 
