@@ -322,6 +322,37 @@ mod tests {
         );
     }
 
+    /// The Things Stack's EU868 band file (`vectors/regions`, RP002-1.0.4) lists the same
+    /// sub-bands and duty cycles.
+    #[test]
+    fn eu868_sub_bands_agree_with_the_tts_golden_band_file() {
+        let shared = std::env::var_os("SWITCHYARD_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"))
+            });
+        let path = shared.join("vectors/regions/EU_863_870_RP002_V1_0_4.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (check out shared/ beside the repository or set SWITCHYARD_SHARED)",
+                path.display()
+            )
+        });
+        let band: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let sub_bands = band["SubBands"].as_array().expect("SubBands");
+        assert_eq!(sub_bands.len(), 6);
+        for entry in sub_bands {
+            let low = entry["MinFrequency"].as_u64().expect("MinFrequency");
+            let high = entry["MaxFrequency"].as_u64().expect("MaxFrequency");
+            let duty = entry["DutyCycle"].as_f64().expect("DutyCycle");
+            for f in [low + 1, (low + high) / 2, high - 1] {
+                let f = u32::try_from(f).expect("a frequency");
+                let ours = sub_band(Region::Eu868, f).expect("a sub-band");
+                assert_eq!(f64::from(ours.permille) / 1000.0, duty, "{f} Hz");
+            }
+        }
+    }
+
     #[test]
     fn unlimited_regions_never_refuse_and_prune_forgets() {
         let mut ledger = DutyCycleLedger::new(Region::Us915);
