@@ -19,9 +19,9 @@ use lorawan::mac::Direction;
 use lorawan::region::{DwellTime, MaxPayload, Region, RegionParams, Repeater};
 
 use super::airtime::{downlink_modulation, region_modulation, time_on_air};
-use super::delivery::{DeliveryFailedCause, DeliveryReport, TransmissionSlot};
+use super::delivery::{DeliveryFailedCause, DeliveryReport, DeliveryStatus, TransmissionSlot};
 use super::duty_cycle::DutyCycleLedger;
-use crate::gateway::{GatewayId, RadioModulation, RxInfo, Transmission, TxTiming};
+use crate::gateway::{GatewayId, RadioModulation, RxInfo, Transmission, TxOutcome, TxTiming};
 
 /// The downlink radio settings of one device session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,14 +176,34 @@ impl ClassAPlan {
         self.rx1.iter().chain(self.rx2.iter())
     }
 
-    /// A report with the causes of the skipped windows already filled in.
-    pub fn report(&self) -> DeliveryReport {
+    /// The transmissions of `phy`, in the order to try them (RX1, then RX2).
+    pub fn transmissions(&self, phy: &[u8]) -> Vec<(TransmissionSlot, Transmission)> {
+        self.candidates()
+            .map(|slot| (slot.slot, slot.transmission(phy.to_vec())))
+            .collect()
+    }
+
+    /// The delivery report once the gateway answered the windows tried: `outcomes` holds
+    /// the answer to each transmission made, in order. A window skipped at planning time
+    /// reports its cause only if it was needed, that is if no earlier window went out; a
+    /// window neither skipped nor answered (never tried) reports nothing.
+    pub fn report(&self, outcomes: &[(TransmissionSlot, TxOutcome)]) -> DeliveryReport {
         let mut report = DeliveryReport::default();
-        if let Err(cause) = self.rx1 {
-            report.failed(TransmissionSlot::Rx1, cause);
-        }
-        if let Err(cause) = self.rx2 {
-            report.failed(TransmissionSlot::Rx2, cause);
+        for (slot, planned) in [
+            (TransmissionSlot::Rx1, &self.rx1),
+            (TransmissionSlot::Rx2, &self.rx2),
+        ] {
+            if report.status == DeliveryStatus::Sent {
+                break;
+            }
+            match planned {
+                Err(cause) => report.failed(slot, *cause),
+                Ok(_) => {
+                    if let Some((_, outcome)) = outcomes.iter().find(|(s, _)| *s == slot) {
+                        report.outcome(slot, *outcome);
+                    }
+                }
+            }
         }
         report
     }

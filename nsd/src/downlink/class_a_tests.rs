@@ -1,6 +1,7 @@
 use super::*;
 
-use crate::gateway::CodeRate;
+use crate::downlink::delivery::DeliveryStatus;
+use crate::gateway::{CodeRate, TxRefusal};
 
 const CR45: Option<CodeRate> = Some(CodeRate {
     numerator: 4,
@@ -112,7 +113,25 @@ fn eu868_sf12_uplink_gets_rx1_on_its_channel_and_rx2_on_869_525() {
     assert!(tx.invert_polarity);
     assert_eq!(tx.gateway, gw(1));
     assert_eq!(plan.candidates().count(), 2);
-    assert_eq!(plan.report().cause1_code(), "00");
+    let both = plan.transmissions(&[0x60; 20]);
+    assert_eq!(
+        both.iter()
+            .map(|(slot, tx)| (*slot, tx.frequency_hz))
+            .collect::<Vec<_>>(),
+        vec![
+            (TransmissionSlot::Rx1, 868_100_000),
+            (TransmissionSlot::Rx2, 869_525_000)
+        ]
+    );
+    let sent = plan.report(&[(TransmissionSlot::Rx1, TxOutcome::Sent)]);
+    assert_eq!(sent.status, DeliveryStatus::Sent);
+    assert_eq!(sent.slot, TransmissionSlot::Rx1);
+    assert_eq!((sent.cause1_code(), sent.cause2_code()), ("00", "00"));
+    let busy = TxOutcome::Refused(TxRefusal::CollisionPacket);
+    let late = TxOutcome::Refused(TxRefusal::TooLate);
+    let failed = plan.report(&[(TransmissionSlot::Rx1, busy), (TransmissionSlot::Rx2, late)]);
+    assert_eq!(failed.status, DeliveryStatus::NotSent);
+    assert_eq!((failed.cause1_code(), failed.cause2_code()), ("A3", "B0"));
 }
 
 #[test]
@@ -232,7 +251,8 @@ fn lateness_skips_rx1_then_both_with_b0() {
     );
     assert_eq!(late.rx1, Err(DeliveryFailedCause::TooLate));
     assert!(late.rx2.is_ok());
-    let report = late.report();
+    let report = late.report(&[(TransmissionSlot::Rx2, TxOutcome::Sent)]);
+    assert_eq!(report.slot, TransmissionSlot::Rx2);
     assert_eq!((report.cause1_code(), report.cause2_code()), ("B0", "00"));
     let later = plan_for(&uplink, &device, Region::Eu868, 20, Duration::from_secs(2));
     assert_eq!(later.rx2, Err(DeliveryFailedCause::TooLate));
@@ -317,7 +337,26 @@ fn a_spent_rx1_band_is_refused_with_da() {
     );
     assert_eq!(plan.rx1, Err(DeliveryFailedCause::DutyCycleNetworkServer));
     assert!(plan.rx2.is_ok(), "869.525 MHz is in another sub-band");
-    assert_eq!(plan.report().cause1_code(), "DA");
+    let busy = TxOutcome::Refused(TxRefusal::CollisionPacket);
+    let report = plan.report(&[(TransmissionSlot::Rx2, busy)]);
+    assert_eq!((report.cause1_code(), report.cause2_code()), ("DA", "A3"));
+    // A window skipped at planning time is reported only if it was needed.
+    let mut spent_rx2 = DutyCycleLedger::new(Region::Eu868);
+    spent_rx2.record(gw(1), 869_525_000, Duration::from_secs(360), now());
+    let plan = plan_with(
+        &uplink,
+        &DeviceRadio::defaults(eu),
+        Region::Eu868,
+        20,
+        Duration::ZERO,
+        &ClassAOptions::default(),
+        &spent_rx2,
+    );
+    assert_eq!(plan.rx2, Err(DeliveryFailedCause::DutyCycleNetworkServer));
+    let report = plan.report(&[(TransmissionSlot::Rx1, TxOutcome::Sent)]);
+    assert_eq!((report.cause1_code(), report.cause2_code()), ("00", "00"));
+    let report = plan.report(&[(TransmissionSlot::Rx1, TxOutcome::NotConnected)]);
+    assert_eq!((report.cause1_code(), report.cause2_code()), ("DD", "DA"));
 }
 
 #[test]

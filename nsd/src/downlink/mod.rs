@@ -31,9 +31,10 @@
 //! 3. **The gateway answers** with a [`crate::gateway::TxOutcome`]. On `Sent`: record the
 //!    time on air in the [`duty_cycle::DutyCycleLedger`] and call
 //!    [`queue::DeviceQueue::sent`] (a confirmed frame then awaits its ACK). Otherwise try the
-//!    next window (RX2 after RX1). [`delivery::DeliveryReport`] collects the
+//!    next window (RX2 after RX1). [`class_a::ClassAPlan::report`] (class A) or
+//!    [`class_c::ClassCAttempts`] (class C) then give the [`delivery::DeliveryReport`]: the
 //!    `DeliveryStatus`, `DeliveryFailedCause1/2/3` and `TransmissionSlot` of the
-//!    `DevEUI_downlink_Sent` report, mapping `TX_ACK` errors to the seed's codes
+//!    `DevEUI_downlink_Sent` report, with `TX_ACK` errors mapped to the seed's codes
 //!    ([`delivery::DeliveryFailedCause::from_outcome`]).
 //! 4. **Confirmed frames** are never retransmitted by the network server (TS001 1.0.4
 //!    §4.3.1.3): the next uplink's ACK bit, or a timeout for silent class B / C devices

@@ -284,6 +284,18 @@ impl DeviceQueue {
         self.items.remove(index)
     }
 
+    /// Remove the AS-encrypted frames whose frame counter is below `next_fcnt`, the next
+    /// counter the session can send with: the device would discard them as replays. Returns
+    /// them, to report to the AS (which has to encrypt them again).
+    pub fn drop_stale_fcnt(&mut self, next_fcnt: u32) -> Vec<QueueItem> {
+        let (stale, kept): (Vec<_>, Vec<_>) = self.items.drain(..).partition(|item| {
+            matches!(item.payload, Payload::Encrypted(_))
+                && item.fcnt.is_some_and(|fcnt| fcnt < next_fcnt)
+        });
+        self.items = kept.into();
+        stale
+    }
+
     /// An uplink received at `now` settles the frame awaiting acknowledgement, if any.
     pub fn on_uplink(&mut self, ack: AckBit, now: SystemTime) -> Option<AckResult> {
         let pending = self.pending_ack.as_ref()?;
@@ -466,6 +478,28 @@ mod tests {
         };
         assert_eq!(nacked.item.id, id);
         assert!(queue.is_empty() && queue.pending_ack().is_none());
+    }
+
+    #[test]
+    fn as_encrypted_frames_behind_the_session_counter_are_dropped() {
+        let mut queue = DeviceQueue::new();
+        let encrypted = |fcnt| NewDownlink {
+            payload: Payload::Encrypted(vec![0x11]),
+            fcnt: Some(fcnt),
+            ..frame(Confirmation::Unconfirmed, None)
+        };
+        let old = queue.enqueue(encrypted(9), t(0)).expect("room");
+        let current = queue.enqueue(encrypted(10), t(0)).expect("room");
+        let clear = queue
+            .enqueue(frame(Confirmation::Unconfirmed, None), t(0))
+            .expect("room");
+        let stale = queue.drop_stale_fcnt(10);
+        assert_eq!(stale.iter().map(|i| i.id).collect::<Vec<_>>(), vec![old]);
+        assert_eq!(
+            queue.items().map(|i| i.id).collect::<Vec<_>>(),
+            vec![current, clear]
+        );
+        assert_eq!(queue.max_as_fcnt(), Some(10));
     }
 
     #[test]
