@@ -49,6 +49,16 @@ pub struct Location {
     pub longitude: f64,
 }
 
+impl Location {
+    /// Whether the coordinates are finite and on Earth (latitude ±90°, longitude ±180°).
+    pub fn is_valid(&self) -> bool {
+        self.latitude.is_finite()
+            && self.longitude.is_finite()
+            && self.latitude.abs() <= 90.0
+            && self.longitude.abs() <= 180.0
+    }
+}
+
 /// Great-circle distance in metres between two points (haversine formula).
 pub fn distance_m(a: Location, b: Location) -> f64 {
     let (lat1, lat2) = (a.latitude.to_radians(), b.latitude.to_radians());
@@ -135,7 +145,8 @@ pub struct Clusters {
 }
 
 /// Group `gateways`: the GPS-synchronised together; the others in clusters whose members are
-/// all at least `min_distance_m` apart, a gateway without location alone in its cluster.
+/// all at least `min_distance_m` apart, a gateway without a (valid) location alone in its
+/// cluster.
 pub fn cluster(gateways: &[MulticastGateway], min_distance_m: f64) -> Clusters {
     let mut out = Clusters::default();
     let mut located: Vec<(GatewayId, Location)> = Vec::new();
@@ -143,8 +154,11 @@ pub fn cluster(gateways: &[MulticastGateway], min_distance_m: f64) -> Clusters {
     for gateway in gateways {
         match (gateway.gps, gateway.location) {
             (GpsSync::Synchronised, _) => out.synchronised.push(gateway.id),
-            (GpsSync::NotSynchronised, Some(location)) => located.push((gateway.id, location)),
-            (GpsSync::NotSynchronised, None) => unlocated.push(gateway.id),
+            (GpsSync::NotSynchronised, Some(location)) if location.is_valid() => {
+                located.push((gateway.id, location));
+            }
+            // No usable location: a cluster of its own.
+            (GpsSync::NotSynchronised, _) => unlocated.push(gateway.id),
         }
     }
     let near = |a: Location, b: Location| distance_m(a, b) < min_distance_m;

@@ -77,6 +77,10 @@ fn gps_gateways_go_together_and_unlocated_ones_alone() {
     lost.location = None;
     let mut lost2 = lost;
     lost2.id = gw(8);
+    lost2.location = Some(Location {
+        latitude: f64::NAN,
+        longitude: 6.0,
+    });
     let gateways = [gps(1), at(2, 0.0), gps(3), lost, at(4, 50.0), lost2];
     let clusters = cluster(&gateways, 7_000.0);
     assert_eq!(clusters.synchronised, vec![gw(1), gw(3)]);
