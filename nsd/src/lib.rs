@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod device;
+pub mod downlink;
 pub mod gateway;
 pub mod join;
 pub mod storage;
