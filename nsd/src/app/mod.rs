@@ -3,9 +3,17 @@
 //! [`crate::uplink`]) to storage and to the gateways. HTTP-free: the API adapts to it.
 //!
 //! - [`devices`]: provisioning of profiles, devices (with their ABP sessions) and gateways;
-//! - [`uplink`]: a deduplicated frame → its device → the application event.
+//! - [`pipeline`]: gateway receptions → deduplication → [`NetworkServer::serve`];
+//! - [`uplink`]: a deduplicated frame → its device → the application event;
+//! - [`answer`]: the class A downlink that answers an uplink (ACK, queue head);
+//! - [`join`]: a join-request → `JoinReq` to the join server → session → join-accept;
+//! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink.
 
+pub mod answer;
 pub mod devices;
+pub mod downlink;
+pub mod join;
+pub mod pipeline;
 pub mod uplink;
 
 use std::collections::HashMap;
@@ -13,6 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lorawan::ids::NetId;
+use lorawan::netid::DevAddrPool;
 use tokio::sync::broadcast;
 
 use crate::device::registry::{DeviceEntry, DeviceRegistry};
@@ -24,9 +33,28 @@ pub use uplink::{UplinkEvent, UplinkOutcome};
 /// How many application events a slow subscriber may fall behind before it loses some.
 const EVENT_BACKLOG: usize = 4096;
 
+/// Who the network server is and whom it talks to.
+#[derive(Debug)]
+pub struct Settings {
+    /// Our NetID.
+    pub net_id: NetId,
+    /// Our NSID (TS002 1.1), when the NetID is shared.
+    pub nsid: Option<String>,
+    /// Where joins draw DevAddrs from.
+    pub dev_addr_pool: DevAddrPool,
+    /// The join servers.
+    pub joins: join::Joins,
+    /// The gateway link.
+    pub downlinks: downlink::Downlinks,
+}
+
 /// The shared state of one network server.
 pub struct NetworkServer {
     net_id: NetId,
+    nsid: Option<String>,
+    dev_addr_pool: DevAddrPool,
+    joins: join::Joins,
+    downlinks: downlink::Downlinks,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
     gateways: RwLock<HashMap<lorawan::ids::Eui64, StoredGateway>>,
@@ -47,7 +75,7 @@ impl std::fmt::Debug for NetworkServer {
 impl NetworkServer {
     /// Loads profiles, devices with their sessions, and gateways from storage.
     pub async fn load(
-        net_id: NetId,
+        settings: Settings,
         devices_store: DeviceStore,
         gateways_store: GatewayStore,
     ) -> Result<Self, StorageError> {
@@ -78,7 +106,11 @@ impl NetworkServer {
             .collect();
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         Ok(Self {
-            net_id,
+            net_id: settings.net_id,
+            nsid: settings.nsid,
+            dev_addr_pool: settings.dev_addr_pool,
+            joins: settings.joins,
+            downlinks: settings.downlinks,
             registry,
             profiles: RwLock::new(profiles),
             gateways: RwLock::new(gateways),
@@ -101,6 +133,12 @@ impl NetworkServer {
     /// Application events (accepted uplinks), for the AS side and for tests.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<UplinkEvent>> {
         self.events.subscribe()
+    }
+
+    /// Whether `gateway` may send downlinks: provisioned (the gateway layer knows whether it
+    /// is connected and says so in its answer).
+    pub fn may_transmit(&self, gateway: lorawan::ids::Eui64) -> bool {
+        read(&self.gateways).contains_key(&gateway)
     }
 
     /// Whether `gateway` is provisioned.

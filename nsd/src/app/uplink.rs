@@ -72,6 +72,8 @@ pub enum UplinkOutcome {
         dev_eui: Eui64,
         /// The repeated counter.
         f_cnt: u32,
+        /// Confirmed data up: the ACK is due again.
+        confirmed: bool,
     },
     /// A join-request (served by the join path).
     JoinRequest,
@@ -106,7 +108,7 @@ impl NetworkServer {
     /// Serves one deduplicated frame.
     pub async fn handle_uplink(
         &self,
-        frame: Deduplicated,
+        frame: &Deduplicated,
         received_at: SystemTime,
     ) -> UplinkOutcome {
         let parsed = match PhyPayload::parse(&frame.phy) {
@@ -115,7 +117,7 @@ impl NetworkServer {
         };
         match parsed.frame() {
             Frame::Data(data) if data.direction() == Direction::Uplink => {
-                self.handle_data(&data, &frame, received_at).await
+                self.handle_data(&data, frame, received_at).await
             }
             Frame::JoinRequest(_) | Frame::RejoinRequest(_) => UplinkOutcome::JoinRequest,
             _ => UplinkOutcome::Refused(Refusal::NotUplink),
@@ -172,6 +174,7 @@ impl NetworkServer {
                 return UplinkOutcome::Retransmission {
                     dev_eui,
                     f_cnt: matched.f_cnt,
+                    confirmed: frame.confirmed(),
                 }
             }
             Counter::New { lost } => lost,

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use lorawan::ids::{DevAddr, Eui64};
 
 use super::{Device, DeviceProfile, PreparedKeys, Session};
+use crate::downlink::queue::DeviceQueue;
+use crate::gateway::RxInfo;
 
 /// One device with everything the hot path needs.
 #[derive(Debug, Clone)]
@@ -21,6 +23,10 @@ pub struct DeviceEntry {
     pub session: Option<Session>,
     /// The session's keys, expanded.
     pub keys: Option<PreparedKeys>,
+    /// Frames waiting for the device.
+    pub queue: DeviceQueue,
+    /// The gateways that heard its last uplink, best first (class C downlinks go there).
+    pub last_receptions: Vec<RxInfo>,
 }
 
 impl DeviceEntry {
@@ -32,6 +38,8 @@ impl DeviceEntry {
             profile,
             session,
             keys,
+            queue: DeviceQueue::new(),
+            last_receptions: Vec::new(),
         }
     }
 

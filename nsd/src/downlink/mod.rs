@@ -47,5 +47,6 @@ pub mod class_a;
 pub mod class_c;
 pub mod delivery;
 pub mod duty_cycle;
+pub mod frame;
 pub mod multicast;
 pub mod queue;

@@ -12,6 +12,7 @@ use sqlx::{AnyPool, Row};
 
 use super::{corrupt, to_i64, StorageError};
 use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
+use crate::downlink::queue::DeviceQueue;
 
 /// The repository of profiles, devices and sessions.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct StoredDevice {
     pub device: Device,
     /// Its session, if any.
     pub session: Option<Session>,
+    /// Its downlink queue.
+    pub queue: DeviceQueue,
 }
 
 const PROFILE_COLUMNS: &str = "id, region, mac_version, class, supports_join, rx1_delay_s, \
@@ -210,13 +213,36 @@ impl DeviceStore {
         Ok(())
     }
 
+    /// Writes a device's downlink queue.
+    pub async fn save_queue(
+        &self,
+        dev_eui: Eui64,
+        queue: &DeviceQueue,
+        at: u64,
+    ) -> Result<(), StorageError> {
+        let text = serde_json::to_string(queue)
+            .map_err(|e| corrupt(&dev_eui.to_string(), format!("queue: {e}")))?;
+        sqlx::query(
+            "INSERT INTO device_queues (dev_eui, queue, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (dev_eui) DO UPDATE SET queue = $2, updated_at = $3",
+        )
+        .bind(dev_eui.to_string())
+        .bind(text)
+        .bind(to_i64(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes a device and its session; `Ok(false)` if there was none.
     pub async fn delete_device(&self, dev_eui: Eui64) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE dev_eui = $1")
-            .bind(dev_eui.to_string())
-            .execute(&mut *tx)
-            .await?;
+        for table in ["sessions", "device_queues"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE dev_eui = $1"))
+                .bind(dev_eui.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query("DELETE FROM devices WHERE dev_eui = $1")
             .bind(dev_eui.to_string())
             .execute(&mut *tx)
@@ -228,8 +254,9 @@ impl DeviceStore {
     /// Every device with its session (at start, to fill the registry).
     pub async fn devices(&self) -> Result<Vec<StoredDevice>, StorageError> {
         let sql = format!(
-            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, {} FROM devices d \
-             LEFT JOIN sessions s ON s.dev_eui = d.dev_eui ORDER BY d.dev_eui",
+            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, q.queue, {} \
+             FROM devices d LEFT JOIN sessions s ON s.dev_eui = d.dev_eui \
+             LEFT JOIN device_queues q ON q.dev_eui = d.dev_eui ORDER BY d.dev_eui",
             SESSION_COLUMNS
                 .split(", ")
                 .map(|c| format!("s.{c}"))
@@ -263,7 +290,16 @@ impl DeviceStore {
             None => None,
             Some(addr) => Some(self.decode_session(row, &eui_text, &addr)?),
         };
-        Ok(StoredDevice { device, session })
+        let queue = match row.try_get::<Option<String>, _>("queue")? {
+            None => DeviceQueue::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt(&eui_text, format!("queue: {e}")))?,
+        };
+        Ok(StoredDevice {
+            device,
+            session,
+            queue,
+        })
     }
 
     fn decode_session(

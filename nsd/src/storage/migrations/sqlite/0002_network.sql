@@ -55,3 +55,11 @@ CREATE TABLE sessions (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_dev_addr ON sessions (dev_addr);
+
+-- Each device's downlink queue (JSON of downlink::queue::DeviceQueue: frames waiting, the
+-- confirmed frame awaiting its acknowledgement).
+CREATE TABLE device_queues (
+    dev_eui TEXT PRIMARY KEY NOT NULL REFERENCES devices (dev_eui) ON DELETE CASCADE,
+    queue TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

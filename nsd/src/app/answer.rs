@@ -1,0 +1,150 @@
+//! The class A answer to an uplink: when something must go down (the ACK of a confirmed
+//! uplink, the answer to ADRACKReq, a queued frame), one frame in RX1 or RX2.
+
+use std::time::{Duration, SystemTime};
+
+use lorawan::ids::Eui64;
+
+use super::{unix_seconds, NetworkServer};
+use crate::downlink::class_a::DeviceRadio;
+use crate::downlink::delivery::{DeliveryReport, DeliveryStatus};
+use crate::downlink::frame::{build_downlink, FrameBits, FrameError};
+use crate::downlink::queue::{AckBit, AckResult};
+use crate::gateway::RxInfo;
+
+/// What the uplink asked of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UplinkAsks {
+    /// Its full FCnt (the 1.1 downlink MIC covers the acknowledged uplink's counter).
+    pub f_cnt: u32,
+    /// Confirmed: it must be acknowledged.
+    pub confirmed: bool,
+    /// ADRACKReq: it wants any downlink.
+    pub adr_ack_req: bool,
+    /// Its ACK bit (acknowledging our last confirmed downlink).
+    pub ack: bool,
+}
+
+impl NetworkServer {
+    /// Sends the class A answer to an uplink of `dev_eui` heard by `receptions`, if one is
+    /// due; `elapsed` says how long ago the uplink arrived. `None`: nothing was due.
+    pub async fn answer_class_a(
+        &self,
+        dev_eui: Eui64,
+        asks: UplinkAsks,
+        receptions: &[RxInfo],
+        elapsed: impl Fn() -> Duration,
+    ) -> Option<DeliveryReport> {
+        let entry = self.registry.get(dev_eui)?;
+        let mut entry = entry.lock().await;
+        let now = SystemTime::now();
+        let ack = if asks.ack { AckBit::Set } else { AckBit::Clear };
+        let mut queue_changed = false;
+        match entry.queue.on_uplink(ack, now) {
+            Some(AckResult::Acknowledged(frame)) => {
+                tracing::debug!(%dev_eui, f_cnt = frame.fcnt, "confirmed downlink acknowledged");
+                queue_changed = true;
+            }
+            Some(AckResult::NotAcknowledged(frame)) => {
+                tracing::info!(%dev_eui, f_cnt = frame.fcnt, "confirmed downlink not acknowledged");
+                queue_changed = true;
+            }
+            None => {}
+        }
+        entry.last_receptions = receptions.to_vec();
+        let next = entry.queue.next_for_transmission(now);
+        for expired in &next.expired {
+            tracing::info!(%dev_eui, id = expired.id, "queued downlink expired before a window opened");
+            queue_changed = true;
+        }
+        if !(asks.confirmed || asks.adr_ack_req || next.item.is_some()) {
+            if queue_changed {
+                self.save_queue(dev_eui, &entry.queue).await;
+            }
+            return None;
+        }
+        let profile = entry.profile.clone();
+        let (Some(session), Some(keys)) = (entry.session.clone(), entry.keys.clone()) else {
+            return None;
+        };
+        let mut session = session;
+        let mut item = next.item;
+        let built = loop {
+            let bits = FrameBits {
+                ack: asks.confirmed,
+                adr: profile.adr,
+                f_pending: next.f_pending,
+                fopts: &[],
+                acked_uplink_f_cnt: asks.f_cnt,
+            };
+            match build_downlink(&mut session, &keys, bits, item.as_ref()) {
+                Ok(built) => break built,
+                // The frame cannot go (stale AS counter, no AppSKey for a clear payload): it
+                // leaves the queue; the ACK or ADR answer still goes.
+                Err(e @ (FrameError::StaleCounter { .. } | FrameError::NoAppSKey)) => {
+                    if let Some(dropped) = item.take() {
+                        tracing::warn!(%dev_eui, id = dropped.id, error = %e, "queued downlink dropped");
+                        entry.queue.remove(dropped.id);
+                        queue_changed = true;
+                    }
+                    if !(asks.confirmed || asks.adr_ack_req) {
+                        self.save_queue(dev_eui, &entry.queue).await;
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(%dev_eui, error = %e, "downlink cannot be built");
+                    return None;
+                }
+            }
+        };
+        // The counter is stored before the frame leaves: never reused, even after a crash.
+        if let Err(e) = self
+            .devices_store
+            .save_counters(dev_eui, &session, unix_seconds())
+            .await
+        {
+            tracing::error!(%dev_eui, error = %e, "downlink counter not stored; nothing sent");
+            return None;
+        }
+        entry.session = Some(session);
+        let radio = DeviceRadio {
+            rx1_delay: Duration::from_secs(u64::from(profile.rx1_delay_s)),
+            rx1_dr_offset: profile.rx1_dr_offset,
+            rx2_data_rate: profile.rx2_data_rate,
+            rx2_frequency_hz: profile.rx2_frequency_hz,
+            ..DeviceRadio::defaults(profile.region.params())
+        };
+        let report = self
+            .downlinks
+            .class_a(
+                profile.region,
+                &radio,
+                receptions,
+                &built.phy,
+                elapsed(),
+                |g| self.may_transmit(g),
+            )
+            .await;
+        if report.status == DeliveryStatus::Sent {
+            if let Some(item) = &item {
+                entry.queue.sent(item.id, built.f_cnt, SystemTime::now());
+                queue_changed = true;
+            }
+        }
+        if queue_changed {
+            self.save_queue(dev_eui, &entry.queue).await;
+        }
+        Some(report)
+    }
+
+    async fn save_queue(&self, dev_eui: Eui64, queue: &crate::downlink::queue::DeviceQueue) {
+        if let Err(e) = self
+            .devices_store
+            .save_queue(dev_eui, queue, unix_seconds())
+            .await
+        {
+            tracing::error!(%dev_eui, error = %e, "downlink queue not stored");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! A join-request heard → `JoinReq` to the join server owning the JoinEUI → the new session
+//! stored → the join-accept transmitted in the join windows (JOIN_ACCEPT_DELAY1 / 2).
+
+use std::time::Duration;
+
+use backend::dialect::Dialect;
+use backend::http::client::{BiClient, PeerEndpoint};
+use backend::http::pending::PendingAnswers;
+use backend::message::Message;
+use lorawan::ids::{AesKey, DevAddr, Eui64};
+use lorawan::phy::JoinRequest;
+
+use super::{unix_seconds, NetworkServer};
+use crate::config::JoinEuiRange;
+use crate::downlink::class_a::DeviceRadio;
+use crate::downlink::delivery::{DeliveryReport, DeliveryStatus};
+use crate::join::{allocate_dev_addr, join_req, session_from, JoinFailure, JOIN_ACCEPT_DELAY1_S};
+use crate::uplink::dedup::Deduplicated;
+
+/// How long a join server may take to answer (async answers included). The join-accept
+/// must reach the gateway before JOIN_ACCEPT_DELAY2 (6 s) after the join-request.
+const JOIN_ANSWER_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// One join server (or a hub in front of many) and the JoinEUIs it serves.
+#[derive(Clone)]
+pub struct JoinServer {
+    /// The JoinEUI ranges.
+    pub ranges: Vec<JoinEuiRange>,
+    /// Where and how to reach it.
+    pub endpoint: PeerEndpoint,
+    /// The ReceiverID to use; `None`: the JoinEUI.
+    pub receiver_id: Option<String>,
+    /// The KEK it wraps our session keys with: (KEKLabel, key).
+    pub kek: Option<(String, AesKey)>,
+}
+
+impl std::fmt::Debug for JoinServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinServer")
+            .field("url", &self.endpoint.url)
+            .field("ranges", &self.ranges)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The join path's shared parts.
+pub struct Joins {
+    /// The servers, in config order.
+    pub servers: Vec<JoinServer>,
+    /// The Backend Interfaces client.
+    pub client: BiClient,
+    /// Asynchronous answers awaited.
+    pub pending: PendingAnswers,
+}
+
+impl std::fmt::Debug for Joins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joins")
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of a join-request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// Joined; the join-accept went out as reported.
+    Joined {
+        /// The device.
+        dev_eui: Eui64,
+        /// Its new address.
+        dev_addr: DevAddr,
+        /// The join-accept's delivery.
+        delivery: DeliveryReport,
+    },
+    /// Not joined, and why.
+    Refused(String),
+}
+
+impl NetworkServer {
+    /// Serves a join-request heard by the gateways of `frame`.
+    pub async fn join(&self, frame: &Deduplicated, elapsed: impl Fn() -> Duration) -> JoinOutcome {
+        let request = match JoinRequest::parse(&frame.phy) {
+            Ok(request) => request,
+            Err(e) => return JoinOutcome::Refused(format!("malformed join-request: {e}")),
+        };
+        let (dev_eui, join_eui) = (request.dev_eui(), request.join_eui());
+        let Some(entry) = self.registry.get(dev_eui) else {
+            return JoinOutcome::Refused(format!("unknown device {dev_eui}"));
+        };
+        let (profile, expected_join_eui) = {
+            let entry = entry.lock().await;
+            (entry.profile.clone(), entry.device.join_eui)
+        };
+        if !profile.supports_join || expected_join_eui != Some(join_eui) {
+            return JoinOutcome::Refused(format!(
+                "device {dev_eui} is not provisioned to join with JoinEUI {join_eui}"
+            ));
+        }
+        let Some(server) = self
+            .joins
+            .servers
+            .iter()
+            .find(|s| s.ranges.iter().any(|r| r.contains(join_eui)))
+        else {
+            return JoinOutcome::Refused(format!("no join server configured for {join_eui}"));
+        };
+        let registry = &self.registry;
+        let Some(dev_addr) =
+            allocate_dev_addr(self.dev_addr_pool, |a| !registry.by_dev_addr(a).is_empty())
+        else {
+            return JoinOutcome::Refused("DevAddr pool exhausted".into());
+        };
+        let receiver_id = server
+            .receiver_id
+            .clone()
+            .unwrap_or_else(|| join_eui.to_string());
+        let mut tid = [0u8; 4];
+        let _ = getrandom::fill(&mut tid);
+        let req = join_req(
+            &frame.phy,
+            dev_eui,
+            dev_addr,
+            &profile,
+            self.net_id,
+            self.nsid.as_deref(),
+            &receiver_id,
+            u32::from_le_bytes(tid),
+        );
+        let answer = self
+            .joins
+            .client
+            .request(
+                &server.endpoint,
+                &Message::JoinReq(req),
+                &Dialect::canonical(),
+                &self.joins.pending,
+                JOIN_ANSWER_TIMEOUT,
+            )
+            .await;
+        let answer = match answer {
+            Ok(Message::JoinAns(answer)) => answer,
+            Ok(other) => {
+                return JoinOutcome::Refused(format!(
+                    "join server answered {}",
+                    other.header().message_type.as_str()
+                ))
+            }
+            Err(e) => return JoinOutcome::Refused(format!("join server: {e}")),
+        };
+        let kek = |label: &str| {
+            server
+                .kek
+                .as_ref()
+                .filter(|(l, _)| l == label)
+                .map(|(_, key)| *key)
+        };
+        let joined = match session_from(&answer, dev_addr, &profile, kek) {
+            Ok(joined) => joined,
+            Err(JoinFailure::Refused { code, description }) => {
+                return JoinOutcome::Refused(format!("join server refused: {code} {description}"))
+            }
+            Err(e) => return JoinOutcome::Refused(e.to_string()),
+        };
+        if let Err(e) = self
+            .devices_store
+            .put_session(dev_eui, &joined.session, unix_seconds())
+            .await
+        {
+            return JoinOutcome::Refused(format!("storing the session: {e}"));
+        }
+        {
+            let mut entry = entry.lock().await;
+            entry.set_session(joined.session);
+            entry.last_receptions = frame.receptions.clone();
+        }
+        self.registry.index_addr(dev_eui, Some(dev_addr));
+        // TS001: the join-accept goes out JOIN_ACCEPT_DELAY1 after the request (RX1, offset
+        // 0) or one second later on the default RX2.
+        let params = profile.region.params();
+        let radio = DeviceRadio {
+            rx1_delay: Duration::from_secs(u64::from(JOIN_ACCEPT_DELAY1_S)),
+            ..DeviceRadio::defaults(params)
+        };
+        let delivery = self
+            .downlinks
+            .class_a(
+                profile.region,
+                &radio,
+                &frame.receptions,
+                &joined.join_accept,
+                elapsed(),
+                |g| self.may_transmit(g),
+            )
+            .await;
+        if delivery.status != DeliveryStatus::Sent {
+            tracing::warn!(%dev_eui, ?delivery, "join-accept not transmitted");
+        }
+        JoinOutcome::Joined {
+            dev_eui,
+            dev_addr,
+            delivery,
+        }
+    }
+}
