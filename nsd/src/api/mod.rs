@@ -1,10 +1,6 @@
-//! The nsd's HTTP surfaces. `/health` and `/metrics` come from the shared service layer;
-//! the Backend Interfaces endpoint, the gateway listener and the AS tunnel come with the
-//! network-server issues.
+//! The nsd's HTTP surfaces. `/health` and `/metrics` come from the shared service layer.
+//!
+//! - [`admin`]: `/api/…`, the admin REST API (profiles, devices, queues, gateways) and its
+//!   OpenAPI document.
 
-use axum::Router;
-
-/// The nsd's own routes.
-pub fn routes() -> Router {
-    Router::new()
-}
+pub mod admin;

@@ -148,14 +148,16 @@ impl NetworkServer {
                 )));
             }
         }
-        // A replaced OTAA device keeps its current session until it joins again.
-        let session = match abp_session {
-            Some(session) => Some(session),
-            None => match self.registry.get(device.dev_eui) {
-                Some(entry) => entry.lock().await.session.clone(),
-                None => None,
-            },
+        // A replaced device keeps its queue, and an OTAA device its session until it joins
+        // again.
+        let (kept_session, kept_queue) = match self.registry.get(device.dev_eui) {
+            Some(entry) => {
+                let entry = entry.lock().await;
+                (entry.session.clone(), entry.queue.clone())
+            }
+            None => (None, crate::downlink::queue::DeviceQueue::new()),
         };
+        let session = abp_session.or(kept_session);
         self.devices_store
             .put_device(&device, session.as_ref(), unix_seconds())
             .await?;
@@ -163,8 +165,9 @@ impl NetworkServer {
             device: device.clone(),
             session: session.as_ref().map(SessionView::from),
         };
-        self.registry
-            .insert(DeviceEntry::new(device, profile, session));
+        let mut entry = DeviceEntry::new(device, profile, session);
+        entry.queue = kept_queue;
+        self.registry.insert(entry);
         Ok(view)
     }
 
@@ -225,5 +228,81 @@ impl NetworkServer {
         let mut all: Vec<_> = read(&self.gateways).values().cloned().collect();
         all.sort_by_key(|g| g.id.to_u64());
         all
+    }
+}
+
+/// Why a downlink was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// No such device.
+    #[error("device {0} not found")]
+    NotFound(Eui64),
+    /// The device has no session yet (an OTAA device that has not joined).
+    #[error("device {0} has no session: it has not joined")]
+    NoSession(Eui64),
+    /// A clear payload, but the application server holds the AppSKey.
+    #[error("the AppSKey of this session is held by the application server: send the payload encrypted, with its FCnt")]
+    NoAppSKey,
+    /// The queue refused it (full, bad FPort, expired, …).
+    #[error(transparent)]
+    Queue(#[from] crate::downlink::queue::QueueError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl NetworkServer {
+    /// Queues a downlink for the device's next window; returns its id in the queue.
+    pub async fn enqueue(
+        &self,
+        dev_eui: Eui64,
+        downlink: crate::downlink::queue::NewDownlink,
+    ) -> Result<u64, EnqueueError> {
+        let entry = self
+            .registry
+            .get(dev_eui)
+            .ok_or(EnqueueError::NotFound(dev_eui))?;
+        let mut entry = entry.lock().await;
+        let Some(session) = &entry.session else {
+            return Err(EnqueueError::NoSession(dev_eui));
+        };
+        if session.keys.app_s_key.is_none()
+            && matches!(downlink.payload, crate::downlink::queue::Payload::Clear(_))
+        {
+            return Err(EnqueueError::NoAppSKey);
+        }
+        let mut queue = entry.queue.clone();
+        let id = queue.enqueue(downlink, std::time::SystemTime::now())?;
+        self.devices_store
+            .save_queue(dev_eui, &queue, unix_seconds())
+            .await?;
+        entry.queue = queue;
+        Ok(id)
+    }
+
+    /// The frames queued for a device.
+    pub async fn queue(&self, dev_eui: Eui64) -> Option<Vec<crate::downlink::queue::QueueItem>> {
+        let entry = self.registry.get(dev_eui)?;
+        let entry = entry.lock().await;
+        Some(entry.queue.items().cloned().collect())
+    }
+
+    /// Empties a device's queue; returns the frames removed.
+    pub async fn flush_queue(
+        &self,
+        dev_eui: Eui64,
+    ) -> Result<Vec<crate::downlink::queue::QueueItem>, EnqueueError> {
+        let entry = self
+            .registry
+            .get(dev_eui)
+            .ok_or(EnqueueError::NotFound(dev_eui))?;
+        let mut entry = entry.lock().await;
+        let mut queue = entry.queue.clone();
+        let removed = queue.flush();
+        self.devices_store
+            .save_queue(dev_eui, &queue, unix_seconds())
+            .await?;
+        entry.queue = queue;
+        Ok(removed)
     }
 }
