@@ -628,4 +628,6 @@ fn opt_f64(
 }
 
 #[cfg(test)]
+mod replay;
+#[cfg(test)]
 mod tests;
