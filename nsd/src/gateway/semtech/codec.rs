@@ -268,9 +268,11 @@ pub fn pull_resp(
 /// The `{"txpk": …}` object for `transmission`.
 ///
 /// Frequencies are written in MHz such that a forwarder multiplying by 10⁶ and truncating
-/// (as Semtech's `lora_pkt_fwd` does) gets the exact Hz. LoRa downlinks are sent without a
-/// CRC (`ncrc`), like the LoRaWAN downlinks of every network server: TS001 §4 "no CRC in
-/// downlink". FSK gets `fdev` = bit rate / 2 (RP002: 50 kbit/s, 25 kHz deviation).
+/// (as Semtech's `lora_pkt_fwd` does) gets the exact Hz. LoRa downlinks go out without a
+/// physical-layer CRC (`ncrc`), as LoRaWAN defines them (TS001 §3.3, downlink messages:
+/// "No payload integrity check is done at this level"). FSK gets `fdev` = bit rate / 2
+/// (25 kHz for LoRaWAN's 50 kbit/s FSK, what deployed network servers send). The data is
+/// written padded; `txpk` readers take it either way (PROTOCOL: "padding optional").
 pub fn txpk_json(tx: &Transmission) -> Result<Value, CodecError> {
     if tx.phy.len() > MAX_PHY_LEN {
         return Err(CodecError::invalid(
@@ -425,8 +427,10 @@ pub fn refusal_code(refusal: TxRefusal) -> &'static str {
     }
 }
 
-/// Reads a `TX_ACK` body: empty (older forwarders, on success) or
-/// `{"txpk_ack":{"error":"…"}}` / `{"txpk_ack":{"warn":"…","value":…}}`.
+/// Reads a `TX_ACK` body: empty ("If no JSON is present (empty string), this means than no
+/// error occured", PROTOCOL §5.5) or `{"txpk_ack":{"error":"…"}}` /
+/// `{"txpk_ack":{"warn":"…","value":…}}`. Forwarders before PROTOCOL v1.5 report
+/// `TX_POWER` as an error, later ones as a warning: a refusal, then a transmission.
 pub fn parse_tx_ack(json: &[u8]) -> Result<TxAckStatus, CodecError> {
     if trim_json(json).is_empty() {
         return Ok(TxAckStatus::Accepted { warning: None });

@@ -1,23 +1,34 @@
 //! The Semtech UDP front end: one UDP socket serving every provisioned gateway.
 //!
-//! - `PUSH_DATA` from a provisioned gateway: `PUSH_ACK` at once (PROTOCOL.TXT: "the server
-//!   sends a PUSH_ACK … immediately"), then each frame is handed to the uplink channel.
-//! - `PULL_DATA`: `PULL_ACK`, and the sender's address becomes the gateway's downlink route
-//!   ("the gateway … sends a PULL_DATA … so the server can send … packets to the gateway").
-//! - [`GatewayLink::transmit`]: a `PULL_RESP` to that route; a version 2 gateway answers it
-//!   with a `TX_ACK` carrying the same token, which we wait for.
+//! Quotes are from the packet forwarder's PROTOCOL (Semtech `packet_forwarder` and
+//! `sx1302_hal`).
 //!
-//! Choices where the protocol is silent:
+//! - `PUSH_DATA` from a provisioned gateway: a `PUSH_ACK` with its token first ("used by
+//!   the server to acknowledge immediately all the PUSH_DATA packets received", "process
+//!   packets *after* ack"), then each frame goes to the uplink channel.
+//! - `PULL_DATA` ("The gateway must periodically send PULL_DATA packets to be sure the
+//!   network route stays open"): a `PULL_ACK` with its token, and the sender's address
+//!   becomes the gateway's downlink route, valid for [`SemtechConfig::keepalive_timeout`].
+//! - [`GatewayLink::transmit`]: a `PULL_RESP` to that route. A version 2 gateway answers
+//!   with a `TX_ACK` carrying "same token as the PULL_RESP packet to acknowledge", which we
+//!   wait for up to [`SemtechConfig::tx_ack_timeout`]; version 1 has no `TX_ACK` ("1-2 |
+//!   unused bytes"), so handing the datagram over is all there is.
 //!
-//! - **Unknown gateways get no answer at all.** ChirpStack's gateway bridge acknowledges
-//!   everything because it does not know which gateways are provisioned; we do, and an
-//!   unanswered forwarder shows the operator the problem in its own log (`ackr` 0%, "no
-//!   PULL_ACK") instead of appearing to work while its frames vanish. It also keeps the
-//!   socket from answering forged sources. Refusals are counted and logged at warn, at most
-//!   once per gateway per [`SemtechConfig::unknown_log_interval`].
+//! Choices where the protocol is silent or does not fit:
+//!
+//! - **Unknown gateways get no answer at all**, though the protocol would acknowledge "all"
+//!   `PUSH_DATA`: that is for the gateways a server serves. ChirpStack's gateway bridge
+//!   acknowledges everything because it cannot know which gateways are provisioned; we
+//!   can, and an unanswered forwarder shows its operator the problem in its own log (`ackr`
+//!   0 %, no `PULL_ACK`) instead of seeming to work while its frames vanish. It costs it
+//!   nothing else ("acknowledges are only used for network quality assessment … no
+//!   retries"), and we do not answer forged sources. Refusals are counted and logged at
+//!   warn, at most once per gateway per [`SemtechConfig::unknown_log_interval`].
 //! - **A full uplink channel drops the frame** (counted, logged) rather than blocking: the
 //!   socket loop also carries keep-alives and the `TX_ACK`s that downlinks wait for, and a
 //!   frame that waited past the deduplication window is of no use anyway.
+//! - A readable header with an unreadable body is still acknowledged (the datagram did
+//!   arrive), then counted as malformed.
 //! - Garbage datagrams (no Semtech header, or a server-side packet type) are counted and
 //!   ignored; nothing that arrives can panic the loop.
 
