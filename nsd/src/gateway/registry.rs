@@ -73,8 +73,8 @@ pub struct GatewayStatus {
     /// When its last downlink keep-alive (Semtech `PULL_DATA`) arrived: the gateway is
     /// connected while this is recent.
     pub last_keepalive: Option<SystemTime>,
-    /// The address its downlink keep-alives come from: where its downlinks go.
-    pub downlink_addr: Option<SocketAddr>,
+    /// Where its downlinks go: the address and protocol version of its last keep-alive.
+    pub downlink: Option<DownlinkRoute>,
     /// The address its uplinks last came from.
     pub uplink_addr: Option<SocketAddr>,
     /// The Semtech UDP protocol version (1 or 2) it last spoke, for Semtech gateways.
@@ -122,7 +122,9 @@ pub struct DownlinkRoute {
 #[derive(Debug)]
 struct Entry {
     gateway: Gateway,
-    status: Mutex<GatewayStatus>,
+    /// Shared with the entry that replaces this one when the gateway is re-provisioned, so
+    /// no update made meanwhile through this entry is lost.
+    status: Arc<Mutex<GatewayStatus>>,
 }
 
 impl Entry {
@@ -150,12 +152,9 @@ impl Registry {
         let mut map = self.write();
         let status = map
             .get(&gateway.id)
-            .map(|entry| entry.status().clone())
+            .map(|entry| Arc::clone(&entry.status))
             .unwrap_or_default();
-        let entry = Arc::new(Entry {
-            gateway,
-            status: Mutex::new(status),
-        });
+        let entry = Arc::new(Entry { gateway, status });
         map.insert(entry.gateway.id, entry)
             .map(|old| old.gateway.clone())
     }
@@ -232,7 +231,10 @@ impl Registry {
         self.update(id, |status| {
             status.last_seen = Some(now);
             status.last_keepalive = Some(now);
-            status.downlink_addr = Some(addr);
+            status.downlink = Some(DownlinkRoute {
+                addr,
+                protocol_version: version,
+            });
             status.protocol_version = Some(version);
         })
     }
@@ -270,10 +272,7 @@ impl Registry {
         if !status.is_connected(now, keepalive_timeout) {
             return None;
         }
-        Some(DownlinkRoute {
-            addr: status.downlink_addr?,
-            protocol_version: status.protocol_version?,
-        })
+        status.downlink
     }
 
     fn update(&self, id: GatewayId, change: impl FnOnce(&mut GatewayStatus)) -> bool {
@@ -392,6 +391,8 @@ mod tests {
         assert_eq!(registry.downlink_route(id, t0, timeout), None);
 
         registry.record_keepalive(id, t0, addr(4001), 1);
+        // An uplink in another version does not change how downlinks are sent.
+        registry.record_uplink(id, t0, addr(4000), 2, 1);
         let route = DownlinkRoute {
             addr: addr(4001),
             protocol_version: 1,

@@ -219,8 +219,12 @@ async fn pull_data_is_acknowledged_and_sets_the_downlink_route() {
     let gw = h.gateway_socket().await;
     keep_alive(&gw, 1, 0xbeef).await;
     let status = h.link.registry().status(GATEWAY).expect("provisioned");
-    assert_eq!(status.downlink_addr, Some(gw.local_addr().expect("bound")));
-    assert_eq!(status.protocol_version, Some(1));
+    let route = status.downlink.expect("a downlink route");
+    assert_eq!(route.addr, gw.local_addr().expect("bound"));
+    assert_eq!(
+        (route.protocol_version, status.protocol_version),
+        (1, Some(1))
+    );
     assert!(status.last_keepalive.is_some());
     h.stop().await;
 }
