@@ -47,7 +47,7 @@ use tokio::time::Instant;
 
 use super::codec::{self, Body, ProtocolVersion, SkipReason, Token};
 use crate::gateway::registry::{DownlinkAnswer, Registry};
-use crate::gateway::{GatewayId, GatewayLink, Reception, Transmission, TxOutcome};
+use crate::gateway::{GatewayId, GatewayLink, Reception, Transmission, TxOutcome, TxRefusal};
 
 /// The front end's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +202,8 @@ impl SemtechUdp {
     }
 
     /// Serves datagrams until `shutdown` completes. Transmissions still waiting then end
-    /// as [`TxOutcome::NoAnswer`] when their wait runs out.
+    /// as [`TxOutcome::NoAnswer`] when their wait runs out; the socket closes when the last
+    /// clone of this handle is dropped.
     pub async fn serve(&self, shutdown: impl Future<Output = ()>) {
         let shared = &*self.shared;
         let mut buffer = vec![0u8; 65_535];
@@ -408,7 +409,7 @@ impl Shared {
             Ok(datagram) => datagram,
             Err(error) => {
                 tracing::warn!(%gateway, %error, "transmission not expressible as a txpk");
-                return TxOutcome::Refused(crate::gateway::TxRefusal::Other);
+                return TxOutcome::Refused(TxRefusal::Other);
             }
         };
         if !version.acknowledges_transmissions() {
