@@ -6,6 +6,9 @@
 //! protocol is one implementation of [`GatewayLink`]; LoRa Basics Station can be another,
 //! without the uplink and downlink logic changing.
 
+pub mod registry;
+pub mod semtech;
+
 use std::future::Future;
 use std::time::SystemTime;
 
