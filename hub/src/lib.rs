@@ -82,7 +82,7 @@ impl Daemon for Hub {
             connect_timeout: config.routing.connect_timeout(),
             ..rfparams::PushSettings::default()
         };
-        service::daemon::start(SPEC, &config.server, &config.database, |resources| {
+        service::daemon::start(SPEC, &config.server, &config.database, async |resources| {
             let pool = resources.database.pool().clone();
             let udrs = udr::UdrWriter::start(pool.clone());
             let metrics = shield::ShieldMetrics::register(resources.metrics.registry_mut());

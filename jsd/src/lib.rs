@@ -52,7 +52,7 @@ impl Daemon for Jsd {
             .and_then(|_| config.check_peers());
         keyring_ok.map_err(|e| StartError::Setup(e.to_string()))?;
         let codec = Codec::new().map_err(|e| StartError::Setup(format!("schemas: {e}")))?;
-        service::daemon::start(SPEC, &config.server, &config.database, |resources| {
+        service::daemon::start(SPEC, &config.server, &config.database, async |resources| {
             let store = storage::DeviceStore::with_group_commit(resources.database.pool().clone());
             let server = app::JoinServer::new(config, store, Arc::new(app::SystemClock))
                 .map_err(|e| StartError::Setup(e.to_string()))?;

@@ -190,6 +190,19 @@ pub struct JoinServerConfig {
     /// Its identity (ReceiverID) when it is not the JoinEUI (a hub: its own id).
     #[serde(default)]
     pub receiver_id: Option<String>,
+    /// The key-encryption key it wraps our session keys with.
+    #[serde(default)]
+    pub kek: Option<KekConfig>,
+}
+
+/// A key-encryption key agreed with a peer: its KEKLabel and the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KekConfig {
+    /// The KEKLabel both sides know it by.
+    pub label: String,
+    /// The key, 32 hex digits.
+    pub key: Secret<lorawan::ids::AesKey>,
 }
 
 /// A config that parses but cannot run; names the key at fault.

@@ -13,6 +13,13 @@ pub mod join;
 pub mod storage;
 pub mod uplink;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend::codec::Codec;
+use backend::http::client::{BiClient, ClientConfig, PeerEndpoint};
+use backend::http::pending::PendingAnswers;
+use gateway::semtech::server::{SemtechConfig, SemtechUdp};
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};
 use service::database::DatabaseConfig;
 use service::server::ServerConfig;
@@ -40,11 +47,123 @@ impl Daemon for Nsd {
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
-        service::daemon::start(SPEC, &config.server, &config.database, |_resources| {
-            Ok(api::routes())
-        })
-        .await
+        start_with(config, None).await.map(|(running, _)| running)
     }
+}
+
+/// Receptions waiting for the pipeline; beyond this the gateway front end drops and counts.
+const RECEPTION_QUEUE: usize = 16_384;
+
+/// What a running nsd exposes besides its HTTP server, for tests and tools.
+#[derive(Debug, Clone)]
+pub struct Handles {
+    /// The network server.
+    pub server: Arc<app::NetworkServer>,
+    /// Where the Semtech UDP front end listens.
+    pub udp_addr: std::net::SocketAddr,
+}
+
+/// Starts the nsd; `served`, if given, receives what became of every frame.
+pub async fn start_with(
+    config: &Config,
+    served: Option<tokio::sync::mpsc::UnboundedSender<app::pipeline::Served>>,
+) -> Result<(Running, Handles), StartError> {
+    // Refuse a config that cannot run before touching the database or a socket.
+    config.check().map_err(setup)?;
+    let keyring = Arc::new(config.keyring().map_err(setup)?);
+    let dev_addr_pool = config.dev_addr_pool().map_err(setup)?;
+    if config.operators.is_empty() {
+        tracing::warn!("no [[operators]]: the admin API refuses every request");
+    }
+    let codec = Arc::new(Codec::new().map_err(|e| setup(format!("schemas: {e}")))?);
+    let client = BiClient::new(&ClientConfig::default(), codec)
+        .map_err(|e| setup(format!("join client: {e}")))?;
+    let servers = join_servers(config)?;
+    let registry = Arc::new(gateway::registry::Registry::new());
+    let (receptions, reception_queue) = tokio::sync::mpsc::channel(RECEPTION_QUEUE);
+    let udp = SemtechUdp::bind(
+        SemtechConfig {
+            bind: config.gateways.udp_listen,
+            keepalive_timeout: Duration::from_secs(config.gateways.keepalive_timeout_s),
+            tx_ack_timeout: Duration::from_millis(config.gateways.tx_ack_timeout_ms),
+            ..SemtechConfig::default()
+        },
+        Arc::clone(&registry),
+        receptions,
+    )
+    .await
+    .map_err(|e| {
+        setup(format!(
+            "gateways.udp_listen {}: {e}",
+            config.gateways.udp_listen
+        ))
+    })?;
+    let udp_addr = udp.local_addr().map_err(|e| setup(e.to_string()))?;
+    let mut handles = None;
+    let settings = app::Settings {
+        net_id: config.network.net_id,
+        nsid: config.network.nsid.clone(),
+        dev_addr_pool,
+        joins: app::join::Joins {
+            servers,
+            client,
+            pending: PendingAnswers::new(),
+        },
+        downlinks: app::downlink::Downlinks::new(udp.clone()),
+        gateways: registry,
+    };
+    let uplink = config.uplink;
+    let operators = config.operators.clone();
+    let running =
+        service::daemon::start(SPEC, &config.server, &config.database, async |resources| {
+            let pool = resources.database.pool().clone();
+            let server = app::NetworkServer::load(
+                settings,
+                storage::DeviceStore::new(pool.clone(), keyring),
+                storage::GatewayStore::new(pool),
+            )
+            .await
+            .map_err(|e| setup(format!("loading devices and gateways: {e}")))?;
+            let server = Arc::new(server);
+            let stopping = resources.stopping();
+            tokio::spawn(async move { udp.serve(stopping).await });
+            tokio::spawn(app::pipeline::run(
+                Arc::clone(&server),
+                reception_queue,
+                Duration::from_millis(uplink.dedup_window_ms),
+                uplink.max_receptions,
+                served,
+            ));
+            handles = Some(Arc::clone(&server));
+            Ok(api::routes(server, &operators))
+        })
+        .await?;
+    let server = handles.ok_or_else(|| setup("the routes were not built"))?;
+    Ok((running, Handles { server, udp_addr }))
+}
+
+fn setup(reason: impl ToString) -> StartError {
+    StartError::Setup(reason.to_string())
+}
+
+/// `[[join.servers]]` as the join path uses them.
+fn join_servers(config: &Config) -> Result<Vec<app::join::JoinServer>, StartError> {
+    let ranges = config.join_ranges().map_err(setup)?;
+    Ok(config
+        .join
+        .servers
+        .iter()
+        .zip(ranges)
+        .map(|(server, ranges)| app::join::JoinServer {
+            ranges,
+            endpoint: PeerEndpoint {
+                url: server.url.clone(),
+                bearer_token: server.token.as_ref().map(|t| t.0.clone()),
+            },
+            receiver_id: server.receiver_id.clone(),
+            kek: server.kek.as_ref().map(|k| (k.label.clone(), k.key.0)),
+        })
+        .collect())
 }
 
 #[cfg(test)]

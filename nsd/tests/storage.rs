@@ -7,7 +7,8 @@ use lorawan::ids::{AesKey, DevAddr, Eui64};
 use lorawan::join::MacVersion;
 use lorawan::region::Region;
 use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
-use nsd::storage::{DeviceStore, GatewayStore, StorageError, StoredGateway, MIGRATIONS};
+use nsd::gateway::registry::{Gateway, Location};
+use nsd::storage::{DeviceStore, GatewayStore, StorageError, MIGRATIONS};
 use service::database::Database;
 use service::sealing::{Keyring, MasterKey};
 use service::testing::{Engine, ScratchDatabase};
@@ -131,17 +132,21 @@ async fn devices_sessions_and_gateways_round_trip_on_both_engines() {
         ));
 
         let gateways = GatewayStore::new(db.pool().clone());
-        let gw = StoredGateway {
+        let gw = Gateway {
             id: Eui64::from_u64(0xaa55_0000_0000_0001),
             name: "roof".into(),
             tenant: Some("acme".into()),
             tags: vec!["north".into(), "gps".into()],
-            location: Some((48.85, 2.35, 35.0)),
+            location: Some(Location {
+                lat: 48.85,
+                lon: 2.35,
+                alt_m: 35.0,
+            }),
         };
         gateways.put(&gw, 1).await.expect("gateway");
         gateways
             .put(
-                &StoredGateway {
+                &Gateway {
                     id: Eui64::from_u64(2),
                     name: "shared".into(),
                     tenant: None,

@@ -89,6 +89,19 @@ pub struct Resources {
     pub database: Database,
     /// The metrics registry, still open for the daemon's own metrics.
     pub metrics: Metrics,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Resources {
+    /// Completes when the daemon is told to stop: background tasks the daemon starts (a UDP
+    /// listener, say) select on it so they end with the HTTP server.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.clone();
+        async move {
+            // An error means the sender is gone: the daemon is gone too.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    }
 }
 
 /// A running daemon.
@@ -99,11 +112,12 @@ pub struct Running {
     /// Its database.
     pub database: Database,
     stop: oneshot::Sender<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
 /// Opens the database, lets `build` make the daemon's routes (registering its metrics on the
-/// way), wraps them in the common layers and starts serving.
+/// way; it may read the database first), wraps them in the common layers and starts serving.
 pub async fn start<F>(
     spec: DaemonSpec,
     server: &ServerConfig,
@@ -111,7 +125,7 @@ pub async fn start<F>(
     build: F,
 ) -> Result<Running, StartError>
 where
-    F: FnOnce(&mut Resources) -> Result<Router, StartError>,
+    F: AsyncFnOnce(&mut Resources) -> Result<Router, StartError>,
 {
     // Checked first: a bad certificate refuses to start before anything is opened.
     let tls = server
@@ -120,11 +134,13 @@ where
         .map(TlsConfig::server_config)
         .transpose()?;
     let database = Database::connect(database, spec.migrations).await?;
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let mut resources = Resources {
         database: database.clone(),
         metrics: Metrics::new(spec.name),
+        stopping: stopping_rx,
     };
-    let routes = build(&mut resources)?;
+    let routes = build(&mut resources).await?;
     let instance = database.instance_id().await?;
     let ops = Ops {
         daemon: spec.name,
@@ -153,6 +169,7 @@ where
         local_addr,
         database,
         stop,
+        stopping,
         server,
     })
 }
@@ -161,6 +178,7 @@ impl Running {
     /// Stops accepting, finishes open requests and closes the database.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
+        let _ = self.stopping.send(true);
         let served = self
             .server
             .await

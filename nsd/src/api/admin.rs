@@ -27,7 +27,8 @@ use crate::app::devices::{DeviceView, EnqueueError, ProvisionError};
 use crate::app::NetworkServer;
 use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
 use crate::downlink::queue::{Confirmation, NewDownlink, Payload, QueueItem};
-use crate::storage::{region_name, StorageError, StoredGateway};
+use crate::gateway::registry::{Gateway, GatewayView, Location};
+use crate::storage::{region_name, StorageError};
 
 /// `GET`: every device profile.
 pub const PROFILES: &str = "/api/device-profiles";
@@ -160,7 +161,12 @@ fn profile_json(p: &DeviceProfile) -> Value {
 }
 
 async fn list_profiles(State(state): State<AdminState>, _: Operator) -> Json<Value> {
-    let all: Vec<Value> = state.server.profiles().iter().map(|p| profile_json(p)).collect();
+    let all: Vec<Value> = state
+        .server
+        .profiles()
+        .iter()
+        .map(|p| profile_json(p))
+        .collect();
     Json(json!({ "device_profiles": all }))
 }
 
@@ -174,8 +180,11 @@ async fn put_profile(
         return Err(bad("id", "1 to 100 characters"));
     }
     let region: Region = parse_field("region", &body.region, "a region (EU868, US915, …)")?;
-    let mac_version: MacVersion =
-        parse_field("mac_version", &body.mac_version, "a LoRaWAN version (1.0.2 … 1.1)")?;
+    let mac_version: MacVersion = parse_field(
+        "mac_version",
+        &body.mac_version,
+        "a LoRaWAN version (1.0.2 … 1.1)",
+    )?;
     let class = Class::from_letter(&body.class).ok_or_else(|| bad("class", "A, B or C"))?;
     let mut profile = DeviceProfile::defaults(&id, region, mac_version);
     profile.class = class;
@@ -260,8 +269,11 @@ fn key(field: &str, text: &Option<String>) -> Result<Option<AesKey>, ApiError> {
 
 impl SessionBody {
     fn session(&self, version: MacVersion) -> Result<Session, ApiError> {
-        let dev_addr: DevAddr =
-            parse_field("session.dev_addr", &self.dev_addr, "a DevAddr (8 hex digits)")?;
+        let dev_addr: DevAddr = parse_field(
+            "session.dev_addr",
+            &self.dev_addr,
+            "a DevAddr (8 hex digits)",
+        )?;
         let nwk_s_key = key("session.nwk_s_key", &self.nwk_s_key)?;
         let f = key("session.f_nwk_s_int_key", &self.f_nwk_s_int_key)?;
         let s = key("session.s_nwk_s_int_key", &self.s_nwk_s_int_key)?;
@@ -273,7 +285,12 @@ impl SessionBody {
                 s_nwk_s_int_key: s,
                 nwk_s_enc_key: e,
             },
-            (false, ..) => return Err(bad("session.nwk_s_key", "LoRaWAN 1.0.x takes nwk_s_key only")),
+            (false, ..) => {
+                return Err(bad(
+                    "session.nwk_s_key",
+                    "LoRaWAN 1.0.x takes nwk_s_key only",
+                ))
+            }
             (true, ..) => {
                 return Err(bad(
                     "session.f_nwk_s_int_key",
@@ -359,7 +376,11 @@ async fn put_device(
         .find(|p| p.id == body.profile)
         .map(|p| p.mac_version)
         .ok_or_else(|| ProvisionError::UnknownProfile(body.profile.clone()))?;
-    let session = body.session.as_ref().map(|s| s.session(version)).transpose()?;
+    let session = body
+        .session
+        .as_ref()
+        .map(|s| s.session(version))
+        .transpose()?;
     let device = Device {
         dev_eui,
         name: body.name,
@@ -494,17 +515,42 @@ struct LocationBody {
     altitude: f64,
 }
 
-fn gateway_json(g: &StoredGateway) -> Value {
+fn gateway_json(g: &Gateway) -> Value {
     json!({
         "gateway_id": g.id.to_string(), "name": g.name, "tenant": g.tenant, "tags": g.tags,
-        "location": g.location.map(|(lat, lon, alt)| json!({
-            "latitude": lat, "longitude": lon, "altitude": alt,
+        "location": g.location.map(|l| json!({
+            "latitude": l.lat, "longitude": l.lon, "altitude": l.alt_m,
         })),
     })
 }
 
+/// A gateway with what we last heard from it.
+fn gateway_view_json(view: &GatewayView) -> Value {
+    let mut value = gateway_json(&view.gateway);
+    let status = &view.status;
+    let seconds = |t: Option<SystemTime>| {
+        t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    value["status"] = json!({
+        "last_seen_unix": seconds(status.last_seen),
+        "last_keepalive_unix": seconds(status.last_keepalive),
+        "connected_from": status.downlink.map(|r| r.addr.to_string()),
+        "protocol_version": status.protocol_version,
+        "frames_received": status.frames_received,
+        "frames_sent": status.frames_sent,
+        "frames_refused": status.frames_refused,
+    });
+    value
+}
+
 async fn list_gateways(State(state): State<AdminState>, _: Operator) -> Json<Value> {
-    let all: Vec<Value> = state.server.gateways().iter().map(gateway_json).collect();
+    let all: Vec<Value> = state
+        .server
+        .gateways()
+        .iter()
+        .map(gateway_view_json)
+        .collect();
     Json(json!({ "gateways": all }))
 }
 
@@ -523,12 +569,16 @@ async fn put_gateway(
             return Err(bad("location.longitude", "-180..=180"));
         }
     }
-    let gateway = StoredGateway {
+    let gateway = Gateway {
         id,
         name: body.name,
         tenant: body.tenant,
         tags: body.tags,
-        location: body.location.map(|l| (l.latitude, l.longitude, l.altitude)),
+        location: body.location.map(|l| Location {
+            lat: l.latitude,
+            lon: l.longitude,
+            alt_m: l.altitude,
+        }),
     };
     let shown = gateway_json(&gateway);
     state.server.put_gateway(gateway).await?;
@@ -547,7 +597,10 @@ async fn delete_gateway(
 
 async fn openapi() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         OPENAPI_DOCUMENT,
     )
         .into_response()
@@ -583,7 +636,11 @@ impl<S: Send + Sync> FromRequestParts<S> for DevEuiPath {
         let Path(text) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| bad("dev_eui", e.body_text()))?;
-        Ok(Self(parse_field("dev_eui", &text, "a DevEUI (16 hex digits)")?))
+        Ok(Self(parse_field(
+            "dev_eui",
+            &text,
+            "a DevEUI (16 hex digits)",
+        )?))
     }
 }
 

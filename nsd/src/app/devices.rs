@@ -9,7 +9,8 @@ use lorawan::ids::Eui64;
 use super::{read, unix_seconds, write, NetworkServer};
 use crate::device::registry::DeviceEntry;
 use crate::device::{Device, DeviceProfile, ProfileError, Session};
-use crate::storage::{StorageError, StoredGateway};
+use crate::gateway::registry::{Gateway, GatewayView};
+use crate::storage::StorageError;
 
 /// Why a provisioning request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -208,9 +209,9 @@ impl NetworkServer {
     }
 
     /// Creates or replaces a gateway.
-    pub async fn put_gateway(&self, gateway: StoredGateway) -> Result<(), ProvisionError> {
+    pub async fn put_gateway(&self, gateway: Gateway) -> Result<(), ProvisionError> {
         self.gateways_store.put(&gateway, unix_seconds()).await?;
-        write(&self.gateways).insert(gateway.id, gateway);
+        self.gateways.provision(gateway);
         Ok(())
     }
 
@@ -219,14 +220,14 @@ impl NetworkServer {
         if !self.gateways_store.delete(id).await? {
             return Err(ProvisionError::NotFound(format!("gateway {id}")));
         }
-        write(&self.gateways).remove(&id);
+        self.gateways.remove(id);
         Ok(())
     }
 
-    /// Every gateway, in id order.
-    pub fn gateways(&self) -> Vec<StoredGateway> {
-        let mut all: Vec<_> = read(&self.gateways).values().cloned().collect();
-        all.sort_by_key(|g| g.id.to_u64());
+    /// Every gateway with its status, in id order.
+    pub fn gateways(&self) -> Vec<GatewayView> {
+        let mut all = self.gateways.list();
+        all.sort_by_key(|g| g.gateway.id.to_u64());
         all
     }
 }

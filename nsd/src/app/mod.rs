@@ -26,7 +26,8 @@ use tokio::sync::broadcast;
 
 use crate::device::registry::{DeviceEntry, DeviceRegistry};
 use crate::device::DeviceProfile;
-use crate::storage::{DeviceStore, GatewayStore, StorageError, StoredGateway};
+use crate::gateway::registry::Registry as GatewayRegistry;
+use crate::storage::{DeviceStore, GatewayStore, StorageError};
 
 pub use uplink::{UplinkEvent, UplinkOutcome};
 
@@ -46,6 +47,8 @@ pub struct Settings {
     pub joins: join::Joins,
     /// The gateway link.
     pub downlinks: downlink::Downlinks,
+    /// The provisioned gateways, shared with the gateway front end.
+    pub gateways: Arc<GatewayRegistry>,
 }
 
 /// The shared state of one network server.
@@ -57,7 +60,7 @@ pub struct NetworkServer {
     downlinks: downlink::Downlinks,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
-    gateways: RwLock<HashMap<lorawan::ids::Eui64, StoredGateway>>,
+    gateways: Arc<GatewayRegistry>,
     devices_store: DeviceStore,
     gateways_store: GatewayStore,
     events: broadcast::Sender<Arc<UplinkEvent>>,
@@ -98,12 +101,10 @@ impl NetworkServer {
                 stored.session,
             ));
         }
-        let gateways = gateways_store
-            .all()
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g))
-            .collect();
+        let gateways = settings.gateways;
+        for gateway in gateways_store.all().await? {
+            gateways.provision(gateway);
+        }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         Ok(Self {
             net_id: settings.net_id,
@@ -113,7 +114,7 @@ impl NetworkServer {
             downlinks: settings.downlinks,
             registry,
             profiles: RwLock::new(profiles),
-            gateways: RwLock::new(gateways),
+            gateways,
             devices_store,
             gateways_store,
             events,
@@ -138,12 +139,12 @@ impl NetworkServer {
     /// Whether `gateway` may send downlinks: provisioned (the gateway layer knows whether it
     /// is connected and says so in its answer).
     pub fn may_transmit(&self, gateway: lorawan::ids::Eui64) -> bool {
-        read(&self.gateways).contains_key(&gateway)
+        self.gateways.contains(gateway)
     }
 
-    /// Whether `gateway` is provisioned.
-    pub fn gateway(&self, id: lorawan::ids::Eui64) -> Option<StoredGateway> {
-        read(&self.gateways).get(&id).cloned()
+    /// The provisioned gateways with their status, shared with the gateway front end.
+    pub fn gateway_registry(&self) -> &Arc<GatewayRegistry> {
+        &self.gateways
     }
 }
 

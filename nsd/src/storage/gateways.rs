@@ -5,21 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::{corrupt, to_i64, StorageError};
-
-/// A provisioned gateway as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredGateway {
-    /// Its EUI.
-    pub id: Eui64,
-    /// The operator's name for it.
-    pub name: String,
-    /// The tenant owning it; `None`: shared by every tenant.
-    pub tenant: Option<String>,
-    /// Tags (multicast groups select gateways by tag).
-    pub tags: Vec<String>,
-    /// Latitude, longitude (degrees) and altitude (metres), when known.
-    pub location: Option<(f64, f64, f64)>,
-}
+use crate::gateway::registry::{Gateway, Location};
 
 /// The gateway repository.
 #[derive(Debug, Clone)]
@@ -34,11 +20,11 @@ impl GatewayStore {
     }
 
     /// Creates or replaces a gateway.
-    pub async fn put(&self, gateway: &StoredGateway, at: u64) -> Result<(), StorageError> {
+    pub async fn put(&self, gateway: &Gateway, at: u64) -> Result<(), StorageError> {
         let tags = serde_json::to_string(&gateway.tags)
             .map_err(|e| corrupt(&gateway.id.to_string(), format!("tags: {e}")))?;
         let (lat, lon, alt) = match gateway.location {
-            Some((lat, lon, alt)) => (Some(lat), Some(lon), Some(alt)),
+            Some(l) => (Some(l.lat), Some(l.lon), Some(l.alt_m)),
             None => (None, None, None),
         };
         sqlx::query(
@@ -70,7 +56,7 @@ impl GatewayStore {
     }
 
     /// Every gateway.
-    pub async fn all(&self) -> Result<Vec<StoredGateway>, StorageError> {
+    pub async fn all(&self) -> Result<Vec<Gateway>, StorageError> {
         let rows = sqlx::query(
             "SELECT gateway_id, name, tenant, tags, latitude, longitude, altitude FROM gateways \
              ORDER BY gateway_id",
@@ -81,7 +67,7 @@ impl GatewayStore {
     }
 }
 
-fn decode(row: &AnyRow) -> Result<StoredGateway, StorageError> {
+fn decode(row: &AnyRow) -> Result<Gateway, StorageError> {
     let text: String = row.try_get("gateway_id")?;
     let id = text
         .parse()
@@ -91,13 +77,15 @@ fn decode(row: &AnyRow) -> Result<StoredGateway, StorageError> {
     let lat: Option<f64> = row.try_get("latitude")?;
     let lon: Option<f64> = row.try_get("longitude")?;
     let alt: Option<f64> = row.try_get("altitude")?;
-    Ok(StoredGateway {
+    Ok(Gateway {
         id,
         name: row.try_get("name")?,
         tenant: row.try_get("tenant")?,
         tags,
-        location: lat
-            .zip(lon)
-            .map(|(lat, lon)| (lat, lon, alt.unwrap_or(0.0))),
+        location: lat.zip(lon).map(|(lat, lon)| Location {
+            lat,
+            lon,
+            alt_m: alt.unwrap_or(0.0),
+        }),
     })
 }

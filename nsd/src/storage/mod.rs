@@ -11,7 +11,7 @@ use service::database::Migrations;
 use sqlx::migrate::Migrator;
 
 pub use devices::{region_name, DeviceStore, StoredDevice};
-pub use gateways::{GatewayStore, StoredGateway};
+pub use gateways::GatewayStore;
 
 static SQLITE: Migrator = sqlx::migrate!("src/storage/migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("src/storage/migrations/postgres");
