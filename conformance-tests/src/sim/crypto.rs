@@ -287,10 +287,10 @@ pub fn crypt_fopts(
     }
 }
 
-/// LoRaWAN 1.0.x session keys (NwkSKey, AppSKey) of a join (1.0.4 §6.2.5):
+/// LoRaWAN 1.0.x session keys (NwkSKey, AppSKey) of a join:
 /// `aes128_encrypt(root, t | JoinNonce(3) | NetID(3) | DevNonce(2) | pad16)`, `t` = 1 for
-/// NwkSKey, 2 for AppSKey. `root` is the AppKey, or the NwkKey of a 1.1 device that joined a
-/// 1.0 network (OptNeg = 0).
+/// NwkSKey, 2 for AppSKey (1.0.4 §6.2.6). `root` is the AppKey, or the NwkKey of a 1.1
+/// device that joined a 1.0 network (OptNeg = 0).
 pub fn derive_1_0(root: &Key, join_nonce: u32, net_id: u32, dev_nonce: u16) -> (Key, Key) {
     let aes = CipherKey::new(root);
     let block = |t: u8| {

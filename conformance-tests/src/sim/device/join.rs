@@ -35,9 +35,13 @@ pub enum RejoinType {
 }
 
 impl Device {
-    /// Builds a join-request with the next DevNonce: the counter for 1.0.4 / 1.1 (1.0.4
-    /// §6.2.4: "DevNonce is a counter starting at 0 … incremented with every Join-Request"),
-    /// a random value never sent before for 1.0.2 / 1.0.3.
+    /// Builds a join-request with the next DevNonce: the counter for 1.0.4 / 1.1, a random
+    /// value never sent before for 1.0.2 / 1.0.3 (1.0.3 §6.2.4: "DevNonce is a random value").
+    ///
+    /// 1.0.4 §6.2.5: "DevNonce is a counter starting at 0 when the end-device is initially
+    /// powered up and incremented with every Join-Request. A DevNonce value SHALL never be
+    /// reused for a given JoinEUI value."
+
     pub fn join_request(&mut self) -> Result<[u8; 23], DeviceError> {
         if self.otaa.is_none() {
             return Err(DeviceError::NotOtaa);
@@ -57,7 +61,7 @@ impl Device {
     /// of a 1.0.4 / 1.1 device moves past it.
     pub fn join_request_with_dev_nonce(&mut self, dev_nonce: u16) -> Result<[u8; 23], DeviceError> {
         let keys = self.otaa.as_ref().ok_or(DeviceError::NotOtaa)?;
-        // 1.0.4 §6.2.4 / 1.1 §6.2.2: the MIC key is the AppKey (1.0) or the NwkKey (1.1).
+        // 1.0.4 §6.2.5 / 1.1 §6.2.2: the MIC key is the AppKey (1.0) or the NwkKey (1.1).
         let key = match (self.version, keys.nwk_key) {
             (MacVersion::V1_1, Some(nwk_key)) => nwk_key,
             (MacVersion::V1_1, None) => return Err(DeviceError::MissingNwkKey),

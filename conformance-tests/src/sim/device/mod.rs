@@ -37,7 +37,7 @@ pub enum MacVersion {
 }
 
 impl MacVersion {
-    /// Whether DevNonce is a counter (1.0.4 §6.2.4, 1.1 §6.2.2) rather than random.
+    /// Whether DevNonce is a counter (1.0.4 §6.2.5, 1.1 §6.2.2) rather than random.
     pub fn dev_nonce_is_counter(self) -> bool {
         matches!(self, Self::V1_0_4 | Self::V1_1)
     }
@@ -253,8 +253,8 @@ pub enum DeviceError {
         /// The last JoinNonce accepted.
         last: u32,
     },
-    /// MAC commands in FOpts and an FPort-0 payload at once (1.0.4 §4.3.1.6: a frame SHALL
-    /// NOT carry MAC commands in both).
+    /// MAC commands in FOpts and an FPort-0 payload at once (1.0.4 §4.3.1.6, paraphrased:
+    /// a frame never carries MAC commands in both).
     #[error("MAC commands in both FOpts and FRMPayload")]
     MacCommandsInBoth,
 }
