@@ -41,7 +41,6 @@ impl Device {
     /// 1.0.4 §6.2.5: "DevNonce is a counter starting at 0 when the end-device is initially
     /// powered up and incremented with every Join-Request. A DevNonce value SHALL never be
     /// reused for a given JoinEUI value."
-
     pub fn join_request(&mut self) -> Result<[u8; 23], DeviceError> {
         if self.otaa.is_none() {
             return Err(DeviceError::NotOtaa);
