@@ -5,7 +5,7 @@
 //! Every packet starts `version (2) | token (2 bytes) | identifier`; packets from the gateway
 //! then carry its EUI (8 bytes, big-endian as printed), and some a JSON object.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -459,6 +459,20 @@ pub struct SimDownlink {
     pub size: Option<u16>,
     /// The whole `txpk` object, as sent.
     pub txpk: serde_json::Value,
+}
+
+impl SimDownlink {
+    /// For a downlink timed on the concentrator counter, how long after the uplink reported
+    /// with `uplink_tmst` it is to be sent (the counter wraps): 1 s for a default RX1, 5 s for
+    /// a join-accept in RX1. `None` for other timings.
+    pub fn delay_after(&self, uplink_tmst: u32) -> Option<Duration> {
+        match self.timing {
+            DownlinkTiming::AtCounter(t) => Some(Duration::from_micros(u64::from(
+                t.wrapping_sub(uplink_tmst),
+            ))),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
