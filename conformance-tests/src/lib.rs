@@ -31,3 +31,4 @@ pub mod answer;
 pub mod bench;
 pub mod corpus;
 pub mod load;
+pub mod sim;
