@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod gateway;
+pub mod mac;
 pub mod storage;
 
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};

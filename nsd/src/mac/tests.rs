@@ -1,0 +1,684 @@
+//! The MAC engine with real bytes: uplink commands built with the `lorawan` codec (or
+//! written out), request bytes checked as they would go on the air.
+
+use lorawan::join::MacVersion;
+use lorawan::mac::{parse_commands, Direction, MacCommand};
+use lorawan::region::{ChannelMask, Region};
+
+use super::*;
+
+/// 2024-01-01T00:00:00Z.
+const T0_MS: u64 = 1_704_067_200_000;
+
+fn up(fcnt: u32) -> UplinkFacts {
+    UplinkFacts {
+        fcnt,
+        data_rate: 0,
+        adr: false,
+        adr_ack_req: false,
+        confirmed: false,
+        max_snr: -5.0,
+        max_rssi: -100.0,
+        gateway_count: 1,
+        received_unix_ms: T0_MS,
+        gps_time: None,
+    }
+}
+
+/// A profile that wants nothing beyond the defaults and asks for no device status.
+fn quiet(region: Region) -> MacProfile {
+    let mut profile = MacProfile::new(region);
+    profile.dev_status = DevStatusPolicy {
+        every_uplinks: None,
+        every_secs: None,
+    };
+    profile
+}
+
+fn otaa(region: Region, version: MacVersion, profile: MacProfile) -> MacState {
+    let join = JoinAcceptSettings::from_profile(region, &MacProfile::new(region));
+    MacState::new(region, version, profile, Activation::Otaa(join))
+}
+
+fn eu(version: MacVersion) -> MacState {
+    otaa(Region::Eu868, version, quiet(Region::Eu868))
+}
+
+/// The uplink commands in `bytes` (an FOpts field).
+fn cmds(bytes: &[u8]) -> Vec<MacCommand> {
+    parse_commands(bytes, Direction::Uplink).expect("valid uplink MAC commands")
+}
+
+fn fopts(state: &mut MacState) -> Vec<u8> {
+    commands_for_downlink(state, MacCarrier::FOpts).bytes
+}
+
+#[test]
+fn link_check_answers_with_the_margin_over_the_data_rate_floor() {
+    let mut state = eu(MacVersion::V1_0_4);
+    let mut uplink = up(1);
+    uplink.max_snr = -4.6; // SF12 needs −20 dB: margin 15.4 → 15
+    uplink.gateway_count = 3;
+    let outcome = on_uplink(&mut state, &uplink, &cmds(&[0x02]));
+    assert!(outcome.needs_downlink);
+    assert_eq!(fopts(&mut state), [0x02, 15, 3]);
+    // Owed once: the next downlink does not repeat it.
+    assert!(fopts(&mut state).is_empty());
+}
+
+#[test]
+fn device_time_is_gps_time_of_the_uplink() {
+    let mut state = eu(MacVersion::V1_0_4);
+    let mut uplink = up(1);
+    uplink.received_unix_ms = T0_MS + 500;
+    on_uplink(&mut state, &uplink, &cmds(&[0x0d]));
+    // 1704067200 − 315964800 + 18 leap seconds = 1388102418 = 0x52bcc312; 0.5 s = 128/256.
+    assert_eq!(fopts(&mut state), [0x0d, 0x12, 0xc3, 0xbc, 0x52, 0x80]);
+    // A gateway's precise GPS time wins.
+    uplink.fcnt = 2;
+    uplink.gps_time = Some(std::time::Duration::from_millis(1_000_250));
+    on_uplink(&mut state, &uplink, &cmds(&[0x0d]));
+    assert_eq!(fopts(&mut state), [0x0d, 0xe8, 0x03, 0x00, 0x00, 64]);
+}
+
+#[test]
+fn rx_param_setup_is_sent_confirmed_and_its_sticky_answer_tolerated() {
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.rx1_dr_offset = 1;
+    profile.wanted.rx2_data_rate = 3;
+    profile.wanted.rx2_frequency = 869_525_000;
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    let outcome = on_uplink(&mut state, &up(1), &[]);
+    assert!(outcome.needs_downlink, "a request to send");
+    // RX1DROffset 1 | RX2 DR3, 869.525 MHz = 8695250 × 100 Hz LE.
+    assert_eq!(fopts(&mut state), [0x05, 0x13, 0xd2, 0xad, 0x84]);
+
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x05, 0x07]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Confirmed {
+            request: "RXParamSetupReq"
+        }]
+    );
+    assert!(outcome.needs_downlink, "stop the sticky answer");
+    assert_eq!(
+        (
+            state.confirmed.rx1_dr_offset,
+            state.confirmed.rx2_data_rate,
+            state.confirmed.rx2_frequency
+        ),
+        (1, 3, 869_525_000)
+    );
+    assert!(state.pending.is_empty());
+    assert!(fopts(&mut state).is_empty());
+
+    // The downlink was lost: the device repeats the answer.
+    let outcome = on_uplink(&mut state, &up(3), &cmds(&[0x05, 0x07]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::StickyRepeat);
+    assert!(outcome.needs_downlink);
+    assert!(outcome.events.is_empty());
+    // It got the downlink: quiet again.
+    let outcome = on_uplink(&mut state, &up(4), &[]);
+    assert!(!outcome.needs_downlink);
+    assert!(state.sticky_answers.is_empty());
+}
+
+#[test]
+fn a_refused_rx_param_setup_keeps_the_old_values_and_is_not_resent() {
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.rx2_frequency = 869_100_000;
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    assert_eq!(fopts(&mut state), [0x05, 0x00, 0x38, 0x9d, 0x84]);
+    // Channel ACK clear.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x05, 0x06]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Refused {
+            request: "RXParamSetupReq",
+            parts: vec!["Channel"]
+        }]
+    );
+    assert_eq!(state.confirmed.rx2_frequency, 869_525_000);
+    assert_eq!(state.abandoned[0].reason, AbandonReason::Refused);
+    on_uplink(&mut state, &up(3), &[]);
+    assert!(fopts(&mut state).is_empty());
+}
+
+#[test]
+fn unanswered_requests_are_retried_then_given_up() {
+    let mut profile = quiet(Region::Eu868);
+    profile.dev_status.every_uplinks = Some(1000);
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    assert_eq!(fopts(&mut state), [0x06]);
+    for fcnt in 2..=3 {
+        let outcome = on_uplink(&mut state, &up(fcnt), &[]);
+        assert!(outcome.needs_downlink, "retry {fcnt}");
+        assert_eq!(fopts(&mut state), [0x06]);
+    }
+    assert_eq!(state.pending[0].attempts, 3);
+    let outcome = on_uplink(&mut state, &up(4), &[]);
+    assert_eq!(
+        outcome.events,
+        [MacEvent::GaveUp {
+            request: "DevStatusReq",
+            attempts: 3
+        }]
+    );
+    assert_eq!(state.abandoned[0].reason, AbandonReason::Unanswered);
+    assert!(state.pending.is_empty());
+    assert!(fopts(&mut state).is_empty());
+}
+
+#[test]
+fn dev_status_answer_is_reported_and_requested_again_after_the_period() {
+    let mut profile = quiet(Region::Eu868);
+    profile.dev_status.every_uplinks = Some(10);
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    assert_eq!(fopts(&mut state), [0x06]);
+    // Battery 254, margin 0x3f = −1 dB (6-bit two's complement).
+    let answer = MacCommand::DevStatusAns(lorawan::mac::DevStatusAns {
+        battery: 254,
+        margin: -1,
+    });
+    let mut bytes = Vec::new();
+    answer.encode(&mut bytes).unwrap();
+    assert_eq!(bytes, [0x06, 0xfe, 0x3f]);
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&bytes));
+    let status = DevStatus {
+        battery: 254,
+        margin: -1,
+        fcnt: 2,
+    };
+    assert_eq!(outcome.events, [MacEvent::DevStatus(status)]);
+    assert_eq!(state.dev_status, Some(status));
+    on_uplink(&mut state, &up(10), &[]);
+    assert!(fopts(&mut state).is_empty(), "9 uplinks after");
+    on_uplink(&mut state, &up(11), &[]);
+    assert_eq!(fopts(&mut state), [0x06]);
+}
+
+#[test]
+fn the_fopts_budget_is_respected_and_port_0_carries_more() {
+    let mut profile = quiet(Region::Eu868).with_channel(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    profile.wanted.rx2_data_rate = 3;
+    profile.wanted.rx1_delay = 5;
+    profile.wanted.max_duty_cycle = 2;
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    let before = state.clone();
+    on_uplink(&mut state, &up(1), &cmds(&[0x02]));
+    let plan = commands_for_downlink(&mut state, MacCarrier::FOpts);
+    // LinkCheckAns 3 + RXParamSetupReq 5 + RXTimingSetupReq 2 + DutyCycleReq 2 = 12; the
+    // 6-byte NewChannelReq does not fit in 15.
+    assert_eq!(
+        plan.bytes,
+        [0x02, 15, 1, 0x05, 0x03, 0xd2, 0xad, 0x84, 0x08, 0x05, 0x04, 0x02]
+    );
+    assert_eq!(plan.left_out, 1);
+    assert!(plan.bytes.len() <= FOPTS_MAX_LEN);
+
+    let mut state = before;
+    on_uplink(&mut state, &up(1), &cmds(&[0x02]));
+    let plan = commands_for_downlink(&mut state, MacCarrier::Port0 { max_len: 51 });
+    assert_eq!(plan.left_out, 0);
+    // NewChannelReq: index 3, 867.1 MHz, DR5..DR0.
+    assert_eq!(plan.bytes[12..], [0x07, 0x03, 0x18, 0x4f, 0x84, 0x50]);
+    assert_eq!(plan.commands.len(), 5);
+}
+
+#[test]
+fn new_channel_and_dl_channel_answers_define_the_channel() {
+    let mut profile = quiet(Region::Eu868).with_channel(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    profile.wanted.dl_frequencies.push(DlFrequency {
+        index: 3,
+        frequency: 869_100_000,
+    });
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    // No DlChannelReq yet: channel 3 does not exist on the device.
+    assert_eq!(fopts(&mut state), [0x07, 0x03, 0x18, 0x4f, 0x84, 0x50]);
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x07, 0x03]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Confirmed {
+            request: "NewChannelReq"
+        }]
+    );
+    assert!(state.confirmed.enabled_channels.contains(3));
+    assert_eq!(state.confirmed.extra_channels.len(), 1);
+    // Now the RX1 frequency of channel 3: 869.1 MHz.
+    assert_eq!(fopts(&mut state), [0x0a, 0x03, 0x38, 0x9d, 0x84]);
+    // Uplink frequency exists, channel frequency not OK: refused.
+    let outcome = on_uplink(&mut state, &up(3), &cmds(&[0x0a, 0x02]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Refused {
+            request: "DlChannelReq",
+            parts: vec!["ChannelFrequency"]
+        }]
+    );
+    assert!(state.confirmed.dl_frequencies.is_empty());
+}
+
+#[test]
+fn a_link_adr_block_is_answered_as_a_block() {
+    // US915 sub-band 2: channels 8..15 and 65.
+    let region = Region::Us915;
+    let mut profile = quiet(region);
+    profile.wanted.enabled_channels = ChannelMask::range(8, 16).with(65, true);
+    let mut state = otaa(region, MacVersion::V1_0_4, MacProfile::new(region));
+    state.profile = profile;
+    state.confirmed.enabled_channels = ChannelMask::first(72);
+    let before = state.clone();
+    on_uplink(&mut state, &up(1), &[]);
+    // All 125 kHz off + 500 kHz mask 0x0002 (ChMaskCntl 7), then channels 8..15 (block 0);
+    // DR and power 0xF (keep), NbTrans 1.
+    assert_eq!(
+        fopts(&mut state),
+        [0x03, 0xff, 0x02, 0x00, 0x71, 0x03, 0xff, 0x00, 0xff, 0x01]
+    );
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x07, 0x03, 0x07]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Confirmed {
+            request: "LinkADRReq"
+        }]
+    );
+    assert_eq!(
+        state.confirmed.enabled_channels,
+        state.profile.wanted.enabled_channels
+    );
+
+    // One answer for a two-command block: applied, and noted.
+    let mut state = before.clone();
+    on_uplink(&mut state, &up(1), &[]);
+    fopts(&mut state);
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x07]));
+    assert_eq!(
+        outcome.events[0],
+        MacEvent::LinkAdrAnswerCount {
+            sent: 2,
+            answered: 1
+        }
+    );
+    assert_eq!(
+        state.confirmed.enabled_channels,
+        state.profile.wanted.enabled_channels
+    );
+
+    // Channel mask refused: nothing applied, the same mask is not sent again.
+    let mut state = before;
+    on_uplink(&mut state, &up(1), &[]);
+    fopts(&mut state);
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x06, 0x03, 0x06]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Refused {
+            request: "LinkADRReq",
+            parts: vec!["ChannelMaskACK"]
+        }]
+    );
+    assert_eq!(state.confirmed.enabled_channels, ChannelMask::first(72));
+    on_uplink(&mut state, &up(3), &[]);
+    assert!(fopts(&mut state).is_empty());
+}
+
+fn adr_uplink(fcnt: u32, dr: u8, snr: f32) -> UplinkFacts {
+    UplinkFacts {
+        adr: true,
+        data_rate: dr,
+        max_snr: snr,
+        ..up(fcnt)
+    }
+}
+
+#[test]
+fn adr_raises_the_data_rate_and_lowers_the_power_on_a_good_link() {
+    let mut state = eu(MacVersion::V1_0_4);
+    // SNR 5 dB at SF12: DR5 and one power step (see adr::tests).
+    let outcome = on_uplink(&mut state, &adr_uplink(1, 0, 5.0), &[]);
+    assert!(outcome.needs_downlink);
+    // DR5 | power 1, channels 0..2, ChMaskCntl 0 | NbTrans 1.
+    assert_eq!(fopts(&mut state), [0x03, 0x51, 0x07, 0x00, 0x01]);
+    let outcome = on_uplink(&mut state, &adr_uplink(2, 5, 5.0), &cmds(&[0x03, 0x07]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Confirmed {
+            request: "LinkADRReq"
+        }]
+    );
+    assert_eq!(
+        (state.confirmed.data_rate, state.confirmed.tx_power),
+        (5, 1)
+    );
+}
+
+#[test]
+fn adr_raises_the_power_on_a_bad_link() {
+    let mut state = eu(MacVersion::V1_0_4);
+    state.confirmed.data_rate = 5;
+    state.confirmed.tx_power = 5;
+    // SF7 at −3 dB: 5.5 dB short → three 2 dB steps up; DR unchanged → 0xF.
+    on_uplink(&mut state, &adr_uplink(1, 5, -3.0), &[]);
+    assert_eq!(fopts(&mut state), [0x03, 0xf2, 0x07, 0x00, 0x01]);
+}
+
+#[test]
+fn keep_values_only_for_1_0_4_and_later() {
+    for (version, first) in [
+        (MacVersion::V1_0_3, 0x52),
+        (MacVersion::V1_0_4, 0xf2),
+        (MacVersion::V1_1, 0xf2),
+    ] {
+        let mut state = eu(version);
+        state.confirmed.data_rate = 5;
+        state.confirmed.tx_power = 5;
+        on_uplink(&mut state, &adr_uplink(1, 5, -3.0), &[]);
+        assert_eq!(fopts(&mut state)[..2], [0x03, first], "{version}");
+    }
+}
+
+#[test]
+fn adr_on_a_lossy_link_adds_transmissions() {
+    let mut state = eu(MacVersion::V1_0_4);
+    state.confirmed.data_rate = 5;
+    // 20 % lost: FCnt 1..=25 without every fifth; SNR just at the margin for SF7.
+    for fcnt in (1..=25).filter(|f| f % 5 != 0) {
+        on_uplink(&mut state, &adr_uplink(fcnt, 5, 2.5), &[]);
+    }
+    // DR and power kept (0xF), NbTrans 2.
+    assert_eq!(fopts(&mut state), [0x03, 0xff, 0x07, 0x00, 0x02]);
+}
+
+#[test]
+fn no_adr_bit_no_link_adr_but_adr_ack_req_gets_a_downlink() {
+    // A link good enough for DR5, but the device did not set the ADR bit.
+    let mut state = eu(MacVersion::V1_0_4);
+    let good = UplinkFacts {
+        max_snr: 10.0,
+        ..up(1)
+    };
+    let outcome = on_uplink(&mut state, &good, &[]);
+    assert!(!outcome.needs_downlink);
+    assert!(state.pending.is_empty());
+    assert_eq!(fopts(&mut state), Vec::<u8>::new());
+
+    // ADR bit set, nothing to change (SNR just at the margin), ADRACKReq: a downlink, empty.
+    let mut state = eu(MacVersion::V1_0_4);
+    let mut uplink = adr_uplink(1, 0, -10.0);
+    uplink.adr_ack_req = true;
+    let outcome = on_uplink(&mut state, &uplink, &[]);
+    assert!(outcome.needs_downlink);
+    assert_eq!(fopts(&mut state), Vec::<u8>::new());
+    // The same without ADRACKReq: no downlink needed.
+    let outcome = on_uplink(&mut state, &adr_uplink(2, 0, -10.0), &[]);
+    assert!(!outcome.needs_downlink);
+}
+
+#[test]
+fn a_refused_data_rate_caps_adr() {
+    let mut state = eu(MacVersion::V1_0_4);
+    on_uplink(&mut state, &adr_uplink(1, 0, 5.0), &[]);
+    assert_eq!(fopts(&mut state)[1], 0x51);
+    // Data rate NACK: nothing applied, ADR stays below DR5.
+    let outcome = on_uplink(&mut state, &adr_uplink(2, 0, 5.0), &cmds(&[0x03, 0x05]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Refused {
+            request: "LinkADRReq",
+            parts: vec!["DataRateACK"]
+        }]
+    );
+    assert_eq!(state.confirmed.data_rate, 0);
+    assert_eq!(state.adr_limits.max_data_rate, Some(4));
+    // DR4 costs 10 dB of the 15: the remaining 5 dB buy two power steps.
+    assert_eq!(fopts(&mut state)[1], 0x42);
+}
+
+#[test]
+fn unknown_and_unsolicited_commands_are_ignored_with_a_reason() {
+    let mut state = eu(MacVersion::V1_0_4);
+    // LinkADRAns nobody asked for, DutyCycleAns, then a proprietary CID with two bytes.
+    let outcome = on_uplink(
+        &mut state,
+        &up(1),
+        &cmds(&[0x03, 0x07, 0x04, 0x80, 0x01, 0x02]),
+    );
+    let reasons: Vec<_> = outcome.ignored.iter().map(|i| i.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            IgnoreReason::Unsolicited,
+            IgnoreReason::Unsolicited,
+            IgnoreReason::Unknown
+        ]
+    );
+    // A downlink command handed in as if it were an uplink one.
+    let outcome = on_uplink(&mut state, &up(2), &[MacCommand::DevStatusReq]);
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::WrongDirection);
+    // The same FCnt again: a retransmission, nothing done.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x02]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::Retransmission);
+    assert!(state.owed.is_empty());
+}
+
+#[test]
+fn reset_ind_resets_a_1_1_device_and_is_confirmed() {
+    let profile = quiet(Region::Eu868);
+    let mut state = MacState::new(Region::Eu868, MacVersion::V1_1, profile, Activation::Abp);
+    state.confirmed.data_rate = 4;
+    enqueue(&mut state, MacCommand::DevStatusReq).unwrap();
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x01, 0x01]));
+    assert_eq!(outcome.events, [MacEvent::DeviceReset { minor: 1 }]);
+    assert!(state.pending.is_empty());
+    assert_eq!(fopts(&mut state), [0x01, 0x01]);
+    // A 1.0.4 session has no ResetInd.
+    let mut state = eu(MacVersion::V1_0_4);
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x01, 0x01]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::NotInVersion);
+    assert!(fopts(&mut state).is_empty());
+}
+
+#[test]
+fn rekey_and_device_mode_are_confirmed_in_1_1() {
+    let mut state = eu(MacVersion::V1_1);
+    // A device of a later minor version gets the version the network serves: 1.
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x0b, 0x02, 0x20, 0x02]));
+    assert_eq!(
+        outcome.events,
+        [
+            MacEvent::Rekeyed { minor: 2 },
+            MacEvent::ClassChanged(DeviceClass::C)
+        ]
+    );
+    assert_eq!(state.class, DeviceClass::C);
+    assert_eq!(fopts(&mut state), [0x0b, 0x01, 0x20, 0x02]);
+    // RFU class: ignored.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x20, 0x01]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::RfuValue);
+}
+
+#[test]
+fn class_b_ping_slots_beacon_frequency_and_beacon_timing() {
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.ping_slot_frequency = 869_525_000;
+    profile.wanted.beacon_frequency = 869_525_000;
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_3, profile);
+    // Periodicity 3 (every 8 s) and a BeaconTimingReq.
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x10, 0x03, 0x12]));
+    assert_eq!(outcome.events, [MacEvent::PingSlotInfo { periodicity: 3 }]);
+    // PingSlotInfoAns; BeaconTimingAns: RX1 at GPS 1388102419 s, next beacon at
+    // 10844551 × 128 s = 1388102528 s: 109 s = 3633 × 30 ms (0x0e31), channel 0; then
+    // PingSlotChannelReq (869.525 MHz, DR3) and BeaconFreqReq.
+    let plan = commands_for_downlink(&mut state, MacCarrier::Port0 { max_len: 51 });
+    assert_eq!(
+        plan.bytes,
+        [0x10, 0x12, 0x31, 0x0e, 0x00, 0x11, 0xd2, 0xad, 0x84, 0x03, 0x13, 0xd2, 0xad, 0x84]
+    );
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x11, 0x03, 0x13, 0x01]));
+    assert_eq!(outcome.events.len(), 2);
+    assert_eq!(state.confirmed.ping_slot_frequency, 869_525_000);
+    assert_eq!(state.confirmed.beacon_frequency, 869_525_000);
+    // BeaconTimingReq is deprecated in 1.1.
+    let mut state = eu(MacVersion::V1_1);
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x12]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::NotInVersion);
+}
+
+#[test]
+fn tx_param_setup_in_as923() {
+    let region = Region::As923_1;
+    let mut profile = quiet(region);
+    profile.wanted.tx_params = Some(TxParams {
+        uplink_dwell_time: true,
+        downlink_dwell_time: true,
+        max_eirp: 5,
+    });
+    let mut state = otaa(region, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    assert_eq!(fopts(&mut state), [0x09, 0x35]);
+    on_uplink(&mut state, &up(2), &cmds(&[0x09]));
+    assert_eq!(state.confirmed.tx_params, state.profile.wanted.tx_params);
+    // Not in EU868.
+    let mut eu = eu(MacVersion::V1_0_4);
+    let request = MacCommand::TxParamSetupReq(lorawan::mac::TxParamSetupReq {
+        downlink_dwell_time: false,
+        uplink_dwell_time: false,
+        max_eirp: 0,
+    });
+    assert!(matches!(
+        enqueue(&mut eu, request),
+        Err(EnqueueError::NotInRegion(_))
+    ));
+}
+
+#[test]
+fn duty_cycle_rx_timing_and_the_1_1_parameters() {
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.max_duty_cycle = 7;
+    profile.wanted.rx1_delay = 3;
+    profile.wanted.adr_ack_limit_exp = 7;
+    profile.wanted.rejoin = Some(RejoinParams {
+        max_time_n: 10,
+        max_count_n: 4,
+    });
+    let mut state = otaa(Region::Eu868, MacVersion::V1_1, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    // RXTimingSetupReq 3, DutyCycleReq 7, ADRParamSetupReq 0x75, RejoinParamSetupReq 0xa4.
+    assert_eq!(
+        fopts(&mut state),
+        [0x08, 0x03, 0x04, 0x07, 0x0c, 0x75, 0x0f, 0xa4]
+    );
+    // TimeOK clear: the count applies, the time does not.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x08, 0x04, 0x0c, 0x0f, 0x00]));
+    assert_eq!(outcome.events.len(), 4);
+    let c = &state.confirmed;
+    assert_eq!(
+        (c.rx1_delay, c.max_duty_cycle, c.adr_ack_limit_exp),
+        (3, 7, 7)
+    );
+    assert_eq!(c.rejoin.map(|r| r.max_count_n), Some(4));
+    assert!(matches!(
+        outcome.events[3],
+        MacEvent::Refused {
+            request: "RejoinParamSetupReq",
+            ..
+        }
+    ));
+    on_uplink(&mut state, &up(3), &[]);
+    assert!(
+        fopts(&mut state).is_empty(),
+        "the refused one is not resent"
+    );
+}
+
+#[test]
+fn operator_requests_force_rejoin_needs_1_1_and_expects_no_answer() {
+    let force = MacCommand::ForceRejoinReq(lorawan::mac::ForceRejoinReq {
+        period: 1,
+        max_retries: 2,
+        rejoin_type: 2,
+        data_rate: 3,
+    });
+    let mut state = eu(MacVersion::V1_0_4);
+    assert!(matches!(
+        enqueue(&mut state, force.clone()),
+        Err(EnqueueError::NotInVersion { .. })
+    ));
+    assert!(matches!(
+        enqueue(&mut state, MacCommand::LinkCheckReq),
+        Err(EnqueueError::NotARequest(_))
+    ));
+    let mut state = eu(MacVersion::V1_1);
+    enqueue(&mut state, force).unwrap();
+    // Period 1 << 11 | retries 2 << 8 | type 2 << 4 | DR3 = 0x0a23, little-endian.
+    assert_eq!(fopts(&mut state), [0x0e, 0x23, 0x0a]);
+    assert!(state.pending.is_empty());
+}
+
+#[test]
+fn a_lost_downlink_does_not_count_as_an_attempt() {
+    let mut profile = quiet(Region::Eu868);
+    profile.dev_status.every_uplinks = Some(1000);
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    on_uplink(&mut state, &up(1), &cmds(&[0x02]));
+    let plan = commands_for_downlink(&mut state, MacCarrier::FOpts);
+    assert_eq!(plan.bytes, [0x02, 15, 1, 0x06]);
+    on_downlink_lost(&mut state, &plan);
+    assert_eq!(state.pending[0].attempts, 0);
+    assert_eq!(fopts(&mut state), [0x02, 15, 1, 0x06]);
+}
+
+#[test]
+fn an_otaa_session_starts_from_the_join_accept() {
+    let region = Region::Eu868;
+    let profile = quiet(region).with_channel(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    let join = JoinAcceptSettings::from_profile(region, &profile);
+    assert!(join.cf_list.is_some());
+    let state = MacState::new(region, MacVersion::V1_0_4, profile, Activation::Otaa(join));
+    assert_eq!(state.confirmed.enabled_channels, ChannelMask::first(4));
+    assert_eq!(
+        state.confirmed.extra_channels,
+        state.profile.wanted.extra_channels
+    );
+}
+
+#[test]
+fn the_state_round_trips_through_json() {
+    let mut profile = quiet(Region::Us915);
+    profile.wanted.enabled_channels = ChannelMask::range(8, 16).with(65, true);
+    profile.dev_status.every_uplinks = Some(5);
+    let mut state = otaa(Region::Us915, MacVersion::V1_1, profile);
+    on_uplink(&mut state, &adr_uplink(1, 0, 3.5), &cmds(&[0x02, 0x0d]));
+    let plan = commands_for_downlink(&mut state, MacCarrier::Port0 { max_len: 11 });
+    assert!(plan.left_out > 0);
+    on_uplink(&mut state, &adr_uplink(2, 0, 3.5), &cmds(&[0x03, 0x06]));
+    assert!(!state.pending.is_empty() && !state.history.is_empty());
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(
+        json.contains("\"US915\"") && json.contains("\"1.1.0\""),
+        "{json}"
+    );
+    let back: MacState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state);
+    // A stored command that is not one command is refused, not invented.
+    let bad = json.replacen("\"06\"", "\"0606\"", 1);
+    assert!(bad == json || serde_json::from_str::<MacState>(&bad).is_err());
+}
