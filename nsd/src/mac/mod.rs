@@ -45,7 +45,8 @@
 //!   told from the old one).
 //! - **`LinkADRReq` blocks.** Several `LinkADRReq` in one frame form a block the device
 //!   applies as a whole (channel masks in order, data rate / power / NbTrans of the last);
-//!   1.0.4 and 1.1 devices answer each with a `LinkADRAns` of the same status.
+//!   1.0.2 to 1.0.4 devices answer each command with a `LinkADRAns` of the same status,
+//!   1.1 devices answer the block once.
 //! - **0xF.** 1.0.4 and 1.1 devices read `LinkADRReq` DataRate or TXPower 0xF as "keep the
 //!   current value"; ADR uses it for the field it does not change, and only for them.
 //! - **Device requests.** `LinkCheckReq`, `DeviceTimeReq`, `PingSlotInfoReq`,

@@ -272,6 +272,19 @@ impl JoinAcceptSettings {
     }
 }
 
+/// How the session started, as the state remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ActivationMode {
+    /// Over the air (1.1: `RekeyInd` applies, `ResetInd` does not).
+    Otaa,
+    /// By personalisation, with the parameters the device was provisioned with, which it
+    /// goes back to on a 1.1 `ResetInd`.
+    Abp {
+        /// The parameters programmed into the device.
+        provisioned: DeviceParams,
+    },
+}
+
 /// How the session started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -410,6 +423,8 @@ pub struct MacState {
     /// The LoRaWAN version of the session.
     #[serde(with = "version_text")]
     pub version: MacVersion,
+    /// OTAA or ABP.
+    pub activation: ActivationMode,
     /// The class the device is served in.
     pub class: DeviceClass,
     /// The parameters the device runs, as last confirmed.
@@ -448,13 +463,19 @@ impl MacState {
         profile: MacProfile,
         activation: Activation,
     ) -> Self {
-        let confirmed = match activation {
-            Activation::Abp => profile.wanted.clone(),
-            Activation::Otaa(join) => after_join(region, &join),
+        let (confirmed, activation) = match activation {
+            Activation::Abp => (
+                profile.wanted.clone(),
+                ActivationMode::Abp {
+                    provisioned: profile.wanted.clone(),
+                },
+            ),
+            Activation::Otaa(join) => (after_join(region, &join), ActivationMode::Otaa),
         };
         Self {
             region,
             version,
+            activation,
             class: DeviceClass::A,
             confirmed,
             profile,

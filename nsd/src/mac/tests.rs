@@ -309,7 +309,7 @@ fn a_link_adr_block_is_answered_as_a_block() {
     assert_eq!(
         outcome.events[0],
         MacEvent::LinkAdrAnswerCount {
-            sent: 2,
+            expected: 2,
             answered: 1
         }
     );
@@ -342,6 +342,41 @@ fn adr_uplink(fcnt: u32, dr: u8, snr: f32) -> UplinkFacts {
         max_snr: snr,
         ..up(fcnt)
     }
+}
+
+#[test]
+fn a_1_1_device_answers_a_block_once() {
+    let region = Region::Us915;
+    let mut profile = quiet(region);
+    profile.wanted.enabled_channels = ChannelMask::range(8, 16).with(65, true);
+    let mut state = otaa(region, MacVersion::V1_1, profile);
+    state.confirmed.enabled_channels = ChannelMask::first(72);
+    let before = state.clone();
+    on_uplink(&mut state, &up(1), &[]);
+    assert_eq!(fopts(&mut state).len(), 10, "a two-command block");
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x07]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Confirmed {
+            request: "LinkADRReq"
+        }]
+    );
+    // Two answers from a 1.1 device: noted, used.
+    let mut state = before;
+    on_uplink(&mut state, &up(1), &[]);
+    fopts(&mut state);
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x07, 0x03, 0x07]));
+    assert_eq!(
+        outcome.events[0],
+        MacEvent::LinkAdrAnswerCount {
+            expected: 1,
+            answered: 2
+        }
+    );
+    assert_eq!(
+        state.confirmed.enabled_channels,
+        state.profile.wanted.enabled_channels
+    );
 }
 
 #[test]
@@ -478,12 +513,23 @@ fn unknown_and_unsolicited_commands_are_ignored_with_a_reason() {
 fn reset_ind_resets_a_1_1_device_and_is_confirmed() {
     let profile = quiet(Region::Eu868);
     let mut state = MacState::new(Region::Eu868, MacVersion::V1_1, profile, Activation::Abp);
-    state.confirmed.data_rate = 4;
+    state.confirmed.rx1_delay = 4;
+    // A later profile change is not what the device was programmed with.
+    state.profile.wanted.rx1_delay = 2;
     enqueue(&mut state, MacCommand::DevStatusReq).unwrap();
     let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x01, 0x01]));
     assert_eq!(outcome.events, [MacEvent::DeviceReset { minor: 1 }]);
-    assert!(state.pending.is_empty());
-    assert_eq!(fopts(&mut state), [0x01, 0x01]);
+    assert_eq!(state.confirmed.rx1_delay, 1);
+    // ResetConf 1.1, then the wanted RX1 delay again.
+    assert_eq!(fopts(&mut state), [0x01, 0x01, 0x08, 0x02]);
+    // An ABP device has no RekeyInd.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x0b, 0x01]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::WrongActivation);
+    // An OTAA device has no ResetInd.
+    let mut state = eu(MacVersion::V1_1);
+    let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x01, 0x01]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::WrongActivation);
+    assert!(fopts(&mut state).is_empty());
     // A 1.0.4 session has no ResetInd.
     let mut state = eu(MacVersion::V1_0_4);
     let outcome = on_uplink(&mut state, &up(1), &cmds(&[0x01, 0x01]));
@@ -681,4 +727,101 @@ fn the_state_round_trips_through_json() {
     // A stored command that is not one command is refused, not invented.
     let bad = json.replacen("\"06\"", "\"0606\"", 1);
     assert!(bad == json || serde_json::from_str::<MacState>(&bad).is_err());
+}
+
+#[test]
+fn a_device_without_adr_takes_the_channel_mask_only() {
+    // A 1.0.3 device, ADR off: the network only wants channel 2 off.
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.enabled_channels = ChannelMask::first(2);
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_3, profile);
+    on_uplink(&mut state, &up(1), &[]);
+    // No 0xF before 1.0.4: the current DR0 / power 0 are written out.
+    assert_eq!(fopts(&mut state), [0x03, 0x00, 0x03, 0x00, 0x01]);
+    // Channel mask ACK only.
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x03, 0x01]));
+    assert_eq!(
+        outcome.events,
+        [MacEvent::Refused {
+            request: "LinkADRReq",
+            parts: vec!["PowerACK", "DataRateACK"]
+        }]
+    );
+    assert_eq!(state.confirmed.enabled_channels, ChannelMask::first(2));
+    assert_eq!(state.adr_limits, AdrLimits::default());
+    on_uplink(&mut state, &up(3), &[]);
+    assert!(fopts(&mut state).is_empty());
+}
+
+#[test]
+fn a_refused_power_caps_adr_and_a_removed_channel_is_deleted() {
+    let mut state = eu(MacVersion::V1_0_4);
+    state.confirmed.data_rate = 5;
+    state.confirmed.extra_channels.push(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    state.confirmed.enabled_channels = ChannelMask::first(4);
+    state.profile.wanted.enabled_channels = ChannelMask::first(4);
+    // 13.5 dB of headroom at SF7: six 2 dB power steps; the profile no longer has channel 3.
+    on_uplink(&mut state, &adr_uplink(1, 5, 16.0), &[]);
+    assert_eq!(
+        fopts(&mut state),
+        [0x03, 0xf6, 0x0f, 0x00, 0x01, 0x07, 0x03, 0x00, 0x00, 0x00, 0x00]
+    );
+    // Power refused; the channel deleted (both bits set).
+    let outcome = on_uplink(
+        &mut state,
+        &adr_uplink(2, 5, 16.0),
+        &cmds(&[0x03, 0x03, 0x07, 0x03]),
+    );
+    assert_eq!(outcome.events.len(), 2);
+    assert_eq!(state.adr_limits.max_tx_power, Some(5));
+    assert!(state.confirmed.extra_channels.is_empty());
+    assert!(!state.confirmed.enabled_channels.contains(3));
+    // ADR stays at or below power index 5; channel 3 is gone from the mask now.
+    assert_eq!(fopts(&mut state), [0x03, 0xf5, 0x07, 0x00, 0x01]);
+}
+
+#[test]
+fn dl_channel_and_ping_slot_channel_answers() {
+    let mut profile = quiet(Region::Eu868);
+    profile.wanted.dl_frequencies.push(DlFrequency {
+        index: 1,
+        frequency: 869_100_000,
+    });
+    profile.wanted.ping_slot_data_rate = 5;
+    let mut state = otaa(Region::Eu868, MacVersion::V1_0_4, profile);
+    state.confirmed.ping_slot_periodicity = Some(0);
+    on_uplink(&mut state, &up(1), &[]);
+    // DlChannelReq channel 1 → 869.1 MHz; PingSlotChannelReq default frequency, DR5.
+    assert_eq!(
+        fopts(&mut state),
+        [0x0a, 0x01, 0x38, 0x9d, 0x84, 0x11, 0x00, 0x00, 0x00, 0x05]
+    );
+    let outcome = on_uplink(&mut state, &up(2), &cmds(&[0x0a, 0x03, 0x11, 0x01]));
+    assert_eq!(
+        outcome.events,
+        [
+            MacEvent::Confirmed {
+                request: "DlChannelReq"
+            },
+            MacEvent::Refused {
+                request: "PingSlotChannelReq",
+                parts: vec!["DataRateOK"]
+            }
+        ]
+    );
+    assert_eq!(
+        state.confirmed.dl_frequencies,
+        state.profile.wanted.dl_frequencies
+    );
+    assert_eq!(state.confirmed.ping_slot_data_rate, 3);
+    // The sticky DlChannelAns is repeated: no new request, a downlink to stop it.
+    let outcome = on_uplink(&mut state, &up(3), &cmds(&[0x0a, 0x03]));
+    assert_eq!(outcome.ignored[0].reason, IgnoreReason::StickyRepeat);
+    assert!(outcome.needs_downlink);
+    assert!(fopts(&mut state).is_empty());
 }

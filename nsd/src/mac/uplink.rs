@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use lorawan::join::MacVersion;
 use lorawan::mac::{
     BeaconTimingAns, Cid, DeviceClass as WireClass, DeviceTimeAns, LinkAdrAns, LinkAdrReq,
     LinkCheckAns, MacCommand, MinorVersion,
@@ -10,8 +11,8 @@ use lorawan::mac::{
 
 use super::adr::{self, KEEP};
 use super::state::{
-    AbandonReason, DevStatus, DeviceClass, DeviceParams, DlFrequency, ExtraChannel, MacState,
-    PendingRequest, PendingStatus, RejoinParams, StoredCommand, TxParams, UplinkRecord,
+    AbandonReason, ActivationMode, DevStatus, DeviceClass, DeviceParams, DlFrequency, ExtraChannel,
+    MacState, PendingRequest, PendingStatus, RejoinParams, StoredCommand, TxParams, UplinkRecord,
     HISTORY_LEN,
 };
 
@@ -20,9 +21,14 @@ pub const GPS_EPOCH_UNIX_SECS: u64 = 315_964_800;
 /// GPS − UTC in seconds, in force since 2017-01-01 (no leap second announced since).
 pub const GPS_LEAP_SECONDS: u64 = 18;
 
+/// The LoRaWAN minor version the network serves in `ResetConf` / `RekeyConf`: 1 (1.1).
+const SERVED_MINOR: MinorVersion = MinorVersion { minor: 1 };
+
 /// The CIDs whose answers are "sticky": the device repeats them in every uplink until it
-/// receives a Class A downlink (TS001 1.0.4 / 1.1: RXParamSetupAns, RXTimingSetupAns,
-/// TxParamSetupAns, DlChannelAns).
+/// receives a downlink. TS001 1.1 §5.5: "The RXParamSetupAns command MUST be added in the
+/// FOpt field of all uplinks until a class A downlink is received by the end-device"; the
+/// same for RXTimingSetupAns (§5.8) and DlChannelAns (§5.7). TxParamSetupAns is treated
+/// alike, as deployed devices and The Things Stack do.
 pub const STICKY_CIDS: [Cid; 4] = [
     Cid::RX_PARAM_SETUP,
     Cid::RX_TIMING_SETUP,
@@ -110,11 +116,12 @@ pub enum MacEvent {
         /// How many times it was sent.
         attempts: u8,
     },
-    /// A `LinkADRReq` block was answered by a different number of `LinkADRAns` than it had
-    /// commands (1.0.4 and 1.1 devices answer each).
+    /// A `LinkADRReq` block was answered by another number of `LinkADRAns` than the
+    /// session's version has devices send (one per command in 1.0.2 to 1.0.4, one per block
+    /// in 1.1); the answers were used all the same.
     LinkAdrAnswerCount {
-        /// Commands in the block.
-        sent: usize,
+        /// Answers expected.
+        expected: usize,
         /// Answers received.
         answered: usize,
     },
@@ -138,6 +145,9 @@ pub enum IgnoreReason {
     Retransmission,
     /// A value the specification leaves RFU.
     RfuValue,
+    /// A command for the other activation (`ResetInd` from an OTAA device, `RekeyInd` from
+    /// an ABP one), which the network ignores (TS001 1.1 §5.1, §5.10).
+    WrongActivation,
 }
 
 /// An uplink MAC command that was not acted upon, and why.
@@ -193,13 +203,15 @@ pub fn on_uplink(
     state.last_fcnt = Some(uplink.fcnt);
     state.last_uplink_unix_ms = Some(uplink.received_unix_ms);
 
-    if let Some(MacCommand::ResetInd(minor)) = commands
-        .iter()
-        .find(|c| matches!(c, MacCommand::ResetInd(_)))
+    let reset_ind = commands.iter().find_map(|c| match c {
+        MacCommand::ResetInd(minor) => Some(*minor),
+        _ => None,
+    });
+    if let (Some(minor), ActivationMode::Abp { provisioned }, true) =
+        (reset_ind, &state.activation, state.is_1_1())
     {
-        if state.is_1_1() {
-            reset(state, *minor, &mut out);
-        }
+        let provisioned = provisioned.clone();
+        reset(state, provisioned, minor, &mut out);
     }
     answers(state, uplink, commands, &mut out);
     record(state, uplink);
@@ -218,22 +230,29 @@ pub fn on_uplink(
     out
 }
 
-/// `ResetInd` (1.1 ABP): the device went back to its provisioned parameters and counters.
-fn reset(state: &mut MacState, minor: MinorVersion, out: &mut UplinkOutcome) {
-    // TS001 1.1 §5.1: the network answers ResetInd with ResetConf carrying the version it
-    // serves, the lower of the device's and its own (1.1); the device repeats ResetInd in
-    // every uplink until it receives ResetConf, so this may run more than once.
-    state.confirmed = state.profile.wanted.clone();
+/// `ResetInd` (1.1 ABP): the device went back to its provisioned parameters.
+fn reset(
+    state: &mut MacState,
+    provisioned: DeviceParams,
+    minor: MinorVersion,
+    out: &mut UplinkOutcome,
+) {
+    // TS001 1.1 §5.1: "an ABP end-device indicates to the network that it has been
+    // re-initialized and that it has switched back to its default MAC & radio parameters
+    // (i.e the parameters originally programmed into the device at fabrication except for
+    // the three frame counters). The ResetInd command MUST be added to the FOpt field of all
+    // uplinks until a ResetConf is received." So this may run several times; each time the
+    // requests in flight are void.
+    state.confirmed = provisioned;
     state.pending.clear();
     state.sticky_answers.clear();
     state.history.clear();
     state.adr_limits = Default::default();
-    let served = MinorVersion {
-        minor: minor.minor.min(1),
-    };
+    // "The server's version carried by the ResetConf must be the same than the device's
+    // version": 1 (LoRaWAN 1.1), the only minor both sides know.
     state
         .owed
-        .push(StoredCommand(MacCommand::ResetConf(served)));
+        .push(StoredCommand(MacCommand::ResetConf(SERVED_MINOR)));
     out.events
         .push(MacEvent::DeviceReset { minor: minor.minor });
 }
@@ -347,8 +366,8 @@ fn apply(
     let confirmed = match (&entry.commands[0].0, &got[0]) {
         (M::LinkAdrReq(_), _) => return link_adr(state, up, entry, got, out),
         (M::RxParamSetupReq(r), M::RxParamSetupAns(a)) => {
-            // TS001 1.0.4 §5.4: "If either of the 3 bits is equal to 0, the command did not
-            // succeed and the previous parameters SHALL be kept."
+            // TS001 1.1 §5.5: "If either of the 3 bits is equal to 0, the command did not
+            // succeed and the previous parameters MUST be kept."
             if a.rx1_dr_offset_ack && a.rx2_data_rate_ack && a.channel_ack {
                 c.rx1_dr_offset = r.rx1_dr_offset;
                 c.rx2_data_rate = r.rx2_data_rate;
@@ -386,6 +405,10 @@ fn apply(
             if a.data_rate_range_ok && a.channel_frequency_ok {
                 let index = r.ch_index;
                 c.extra_channels.retain(|x| x.index != index);
+                // TS001 1.1 §5.7: "The newly defined or modified channel is enabled and can
+                // immediately be used for communication. The RX1 downlink frequency is set
+                // equal to the uplink frequency." A frequency of 0 disables the channel.
+                c.dl_frequencies.retain(|x| x.index != index);
                 let enabled = r.frequency != 0;
                 if enabled {
                     c.extra_channels.push(ExtraChannel {
@@ -395,8 +418,6 @@ fn apply(
                         max_dr: r.max_dr,
                     });
                     c.extra_channels.sort_by_key(|x| x.index);
-                } else {
-                    c.dl_frequencies.retain(|x| x.index != index);
                 }
                 c.enabled_channels = c.enabled_channels.with(usize::from(index), enabled);
                 true
@@ -453,8 +474,8 @@ fn apply(
             true
         }
         (M::RejoinParamSetupReq(r), M::RejoinParamSetupAns(a)) => {
-            // TS001 1.1 §5.13: a device that cannot do time-based rejoins answers TimeOK = 0
-            // and still applies MaxCountN.
+            // TS001 1.1 §5.14: "If Bit 0 = 1, the device has accepted Time and Count
+            // limitations, otherwise it only accepts the count limitation."
             let time = if a.time_ok {
                 r.max_time_n
             } else {
@@ -531,11 +552,18 @@ fn link_adr(
     let Some(last) = reqs.last().copied() else {
         return;
     };
-    // TS001 1.0.4 §5.3: the end-device answers every LinkADRReq of a contiguous block with
-    // a LinkADRAns carrying the status of the whole block (1.0.2 devices sent one).
-    if state.keeps_0xf() && answers.len() != reqs.len() {
+    // A contiguous block is applied atomically. LoRaWAN 1.0.2 to 1.0.4 devices answer each
+    // LinkADRReq of the block with a LinkADRAns of the same status; TS001 1.1 §5.3: "The
+    // end-device MUST send a single LinkADRAns command to accept or reject an entire ADR
+    // atomic command block."
+    let expected = if (MacVersion::V1_0_2..MacVersion::V1_1).contains(&state.version) {
+        reqs.len()
+    } else {
+        1
+    };
+    if answers.len() != expected {
         out.events.push(MacEvent::LinkAdrAnswerCount {
-            sent: reqs.len(),
+            expected,
             answered: answers.len(),
         });
     }
@@ -551,7 +579,8 @@ fn link_adr(
         if let Ok(mask) = params.apply_link_adr_block(&masks, c.enabled_channels, defined) {
             c.enabled_channels = mask;
         }
-        // TS001 1.0.4: NbTrans 0 keeps the current value; before 1.0.4 it meant 1.
+        // TS001 1.1 §5.3: "If NbTrans==0 is received the end-device SHALL keep the current
+        // NbTrans value unchanged" (1.0.4 alike); earlier versions took 0 as the default, 1.
         if last.nb_trans != 0 {
             c.nb_trans = last.nb_trans;
         } else if !keeps_nb_trans {
@@ -577,7 +606,7 @@ fn link_adr(
         apply_mask(c);
     } else if !dr_ack && last.data_rate != KEEP && last.data_rate > 0 {
         // "If any of those three bits equals 0, the command did not succeed and the node has
-        // kept the previous state" (TS001 1.0.4 §5.3): nothing applied. Stay below what was
+        // kept the previous state" (TS001 1.1 §5.3): nothing applied. Stay below what was
         // refused so ADR does not ask again.
         let cap = last.data_rate - 1;
         let limits = &mut state.adr_limits;
@@ -655,18 +684,25 @@ fn device_request(
             };
             owe(state, M::DeviceTimeAns(answer));
         }
-        M::ResetInd(_) if !state.is_1_1() => out.ignore(command, IgnoreReason::NotInVersion),
-        M::ResetInd(_) => {}
-        M::RekeyInd(_) | M::DeviceModeInd(_) if !state.is_1_1() => {
+        M::ResetInd(_) | M::RekeyInd(_) | M::DeviceModeInd(_) if !state.is_1_1() => {
             out.ignore(command, IgnoreReason::NotInVersion)
         }
+        // TS001 1.1 §5.1: "The Network Server SHALL ignore the ResetInd command coming from
+        // an OTA device."
+        M::ResetInd(_) if state.activation == ActivationMode::Otaa => {
+            out.ignore(command, IgnoreReason::WrongActivation)
+        }
+        M::ResetInd(_) => {}
+        // TS001 1.1 §5.10: "The Network Server SHALL ignore the RekeyInd command coming from
+        // an ABP device."
+        M::RekeyInd(_) if state.activation != ActivationMode::Otaa => {
+            out.ignore(command, IgnoreReason::WrongActivation)
+        }
         M::RekeyInd(minor) => {
-            // TS001 1.1 §5.10: the network answers RekeyInd with RekeyConf carrying the
-            // version it serves; the device repeats RekeyInd until it receives it.
-            let served = MinorVersion {
-                minor: minor.minor.min(1),
-            };
-            owe(state, M::RekeyConf(served));
+            // "When a RekeyInd is received by the Network Server, it responds with a
+            // RekeyConf command" (§5.10); "for a LoRaWAN1.1 device the only valid value is
+            // 1". The device repeats RekeyInd until it receives RekeyConf.
+            owe(state, M::RekeyConf(SERVED_MINOR));
             out.events.push(MacEvent::Rekeyed { minor: minor.minor });
         }
         M::DeviceModeInd(class) => {
@@ -675,7 +711,8 @@ fn device_request(
                 WireClass::C => DeviceClass::C,
                 WireClass::Other(_) => return out.ignore(command, IgnoreReason::RfuValue),
             };
-            // TS001 1.1 §5.15: the network confirms the class with DeviceModeConf.
+            // TS001 1.1 class C (DeviceModeInd): the network confirms the class it will serve
+            // with DeviceModeConf.
             state.class = to;
             owe(state, M::DeviceModeConf(*class));
             out.events.push(MacEvent::ClassChanged(to));
