@@ -59,8 +59,8 @@ mod state;
 mod uplink;
 
 pub use plan::{
-    commands_for_downlink, enqueue, on_downlink_lost, DownlinkMac, EnqueueError, MacCarrier,
-    FOPTS_MAX_LEN,
+    commands_for_downlink, downlink_adr, enqueue, on_downlink_lost, DownlinkMac, EnqueueError,
+    MacCarrier, FOPTS_MAX_LEN,
 };
 pub use state::{
     AbandonReason, Abandoned, Activation, AdrLimits, DevStatus, DevStatusPolicy, DeviceClass,

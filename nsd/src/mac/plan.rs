@@ -66,6 +66,12 @@ pub enum EnqueueError {
     Invalid(#[from] MacError),
 }
 
+/// The ADR bit of the network's downlinks: set when the profile runs ADR (the 1.0.4 default:
+/// the network tells the device it can control its data rate and power).
+pub fn downlink_adr(state: &MacState) -> bool {
+    state.profile.adr.enabled
+}
+
 /// Queues a request asked for by an operator (ForceRejoinReq, DevStatusReq, a
 /// NewChannelReq…); it goes out with the next downlink and is retried like the network's own.
 pub fn enqueue(state: &mut MacState, command: MacCommand) -> Result<(), EnqueueError> {
@@ -127,6 +133,10 @@ pub fn commands_for_downlink(state: &mut MacState, carrier: MacCarrier) -> Downl
             continue;
         }
         let commands: Vec<MacCommand> = entry.commands.iter().map(|c| c.0.clone()).collect();
+        // An empty entry (a damaged stored state) is dropped.
+        let Some(first) = commands.first().cloned() else {
+            continue;
+        };
         match add(&mut plan, budget, &commands) {
             Fit::NoRoom => {
                 plan.left_out += commands.len();
@@ -134,14 +144,14 @@ pub fn commands_for_downlink(state: &mut MacState, carrier: MacCarrier) -> Downl
             }
             Fit::Invalid => state.abandon(entry.commands, AbandonReason::Refused),
             Fit::Added => {
-                if commands[0] == MacCommand::DevStatusReq {
+                if first == MacCommand::DevStatusReq {
                     state.dev_status_requested = Some(RequestMark {
                         fcnt: after_fcnt.unwrap_or(0),
                         unix_ms: state.last_uplink_unix_ms.unwrap_or(0),
                     });
                 }
                 // ForceRejoinReq has no answer: the device sends rejoin-requests.
-                if commands[0].cid() != Cid::FORCE_REJOIN {
+                if first.cid() != Cid::FORCE_REJOIN {
                     entry.status = PendingStatus::Sent { after_fcnt };
                     entry.attempts = entry.attempts.saturating_add(1);
                     keep.push(entry);
@@ -266,7 +276,15 @@ fn plan_link_adr(state: &mut MacState, up: &UplinkFacts) {
         c.enabled_channels
     };
     if let Ok(block) = adr::link_adr_block(params, state.keeps_0xf(), current, target, mask) {
-        let commands = block.into_iter().map(MacCommand::LinkAdrReq).collect();
+        let commands: Vec<MacCommand> = block.into_iter().map(MacCommand::LinkAdrReq).collect();
+        // The same block, given up on or refused before, is not sent again.
+        let abandoned = state
+            .abandoned
+            .iter()
+            .any(|a| a.commands.iter().map(|c| &c.0).eq(commands.iter()));
+        if abandoned {
+            return;
+        }
         state
             .pending
             .push(PendingRequest::queued(commands, Origin::Network));

@@ -162,8 +162,10 @@ pub struct Ignored {
 /// What an uplink changed and what the network owes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UplinkOutcome {
-    /// The network must send a downlink: a confirmed uplink, an `ADRACKReq`, owed answers,
-    /// sticky answers to stop, or requests to send.
+    /// The network must send a Class A downlink (RX1 / RX2 of this uplink): a confirmed
+    /// uplink to acknowledge, an `ADRACKReq` (TS001 1.0.4 §4.3.1.1: any downlink answers it,
+    /// even with nothing to change), answers owed, sticky answers to stop, or requests to
+    /// send.
     pub needs_downlink: bool,
     /// Events for the integrator and the application server.
     pub events: Vec<MacEvent>,
@@ -314,7 +316,7 @@ fn answers(
             // Unanswered: the downlink or the answer was lost. Send again, up to the limit.
             if entry.attempts >= max_attempts {
                 out.events.push(MacEvent::GaveUp {
-                    request: entry.commands[0].0.name(),
+                    request: entry.commands.first().map_or("Unknown", |c| c.0.name()),
                     attempts: entry.attempts,
                 });
                 state.abandon(entry.commands, AbandonReason::Unanswered);
@@ -344,6 +346,7 @@ fn answers(
         .filter(|c| is_answer(c) && STICKY_CIDS.contains(&c.cid()))
         .map(|c| c.cid().0)
         .collect();
+    sticky.sort_unstable();
     sticky.dedup();
     state.sticky_answers = sticky;
 }
@@ -357,13 +360,18 @@ fn apply(
     out: &mut UplinkOutcome,
 ) {
     use MacCommand as M;
-    let request = entry.commands[0].0.name();
+    let (Some(StoredCommand(request_command)), Some(answer)) =
+        (entry.commands.first(), got.first())
+    else {
+        return;
+    };
+    let request = request_command.name();
     let refused = |state: &mut MacState, out: &mut UplinkOutcome, parts: Vec<&'static str>| {
         out.events.push(MacEvent::Refused { request, parts });
         state.abandon(entry.commands.clone(), AbandonReason::Refused);
     };
     let c = &mut state.confirmed;
-    let confirmed = match (&entry.commands[0].0, &got[0]) {
+    let confirmed = match (request_command, answer) {
         (M::LinkAdrReq(_), _) => return link_adr(state, up, entry, got, out),
         (M::RxParamSetupReq(r), M::RxParamSetupAns(a)) => {
             // TS001 1.1 §5.5: "If either of the 3 bits is equal to 0, the command did not

@@ -570,3 +570,202 @@ fn dl_channel_and_ping_slot_channel_answers() {
 }
 
 mod link_adr;
+
+/// A device that accepts everything: the answers (uplink bytes) to a downlink's commands,
+/// one `LinkADRAns` per `LinkADRReq` (1.0.2 … 1.0.4 style).
+fn obliging_device(downlink: &[MacCommand]) -> Vec<u8> {
+    use lorawan::mac::{
+        BeaconFreqAns, DevStatusAns, DlChannelAns, LinkAdrAns, NewChannelAns, PingSlotChannelAns,
+        RejoinParamSetupAns, RxParamSetupAns,
+    };
+    use MacCommand as M;
+    let answers: Vec<MacCommand> = downlink
+        .iter()
+        .filter_map(|c| {
+            Some(match c {
+                M::LinkAdrReq(_) => M::LinkAdrAns(LinkAdrAns {
+                    power_ack: true,
+                    data_rate_ack: true,
+                    channel_mask_ack: true,
+                }),
+                M::DutyCycleReq(_) => M::DutyCycleAns,
+                M::RxParamSetupReq(_) => M::RxParamSetupAns(RxParamSetupAns {
+                    rx1_dr_offset_ack: true,
+                    rx2_data_rate_ack: true,
+                    channel_ack: true,
+                }),
+                M::DevStatusReq => M::DevStatusAns(DevStatusAns {
+                    battery: 100,
+                    margin: 7,
+                }),
+                M::NewChannelReq(_) => M::NewChannelAns(NewChannelAns {
+                    data_rate_range_ok: true,
+                    channel_frequency_ok: true,
+                }),
+                M::RxTimingSetupReq(_) => M::RxTimingSetupAns,
+                M::TxParamSetupReq(_) => M::TxParamSetupAns,
+                M::DlChannelReq(_) => M::DlChannelAns(DlChannelAns {
+                    uplink_frequency_exists: true,
+                    channel_frequency_ok: true,
+                }),
+                M::AdrParamSetupReq(_) => M::AdrParamSetupAns,
+                M::RejoinParamSetupReq(_) => {
+                    M::RejoinParamSetupAns(RejoinParamSetupAns { time_ok: true })
+                }
+                M::PingSlotChannelReq(_) => M::PingSlotChannelAns(PingSlotChannelAns {
+                    data_rate_ok: true,
+                    channel_frequency_ok: true,
+                }),
+                M::BeaconFreqReq(_) => M::BeaconFreqAns(BeaconFreqAns {
+                    beacon_frequency_ok: true,
+                }),
+                _ => return None,
+            })
+        })
+        .collect();
+    let mut bytes = Vec::new();
+    lorawan::mac::encode_commands(&answers, &mut bytes).expect("answers encode");
+    bytes
+}
+
+#[test]
+fn an_obliging_device_converges_on_the_profile_and_then_all_is_quiet() {
+    let region = Region::Eu868;
+    let mut profile = quiet(region).with_channel(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    profile.wanted.rx1_dr_offset = 2;
+    profile.wanted.rx2_data_rate = 3;
+    profile.wanted.rx1_delay = 3;
+    profile.wanted.max_duty_cycle = 4;
+    profile.wanted.adr_ack_limit_exp = 5;
+    profile.wanted.rejoin = Some(RejoinParams {
+        max_time_n: 3,
+        max_count_n: 2,
+    });
+    profile.dev_status.every_uplinks = Some(50);
+    let mut state = otaa(region, MacVersion::V1_0_4, profile);
+    // ADRParamSetupReq and RejoinParamSetupReq are 1.1 commands: never sent here.
+    let mut answers = Vec::new();
+    // The device applies a LinkADRReq on reception: its next uplink is at the new rate.
+    let mut device_dr = 0;
+    for fcnt in 1..=8 {
+        on_uplink(
+            &mut state,
+            &adr_uplink(fcnt, device_dr, 2.0),
+            &cmds(&answers),
+        );
+        let plan = commands_for_downlink(&mut state, MacCarrier::FOpts);
+        assert!(plan.bytes.len() <= FOPTS_MAX_LEN);
+        for command in &plan.commands {
+            if let MacCommand::LinkAdrReq(r) = command {
+                if r.data_rate != adr::KEEP {
+                    device_dr = r.data_rate;
+                }
+            }
+        }
+        answers = obliging_device(&plan.commands);
+    }
+    assert!(state.pending.is_empty(), "{:?}", state.pending);
+    assert!(state.abandoned.is_empty());
+    let (c, w) = (&state.confirmed, &state.profile.wanted);
+    assert_eq!(c.extra_channels, w.extra_channels);
+    assert_eq!(c.enabled_channels, ChannelMask::first(4));
+    assert_eq!(
+        (
+            c.rx1_dr_offset,
+            c.rx2_data_rate,
+            c.rx1_delay,
+            c.max_duty_cycle
+        ),
+        (2, 3, 3, 4)
+    );
+    // SNR 2 dB with a 10 dB margin: SF8 (needs −10 dB) is as fast as it gets.
+    assert_eq!(c.data_rate, 4);
+    assert_eq!((c.rejoin, c.adr_ack_limit_exp), (None, 6));
+    assert!(state.dev_status.is_some());
+    // Quiet: the next uplinks need nothing.
+    for fcnt in 9..=12 {
+        let outcome = on_uplink(
+            &mut state,
+            &adr_uplink(fcnt, device_dr, 2.0),
+            &cmds(&answers),
+        );
+        answers.clear();
+        assert!(!outcome.needs_downlink, "uplink {fcnt}: {outcome:?}");
+    }
+}
+
+/// A small deterministic generator (xorshift) for the robustness test below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn byte(&mut self) -> u8 {
+        (self.next() >> 32) as u8
+    }
+}
+
+#[test]
+fn arbitrary_uplink_commands_never_panic_and_the_state_stays_storable() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let versions = [MacVersion::V1_0_2, MacVersion::V1_0_4, MacVersion::V1_1];
+    for round in 0..200 {
+        let region = Region::ALL[round % Region::ALL.len()];
+        let version = versions[round % versions.len()];
+        let mut profile = quiet(region);
+        profile.dev_status.every_uplinks = Some(3);
+        let activation = if round % 2 == 0 {
+            Activation::Abp
+        } else {
+            Activation::Otaa(JoinAcceptSettings::from_profile(region, &profile))
+        };
+        let mut state = MacState::new(region, version, profile, activation);
+        for fcnt in 0..30u32 {
+            let len = usize::from(rng.byte() % 16);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.byte() % 0x22).collect();
+            let Ok(commands) = parse_commands(&bytes, Direction::Uplink) else {
+                continue;
+            };
+            let uplink = UplinkFacts {
+                fcnt: fcnt / 2 * 2 + u32::from(rng.byte() % 2),
+                data_rate: rng.byte() % 16,
+                adr: rng.byte() % 2 == 0,
+                adr_ack_req: rng.byte() % 4 == 0,
+                confirmed: rng.byte() % 3 == 0,
+                max_snr: f32::from(rng.byte() % 60) - 30.0,
+                max_rssi: -120.0,
+                gateway_count: rng.byte() % 4,
+                received_unix_ms: T0_MS + u64::from(fcnt) * 60_000,
+                gps_time: None,
+            };
+            on_uplink(&mut state, &uplink, &commands);
+            let carrier = if rng.byte() % 2 == 0 {
+                MacCarrier::FOpts
+            } else {
+                MacCarrier::Port0 { max_len: 51 }
+            };
+            let plan = commands_for_downlink(&mut state, carrier);
+            let budget = match carrier {
+                MacCarrier::FOpts => FOPTS_MAX_LEN,
+                MacCarrier::Port0 { max_len } => max_len,
+            };
+            assert!(plan.bytes.len() <= budget);
+            assert_eq!(
+                parse_commands(&plan.bytes, Direction::Downlink).as_ref(),
+                Ok(&plan.commands)
+            );
+        }
+        let json = serde_json::to_string(&state).expect("serializes");
+        let back: MacState = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, state, "round {round}");
+    }
+}
