@@ -114,6 +114,12 @@ pub fn enqueue(state: &mut MacState, command: MacCommand) -> Result<(), EnqueueE
 /// first, then the queued requests in order, as many as fit in `carrier`. Requests that go
 /// out are marked sent (an answer is expected in the next uplink); `ForceRejoinReq`, which
 /// has no answer, is simply dropped from the queue.
+///
+/// Call it once per downlink actually built, after [`on_uplink`](super::on_uplink). A
+/// downlink without application payload should use [`MacCarrier::Port0`]: a `LinkADRReq`
+/// block of a fixed-plan region (up to five commands, 25 bytes) may not fit in FOpts, and
+/// [`DownlinkMac::left_out`] counts what stayed behind. The caller still checks that FOpts
+/// and its application payload fit the data rate's maximum payload.
 pub fn commands_for_downlink(state: &mut MacState, carrier: MacCarrier) -> DownlinkMac {
     let budget = match carrier {
         MacCarrier::FOpts => FOPTS_MAX_LEN,
