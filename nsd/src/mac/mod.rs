@@ -63,9 +63,9 @@ pub use plan::{
     MacCarrier, FOPTS_MAX_LEN,
 };
 pub use state::{
-    AbandonReason, Abandoned, Activation, AdrLimits, DevStatus, DevStatusPolicy, DeviceClass,
-    DeviceParams, DlFrequency, ExtraChannel, JoinAcceptSettings, MacProfile, MacState, Origin,
-    PendingRequest, PendingStatus, RejoinParams, RequestMark, StoredCommand, TxParams,
+    AbandonReason, Abandoned, Activation, ActivationMode, AdrLimits, DevStatus, DevStatusPolicy,
+    DeviceClass, DeviceParams, DlFrequency, ExtraChannel, JoinAcceptSettings, MacProfile, MacState,
+    Origin, PendingRequest, PendingStatus, RejoinParams, RequestMark, StoredCommand, TxParams,
     UplinkRecord, ABANDONED_KEPT, HISTORY_LEN,
 };
 pub use uplink::{
