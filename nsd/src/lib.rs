@@ -10,6 +10,7 @@ pub mod device;
 pub mod downlink;
 pub mod gateway;
 pub mod join;
+pub mod mac;
 pub mod storage;
 pub mod uplink;
 
