@@ -8,13 +8,17 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --bin hub --bin nsd --bin jsd
 mkdir -p var
 
-# The jsd seals root keys with a master key that has no default. A local run makes one once
-# and keeps it beside the database (a real deployment keeps it in a secret store instead).
-if [ ! -s var/jsd-master.key ]; then
-    (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > var/jsd-master.key)
-fi
+# The jsd seals root keys, the nsd session keys, with a master key that has no default. A
+# local run makes one per daemon once and keeps it beside the database (a real deployment
+# keeps it in a secret store instead).
+for daemon in jsd nsd; do
+    if [ ! -s "var/$daemon-master.key" ]; then
+        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "var/$daemon-master.key")
+    fi
+done
 JSD_KEYS__MASTER_KEY="$(cat var/jsd-master.key)"
-export JSD_KEYS__MASTER_KEY
+NSD_KEYS__MASTER_KEY="$(cat var/nsd-master.key)"
+export JSD_KEYS__MASTER_KEY NSD_KEYS__MASTER_KEY
 
 pids=()
 stop() {
@@ -40,7 +44,7 @@ cat <<TXT
 
 Switchyard is running (Ctrl-C to stop):
   hub  http://127.0.0.1:8600/health   http://127.0.0.1:8600/metrics
-  nsd  http://127.0.0.1:8700/health   http://127.0.0.1:8700/metrics
+  nsd  http://127.0.0.1:8700/health   http://127.0.0.1:8700/metrics   gateways: udp://127.0.0.1:1700
   jsd  http://127.0.0.1:8800/health   http://127.0.0.1:8800/metrics
 Databases: var/hub.db, var/nsd.db, var/jsd.db
 
