@@ -1,0 +1,365 @@
+//! The real nsd, started in this process on loopback ports and a scratch SQLite database,
+//! driven by the simulator's packet forwarders and devices over real UDP: uplinks heard by
+//! several gateways become one application event; confirmed uplinks are acknowledged in RX1
+//! through the best gateway; queued frames reach the device; replays are refused.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
+use conformance_tests::sim::device::SessionKeys as SimKeys;
+use conformance_tests::sim::{
+    Device as SimDevice, Heard, MacVersion as SimVersion, RadioParams, Simulation, Uplink,
+    FIRST_GATEWAY_EUI,
+};
+use lorawan::ids::{AesKey, DevAddr, Eui64};
+use lorawan::join::MacVersion;
+use lorawan::region::Region;
+use nsd::app::pipeline::Served;
+use nsd::app::uplink::{AppPayload, Refusal};
+use nsd::app::{NetworkServer, UplinkOutcome};
+use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
+use nsd::downlink::queue::{Confirmation, NewDownlink, Payload};
+use nsd::gateway::registry::Gateway;
+use nsd::uplink::data::Unmatched;
+use service::testing::{Engine, ScratchDatabase};
+use tokio::sync::mpsc;
+
+const NWK_S_KEY: [u8; 16] = [0x11; 16];
+const APP_S_KEY: [u8; 16] = [0x22; 16];
+const ADDR: u32 = 0x2600_0a01;
+const WAIT: Duration = Duration::from_secs(3);
+
+struct Running {
+    daemon: service::daemon::Running,
+    server: Arc<NetworkServer>,
+    sim: Simulation,
+    served: mpsc::UnboundedReceiver<Served>,
+    _scratch: ScratchDatabase,
+}
+
+async fn start(gateways: usize) -> Running {
+    let scratch = ScratchDatabase::create(Engine::Sqlite).await;
+    let env: BTreeMap<String, String> = [
+        ("NSD_SERVER__LISTEN", "127.0.0.1:0"),
+        ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0"),
+        ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f"),
+        ("NSD_NETWORK__NET_ID", "000013"),
+        ("NSD_DATABASE__URL", scratch.config.url.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config: nsd::Config = service::config::load(None, "NSD", &env).expect("config");
+    let (tx, served) = mpsc::unbounded_channel();
+    let (daemon, handles) = nsd::start_with(&config, Some(tx))
+        .await
+        .expect("nsd starts");
+    let server = handles.server;
+    for i in 0..gateways as u64 {
+        server
+            .put_gateway(Gateway {
+                id: Eui64::from_u64(FIRST_GATEWAY_EUI.0 + i),
+                name: format!("gw{i}"),
+                location: None,
+                tags: vec![],
+                tenant: None,
+            })
+            .await
+            .expect("gateway");
+    }
+    let sim = Simulation::start(handles.udp_addr, gateways)
+        .await
+        .expect("simulator");
+    assert!(sim.connect(WAIT).await, "every gateway gets its PULL_ACK");
+    Running {
+        daemon,
+        server,
+        sim,
+        served,
+        _scratch: scratch,
+    }
+}
+
+async fn abp_device(server: &NetworkServer, version: MacVersion, dev_eui: u64) {
+    let mut profile = DeviceProfile::defaults("abp", Region::Eu868, version);
+    profile.supports_join = false;
+    server.put_profile(profile).await.expect("profile");
+    let network = if version >= MacVersion::V1_1 {
+        NetworkKeys::V1_1 {
+            f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
+            s_nwk_s_int_key: AesKey::new([0x33; 16]),
+            nwk_s_enc_key: AesKey::new([0x44; 16]),
+        }
+    } else {
+        NetworkKeys::V1_0 {
+            nwk_s_key: AesKey::new(NWK_S_KEY),
+        }
+    };
+    let session = Session::new(
+        DevAddr::from_be_bytes(ADDR.to_be_bytes()),
+        version,
+        SessionKeys {
+            network,
+            app_s_key: Some(AesKey::new(APP_S_KEY)),
+        },
+    );
+    server
+        .put_device(
+            Device {
+                dev_eui: Eui64::from_u64(dev_eui),
+                name: "meter".into(),
+                tenant: "acme".into(),
+                profile: "abp".into(),
+                join_eui: None,
+            },
+            Some(session),
+        )
+        .await
+        .expect("device");
+}
+
+async fn next_served(running: &mut Running) -> Served {
+    tokio::time::timeout(WAIT, running.served.recv())
+        .await
+        .expect("a frame is served in time")
+        .expect("pipeline running")
+}
+
+#[tokio::test]
+async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
+    let mut running = start(2).await;
+    abp_device(&running.server, MacVersion::V1_0_4, 1).await;
+    let mut device = SimDevice::abp(
+        SimVersion::V1_0_4,
+        SimDevAddr(ADDR),
+        SimKeys::V1_0 {
+            nwk_s_key: NWK_S_KEY,
+            app_s_key: APP_S_KEY,
+        },
+    )
+    .expect("device");
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let mut events = running.server.subscribe();
+
+    // One frame, two gateways: one event with both receptions, the better first.
+    let up = device
+        .uplink(&Uplink::unconfirmed(2, b"hello"))
+        .expect("uplink");
+    let heard = [Heard::new(0, -110, -3.0), Heard::new(1, -70, 8.5)];
+    assert!(running
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent")
+        .all_acked());
+    let event = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("event")
+        .expect("event");
+    assert_eq!(event.dev_eui, Eui64::from_u64(1));
+    assert_eq!(event.f_cnt, 0);
+    assert_eq!(event.f_port, Some(2));
+    assert_eq!(event.payload, Some(AppPayload::Clear(b"hello".to_vec())));
+    assert_eq!(event.data_rate, Some(5));
+    let gateways: Vec<u64> = event
+        .receptions
+        .iter()
+        .map(|r| r.gateway.to_u64())
+        .collect();
+    assert_eq!(gateways, [FIRST_GATEWAY_EUI.0 + 1, FIRST_GATEWAY_EUI.0]);
+    assert!(matches!(
+        next_served(&mut running).await,
+        Served::Uplink(UplinkOutcome::Accepted(_), None)
+    ));
+
+    // The same bytes again (NbTrans): a retransmission, not a second event.
+    running
+        .sim
+        .uplink(&up, &radio, &heard[..1])
+        .await
+        .expect("sent");
+    assert!(matches!(
+        next_served(&mut running).await,
+        Served::Uplink(UplinkOutcome::Retransmission { f_cnt: 0, .. }, None)
+    ));
+
+    // A confirmed uplink is acknowledged through the best gateway, in RX1.
+    let up = device
+        .uplink(&Uplink::confirmed(2, b"ack me"))
+        .expect("uplink");
+    let report = running.sim.uplink(&up, &radio, &heard).await.expect("sent");
+    let down = running.sim.next_downlink(WAIT).await.expect("the ACK");
+    assert_eq!(down.gateway.0, FIRST_GATEWAY_EUI.0 + 1);
+    assert_eq!(
+        down.delay_after(report.tmst(1).expect("tmst")),
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(down.freq_hz, 868_100_000);
+    let frame = device.accept_downlink(&down.phy).expect("valid downlink");
+    assert!(frame.ack && frame.adr);
+    assert_eq!(frame.fcnt, 0);
+    assert!(matches!(
+        next_served(&mut running).await,
+        Served::Uplink(UplinkOutcome::Accepted(_), Some(_))
+    ));
+
+    // A queued frame goes down after the next uplink, encrypted with the AppSKey.
+    running
+        .server
+        .enqueue(
+            Eui64::from_u64(1),
+            NewDownlink {
+                f_port: 10,
+                payload: Payload::Clear(b"set 21C".to_vec()),
+                confirmation: Confirmation::Unconfirmed,
+                validity: None,
+                correlation_id: None,
+                fcnt: None,
+            },
+        )
+        .await
+        .expect("queued");
+    let up = device
+        .uplink(&Uplink::unconfirmed(2, b"tick"))
+        .expect("uplink");
+    running.sim.uplink(&up, &radio, &heard).await.expect("sent");
+    let down = running
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("the queued frame");
+    let frame = device.accept_downlink(&down.phy).expect("valid downlink");
+    assert_eq!(
+        (frame.fport, frame.payload.as_slice()),
+        (Some(10), &b"set 21C"[..])
+    );
+    assert_eq!(frame.fcnt, 1);
+    next_served(&mut running).await;
+    assert!(running
+        .server
+        .queue(Eui64::from_u64(1))
+        .await
+        .expect("device")
+        .is_empty());
+
+    // An old frame replayed is refused as such.
+    let mut old = SimDevice::abp(
+        SimVersion::V1_0_4,
+        SimDevAddr(ADDR),
+        SimKeys::V1_0 {
+            nwk_s_key: NWK_S_KEY,
+            app_s_key: APP_S_KEY,
+        },
+    )
+    .expect("device");
+    old.set_fcnt_up(1).expect("counter");
+    let replay = old.uplink(&Uplink::unconfirmed(2, b"old")).expect("uplink");
+    running
+        .sim
+        .uplink(&replay, &radio, &heard[..1])
+        .await
+        .expect("sent");
+    match next_served(&mut running).await {
+        Served::Uplink(UplinkOutcome::Refused(Refusal::Unmatched { reason, .. }), None) => {
+            assert_eq!(
+                reason,
+                Unmatched::Replayed {
+                    index: 0,
+                    f_cnt: 1,
+                    next_expected: 3
+                }
+            );
+        }
+        other => panic!("expected a replay refusal, got {other:?}"),
+    }
+    // Counters survive in storage: the device as the API shows it.
+    let view = running
+        .server
+        .device(Eui64::from_u64(1))
+        .await
+        .expect("device");
+    let session = view.session.expect("session");
+    assert_eq!((session.f_cnt_up_next, session.n_f_cnt_down), (3, 2));
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn abp_1_1_uplink_and_acknowledgement() {
+    let mut running = start(1).await;
+    abp_device(&running.server, MacVersion::V1_1, 2).await;
+    let mut device = SimDevice::abp(
+        SimVersion::V1_1,
+        SimDevAddr(ADDR),
+        SimKeys::V1_1 {
+            f_nwk_s_int_key: NWK_S_KEY,
+            s_nwk_s_int_key: [0x33; 16],
+            nwk_s_enc_key: [0x44; 16],
+            app_s_key: APP_S_KEY,
+        },
+    )
+    .expect("device");
+    let radio = RadioParams::eu868(5, 1).expect("channel");
+    let up = device
+        .uplink(&Uplink {
+            tx_dr: 5,
+            tx_ch: 1,
+            ..Uplink::confirmed(3, b"v1.1")
+        })
+        .expect("uplink");
+    running
+        .sim
+        .uplink(&up, &radio, &[Heard::new(0, -90, 4.0)])
+        .await
+        .expect("sent");
+    let down = running.sim.next_downlink(WAIT).await.expect("the ACK");
+    let frame = device
+        .accept_downlink(&down.phy)
+        .expect("valid 1.1 downlink");
+    assert!(frame.ack);
+    assert_eq!(down.freq_hz, 868_300_000);
+    match next_served(&mut running).await {
+        Served::Uplink(UplinkOutcome::Accepted(event), Some(_)) => {
+            assert_eq!(event.payload, Some(AppPayload::Clear(b"v1.1".to_vec())));
+        }
+        other => panic!("expected an accepted uplink, got {other:?}"),
+    }
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn frames_of_unknown_gateways_are_not_served() {
+    let mut running = start(1).await;
+    abp_device(&running.server, MacVersion::V1_0_4, 3).await;
+    let mut device = SimDevice::abp(
+        SimVersion::V1_0_4,
+        SimDevAddr(ADDR),
+        SimKeys::V1_0 {
+            nwk_s_key: NWK_S_KEY,
+            app_s_key: APP_S_KEY,
+        },
+    )
+    .expect("device");
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let up = device
+        .uplink(&Uplink::unconfirmed(2, b"x"))
+        .expect("uplink");
+    running
+        .server
+        .delete_gateway(Eui64::from_u64(FIRST_GATEWAY_EUI.0))
+        .await
+        .expect("removed");
+    let report = running
+        .sim
+        .uplink(&up, &radio, &[Heard::new(0, -90, 4.0)])
+        .await;
+    // No PUSH_ACK for an unknown gateway, and nothing served.
+    assert!(!report.map(|r| r.all_acked()).unwrap_or(false));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(600), running.served.recv())
+            .await
+            .is_err()
+    );
+    running.daemon.stop().await.expect("stops");
+}
