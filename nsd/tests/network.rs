@@ -169,10 +169,18 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
         .map(|r| r.gateway.to_u64())
         .collect();
     assert_eq!(gateways, [FIRST_GATEWAY_EUI.0 + 1, FIRST_GATEWAY_EUI.0]);
+    // The MAC layer asks a new session for its status (DevStatusReq, CID 0x06) in RX1.
     assert!(matches!(
         next_served(&mut running).await,
-        Served::Uplink(UplinkOutcome::Accepted(_), None)
+        Served::Uplink(UplinkOutcome::Accepted(_), Some(_))
     ));
+    let down = running
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("a MAC downlink");
+    let frame = device.accept_downlink(&down.phy).expect("valid downlink");
+    assert_eq!((frame.fcnt, frame.fopts.as_slice()), (0, &[0x06][..]));
 
     // The same bytes again (NbTrans): a retransmission, not a second event.
     running
@@ -186,8 +194,12 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
     ));
 
     // A confirmed uplink is acknowledged through the best gateway, in RX1.
+    // It answers DevStatusAns (battery 254, margin 10 dB) in FOpts.
     let up = device
-        .uplink(&Uplink::confirmed(2, b"ack me"))
+        .uplink(&Uplink {
+            fopts: &[0x06, 254, 10],
+            ..Uplink::confirmed(2, b"ack me")
+        })
         .expect("uplink");
     let report = running.sim.uplink(&up, &radio, &heard).await.expect("sent");
     let down = running.sim.next_downlink(WAIT).await.expect("the ACK");
@@ -199,11 +211,20 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
     assert_eq!(down.freq_hz, 868_100_000);
     let frame = device.accept_downlink(&down.phy).expect("valid downlink");
     assert!(frame.ack && frame.adr);
-    assert_eq!(frame.fcnt, 0);
-    assert!(matches!(
-        next_served(&mut running).await,
-        Served::Uplink(UplinkOutcome::Accepted(_), Some(_))
-    ));
+    assert_eq!(frame.fcnt, 1);
+    match next_served(&mut running).await {
+        Served::Uplink(UplinkOutcome::Accepted(event), Some(_)) => {
+            assert!(
+                event
+                    .mac_events
+                    .iter()
+                    .any(|e| matches!(e, nsd::mac::MacEvent::DevStatus(_))),
+                "{:?}",
+                event.mac_events
+            );
+        }
+        other => panic!("expected an accepted uplink, got {other:?}"),
+    }
 
     // A queued frame goes down after the next uplink, encrypted with the AppSKey.
     running
@@ -235,7 +256,7 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
         (frame.fport, frame.payload.as_slice()),
         (Some(10), &b"set 21C"[..])
     );
-    assert_eq!(frame.fcnt, 1);
+    assert_eq!(frame.fcnt, 2);
     next_served(&mut running).await;
     assert!(running
         .server
@@ -281,7 +302,7 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
         .await
         .expect("device");
     let session = view.session.expect("session");
-    assert_eq!((session.f_cnt_up_next, session.n_f_cnt_down), (3, 2));
+    assert_eq!((session.f_cnt_up_next, session.n_f_cnt_down), (3, 3));
     running.daemon.stop().await.expect("stops");
 }
 

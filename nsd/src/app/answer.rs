@@ -6,11 +6,30 @@ use std::time::{Duration, SystemTime};
 use lorawan::ids::Eui64;
 
 use super::{unix_seconds, NetworkServer};
+use crate::device::DeviceProfile;
 use crate::downlink::class_a::DeviceRadio;
 use crate::downlink::delivery::{DeliveryReport, DeliveryStatus};
 use crate::downlink::frame::{build_downlink, FrameBits, FrameError};
 use crate::downlink::queue::{AckBit, AckResult};
 use crate::gateway::RxInfo;
+use crate::mac::{commands_for_downlink, downlink_adr, on_downlink_lost, MacCarrier, MacState};
+
+/// The largest FPort-0 payload of MAC commands: the smallest N of the regions' RX windows
+/// (EU868 DR0: 51 bytes), so the frame fits whichever window it goes in.
+const PORT0_MAX_LEN: usize = 51;
+
+/// The device's downlink windows as it was last told them (join-accept, RXParamSetupReq,
+/// RXTimingSetupReq), not merely as the profile wants them.
+fn radio_of(mac: &MacState, profile: &DeviceProfile) -> DeviceRadio {
+    let confirmed = &mac.confirmed;
+    DeviceRadio {
+        rx1_delay: DeviceRadio::rx1_delay_from_setting(confirmed.rx1_delay),
+        rx1_dr_offset: confirmed.rx1_dr_offset,
+        rx2_data_rate: confirmed.rx2_data_rate,
+        rx2_frequency_hz: confirmed.rx2_frequency,
+        ..DeviceRadio::defaults(profile.region.params())
+    }
+}
 
 /// What the uplink asked of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +42,8 @@ pub struct UplinkAsks {
     pub adr_ack_req: bool,
     /// Its ACK bit (acknowledging our last confirmed downlink).
     pub ack: bool,
+    /// The MAC layer has answers or requests for the device.
+    pub mac: bool,
 }
 
 impl NetworkServer {
@@ -57,7 +78,7 @@ impl NetworkServer {
             tracing::info!(%dev_eui, id = expired.id, "queued downlink expired before a window opened");
             queue_changed = true;
         }
-        if !(asks.confirmed || asks.adr_ack_req || next.item.is_some()) {
+        if !(asks.confirmed || asks.adr_ack_req || asks.mac || next.item.is_some()) {
             if queue_changed {
                 self.save_queue(dev_eui, &entry.queue).await;
             }
@@ -69,25 +90,42 @@ impl NetworkServer {
         };
         let mut session = session;
         let mut item = next.item;
+        let version = session.mac_version;
+        let mut mac = session
+            .mac
+            .take()
+            .unwrap_or_else(|| profile.fresh_mac_state(version));
+        // MAC commands ride in FOpts beside an application payload, or alone on FPort 0
+        // (room for a fixed-plan LinkADRReq block longer than FOpts allows).
+        let carrier = if item.is_some() {
+            MacCarrier::FOpts
+        } else {
+            MacCarrier::Port0 {
+                max_len: PORT0_MAX_LEN,
+            }
+        };
+        let planned = commands_for_downlink(&mut mac, carrier);
+        let adr = downlink_adr(&mac);
+        let radio = radio_of(&mac, &profile);
         let built = loop {
             let bits = FrameBits {
                 ack: asks.confirmed,
-                adr: profile.adr,
+                adr,
                 f_pending: next.f_pending,
-                fopts: &[],
+                fopts: &planned.bytes,
                 acked_uplink_f_cnt: asks.f_cnt,
             };
             match build_downlink(&mut session, &keys, bits, item.as_ref()) {
                 Ok(built) => break built,
                 // The frame cannot go (stale AS counter, no AppSKey for a clear payload): it
-                // leaves the queue; the ACK or ADR answer still goes.
+                // leaves the queue; the ACK or the MAC commands still go.
                 Err(e @ (FrameError::StaleCounter { .. } | FrameError::NoAppSKey)) => {
                     if let Some(dropped) = item.take() {
                         tracing::warn!(%dev_eui, id = dropped.id, error = %e, "queued downlink dropped");
                         entry.queue.remove(dropped.id);
                         queue_changed = true;
                     }
-                    if !(asks.confirmed || asks.adr_ack_req) {
+                    if !(asks.confirmed || asks.adr_ack_req || !planned.bytes.is_empty()) {
                         self.save_queue(dev_eui, &entry.queue).await;
                         return None;
                     }
@@ -98,6 +136,7 @@ impl NetworkServer {
                 }
             }
         };
+        session.mac = Some(mac);
         // The counter is stored before the frame leaves: never reused, even after a crash.
         if let Err(e) = self
             .devices_store
@@ -108,13 +147,6 @@ impl NetworkServer {
             return None;
         }
         entry.session = Some(session);
-        let radio = DeviceRadio {
-            rx1_delay: Duration::from_secs(u64::from(profile.rx1_delay_s)),
-            rx1_dr_offset: profile.rx1_dr_offset,
-            rx2_data_rate: profile.rx2_data_rate,
-            rx2_frequency_hz: profile.rx2_frequency_hz,
-            ..DeviceRadio::defaults(profile.region.params())
-        };
         let report = self
             .downlinks
             .class_a(
@@ -130,6 +162,20 @@ impl NetworkServer {
             if let Some(item) = &item {
                 entry.queue.sent(item.id, built.f_cnt, SystemTime::now());
                 queue_changed = true;
+            }
+        } else if !planned.commands.is_empty() {
+            // The requests did not go out: they stay queued for the next window.
+            if let Some(session) = entry.session.as_mut() {
+                if let Some(mac) = session.mac.as_mut() {
+                    on_downlink_lost(mac, &planned);
+                }
+                if let Err(e) = self
+                    .devices_store
+                    .save_counters(dev_eui, session, unix_seconds())
+                    .await
+                {
+                    tracing::error!(%dev_eui, error = %e, "MAC state not stored");
+                }
             }
         }
         if queue_changed {

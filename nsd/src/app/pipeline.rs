@@ -40,6 +40,7 @@ impl NetworkServer {
                     confirmed: event.confirmed,
                     adr_ack_req: event.adr_ack_req,
                     ack: event.ack,
+                    mac: event.needs_downlink,
                 },
             )),
             // A confirmed frame repeated: our ACK was lost; acknowledge again.
@@ -54,6 +55,7 @@ impl NetworkServer {
                     confirmed: true,
                     adr_ack_req: false,
                     ack: false,
+                    mac: false,
                 },
             )),
             UplinkOutcome::Retransmission { .. } => None,

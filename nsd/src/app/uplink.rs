@@ -59,6 +59,10 @@ pub struct UplinkEvent {
     pub receptions: Vec<RxInfo>,
     /// When the first reception arrived at the nsd.
     pub received_at: SystemTime,
+    /// What the MAC layer has to report (device status, resets, refused requests, …).
+    pub mac_events: Vec<crate::mac::MacEvent>,
+    /// The MAC layer wants a downlink in this uplink's windows (answers, requests).
+    pub needs_downlink: bool,
 }
 
 /// What became of a frame.
@@ -180,6 +184,11 @@ impl NetworkServer {
             Counter::New { lost } => lost,
             Counter::Reset => 0,
         };
+        let profile = entry.profile.clone();
+        let Some(keys) = entry.keys.clone() else {
+            return UplinkOutcome::Refused(Refusal::Storage("session keys vanished".into()));
+        };
+        let (payload, mac_commands) = open_frame(frame, &keys, matched.f_cnt);
         let Some(session) = entry.session.as_mut() else {
             return UplinkOutcome::Refused(Refusal::Storage("session vanished".into()));
         };
@@ -188,6 +197,26 @@ impl NetworkServer {
         if frame.fctrl().ack() {
             session.last_confirmed_down = None;
         }
+        let version = session.mac_version;
+        let mac = session
+            .mac
+            .get_or_insert_with(|| profile.fresh_mac_state(version));
+        let facts = uplink_facts(
+            frame,
+            matched.f_cnt,
+            data_rate,
+            &heard.receptions,
+            received_at,
+        );
+        let commands = match lorawan::mac::parse_commands(&mac_commands, Direction::Uplink) {
+            Ok(commands) => commands,
+            Err(e) => {
+                tracing::debug!(%dev_eui, error = %e, "malformed MAC commands ignored");
+                Vec::new()
+            }
+        };
+        let mac_outcome = crate::mac::on_uplink(mac, &facts, &commands);
+        // Stored before anything is reported: a frame reported once is never accepted again.
         if let Err(e) = self
             .devices_store
             .save_counters(dev_eui, session, unix_seconds())
@@ -196,37 +225,10 @@ impl NetworkServer {
             *session = before;
             return UplinkOutcome::Refused(Refusal::Storage(e.to_string()));
         }
-        let Some(keys) = entry.keys.as_ref() else {
-            return UplinkOutcome::Refused(Refusal::Storage("session keys vanished".into()));
-        };
-        let mut mac_commands = Vec::new();
-        let mut payload = None;
-        match frame.fport() {
-            Some(0) => {
-                mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc, matched.f_cnt);
-            }
-            Some(_) => {
-                payload = Some(match &keys.app_s {
-                    Some(app) => AppPayload::Clear(frame.frm_payload_decrypted(app, matched.f_cnt)),
-                    None => AppPayload::Encrypted(frame.frm_payload().to_vec()),
-                });
-            }
-            None => {}
-        }
-        if !frame.fopts().is_empty() {
-            if keys.split {
-                let mut out = [0u8; MAX_FOPTS_LEN];
-                mac_commands = frame
-                    .decrypt_fopts_1_1_into(&keys.nwk_s_enc, matched.f_cnt, &mut out)
-                    .to_vec();
-            } else {
-                mac_commands = frame.fopts().to_vec();
-            }
-        }
         let event = Arc::new(UplinkEvent {
             dev_eui,
             dev_addr,
-            mac_version: before.mac_version,
+            mac_version: version,
             f_cnt: matched.f_cnt,
             f_port: frame.fport(),
             payload,
@@ -239,10 +241,82 @@ impl NetworkServer {
             data_rate,
             receptions: heard.receptions.clone(),
             received_at,
+            mac_events: mac_outcome.events,
+            needs_downlink: mac_outcome.needs_downlink,
         });
         // No subscriber is not an error: the AS side may not be configured.
         let _ = self.events.send(event.clone());
         UplinkOutcome::Accepted(event)
+    }
+}
+
+/// The application payload and the MAC commands (FOpts or FPort-0 payload), decrypted.
+fn open_frame(
+    frame: &DataFrame<'_>,
+    keys: &crate::device::PreparedKeys,
+    f_cnt: u32,
+) -> (Option<AppPayload>, Vec<u8>) {
+    let mut mac_commands = Vec::new();
+    let mut payload = None;
+    match frame.fport() {
+        Some(0) => mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc, f_cnt),
+        Some(_) => {
+            payload = Some(match &keys.app_s {
+                Some(app) => AppPayload::Clear(frame.frm_payload_decrypted(app, f_cnt)),
+                None => AppPayload::Encrypted(frame.frm_payload().to_vec()),
+            });
+        }
+        None => {}
+    }
+    if !frame.fopts().is_empty() {
+        mac_commands = if keys.split {
+            let mut out = [0u8; MAX_FOPTS_LEN];
+            frame
+                .decrypt_fopts_1_1_into(&keys.nwk_s_enc, f_cnt, &mut out)
+                .to_vec()
+        } else {
+            frame.fopts().to_vec()
+        };
+    }
+    (payload, mac_commands)
+}
+
+/// What the MAC layer needs to know of the uplink.
+fn uplink_facts(
+    frame: &DataFrame<'_>,
+    f_cnt: u32,
+    data_rate: Option<u8>,
+    receptions: &[RxInfo],
+    received_at: SystemTime,
+) -> crate::mac::UplinkFacts {
+    let best_snr = receptions
+        .iter()
+        .map(|r| r.snr_db)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let best_rssi = receptions
+        .iter()
+        .map(|r| f32::from(r.rssi_dbm))
+        .fold(f32::NEG_INFINITY, f32::max);
+    crate::mac::UplinkFacts {
+        fcnt: f_cnt,
+        data_rate: data_rate.unwrap_or(0),
+        adr: frame.fctrl().adr(),
+        adr_ack_req: frame.fctrl().adr_ack_req(),
+        confirmed: frame.confirmed(),
+        max_snr: if receptions.is_empty() { 0.0 } else { best_snr },
+        max_rssi: if receptions.is_empty() {
+            0.0
+        } else {
+            best_rssi
+        },
+        gateway_count: u8::try_from(receptions.len()).unwrap_or(u8::MAX),
+        received_unix_ms: received_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        gps_time: receptions
+            .iter()
+            .find_map(|r| r.gps_time_ms)
+            .map(std::time::Duration::from_millis),
     }
 }
 

@@ -150,6 +150,36 @@ impl DeviceProfile {
     }
 }
 
+impl DeviceProfile {
+    /// What the MAC layer follows for devices of this profile: the region's defaults with
+    /// this profile's RX settings and ADR switch.
+    pub fn mac_profile(&self) -> crate::mac::MacProfile {
+        let mut profile = crate::mac::MacProfile::new(self.region);
+        profile.wanted.rx1_delay = self.rx1_delay_s;
+        profile.wanted.rx1_dr_offset = self.rx1_dr_offset;
+        profile.wanted.rx2_data_rate = self.rx2_data_rate;
+        profile.wanted.rx2_frequency = self.rx2_frequency_hz;
+        profile.adr.enabled = self.adr;
+        profile
+    }
+
+    /// What a join-accept for devices of this profile tells the device.
+    pub fn join_accept_settings(&self) -> crate::mac::JoinAcceptSettings {
+        crate::mac::JoinAcceptSettings::from_profile(self.region, &self.mac_profile())
+    }
+
+    /// The MAC state of a session that starts now: after a join, what the join-accept said;
+    /// for ABP, the profile's values (what the device was provisioned with).
+    pub fn fresh_mac_state(&self, version: MacVersion) -> crate::mac::MacState {
+        let activation = if self.supports_join {
+            crate::mac::Activation::Otaa(self.join_accept_settings())
+        } else {
+            crate::mac::Activation::Abp
+        };
+        crate::mac::MacState::new(self.region, version, self.mac_profile(), activation)
+    }
+}
+
 /// A provisioned device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {

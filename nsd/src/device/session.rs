@@ -8,6 +8,8 @@ use lorawan::crypto::{CipherKey, MicKey};
 use lorawan::ids::{AesKey, DevAddr};
 use lorawan::join::MacVersion;
 
+use crate::mac::MacState;
+
 /// The network's half of the session keys.
 #[derive(Clone, PartialEq, Eq)]
 pub enum NetworkKeys {
@@ -112,7 +114,7 @@ impl PreparedKeys {
 }
 
 /// A device's session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// The address the device uses in this session.
     pub dev_addr: DevAddr,
@@ -129,6 +131,9 @@ pub struct Session {
     /// FCnt of the last confirmed downlink sent, for the 1.1 uplink MIC when the device
     /// acknowledges it (ConfFCnt).
     pub last_confirmed_down: Option<u32>,
+    /// The MAC layer's view of the session; `None` until its first uplink builds it from
+    /// the device profile.
+    pub mac: Option<MacState>,
 }
 
 impl Session {
@@ -142,6 +147,7 @@ impl Session {
             n_f_cnt_down: 0,
             a_f_cnt_down: 0,
             last_confirmed_down: None,
+            mac: None,
         }
     }
 

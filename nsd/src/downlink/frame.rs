@@ -4,7 +4,7 @@
 //! frames without a port or on port 0, AFCntDown for application ports. A payload the AS
 //! encrypted carries the counter it encrypted for, and the frame must use exactly that one.
 
-use lorawan::phy::{BuildError, DataFrameBuilder, FCtrl, FrmPayloadInput, MType};
+use lorawan::phy::{BuildError, DataFrameBuilder, FCtrl, FrmPayloadInput, MType, MAX_FOPTS_LEN};
 
 use super::queue::{Confirmation, Payload, QueueItem};
 use crate::device::{PreparedKeys, Session};
@@ -94,9 +94,20 @@ pub fn build_downlink(
     if bits.f_pending {
         fctrl |= 0x10;
     }
-    let mut builder = DataFrameBuilder::new(mtype, session.dev_addr, f_cnt)
-        .fctrl(FCtrl::from_byte(fctrl))
-        .fopts(bits.fopts);
+    // MAC commands longer than FOpts allows go alone as an FPort-0 payload (encrypted with
+    // the network key); the caller only plans that when there is no application payload.
+    let port0 = item.is_none() && bits.fopts.len() > MAX_FOPTS_LEN;
+    let mut builder =
+        DataFrameBuilder::new(mtype, session.dev_addr, f_cnt).fctrl(FCtrl::from_byte(fctrl));
+    if port0 {
+        builder = builder.frm_payload(FrmPayloadInput::Plain {
+            fport: 0,
+            data: bits.fopts,
+            key: &keys.nwk_s_enc,
+        });
+    } else {
+        builder = builder.fopts(bits.fopts);
+    }
     if let Some(item) = item {
         builder = builder.frm_payload(match &item.payload {
             Payload::Encrypted(data) => FrmPayloadInput::Encrypted {

@@ -51,7 +51,8 @@ pub fn join_req(
     receiver_id: &str,
     transaction_id: u32,
 ) -> JoinReq {
-    let mut dl_settings = DlSettings::new(profile.rx1_dr_offset, profile.rx2_data_rate);
+    let settings = profile.join_accept_settings();
+    let mut dl_settings = DlSettings::new(settings.rx1_dr_offset, settings.rx2_data_rate);
     // TS001 1.1 §6.2.3: OptNeg set tells a 1.1 device the network runs 1.1 (split keys).
     if profile.mac_version >= MacVersion::V1_1 {
         dl_settings = dl_settings.with_opt_neg();
@@ -71,14 +72,17 @@ pub fn join_req(
         dev_eui,
         dev_addr,
         dl_settings: HexBytes(vec![dl_settings.byte()]),
-        rx_delay: profile.rx1_delay_s,
-        cf_list: None,
+        rx_delay: settings.rx1_delay,
+        cf_list: settings
+            .cf_list
+            .and_then(|cf| cf.encode().ok())
+            .map(|bytes| HexBytes(bytes.to_vec())),
         extra: Map::new(),
     }
 }
 
 /// A successful join: the session and the join-accept to transmit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Joined {
     /// The new session (counters at zero).
     pub session: Session,

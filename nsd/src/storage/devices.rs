@@ -28,7 +28,7 @@ impl std::fmt::Debug for DeviceStore {
 }
 
 /// A device with its session, as loaded at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredDevice {
     /// The device.
     pub device: Device,
@@ -42,7 +42,7 @@ const PROFILE_COLUMNS: &str = "id, region, mac_version, class, supports_join, rx
     rx1_dr_offset, rx2_data_rate, rx2_frequency_hz, adr, abp_counter_reset";
 
 const SESSION_COLUMNS: &str = "dev_addr, mac_version, split_keys, has_app_s_key, keys, \
-    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down";
+    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, mac_state";
 
 impl DeviceStore {
     /// A repository over a migrated pool, sealing with `keyring`.
@@ -168,7 +168,7 @@ impl DeviceStore {
         sqlx::query(
             "INSERT INTO sessions (dev_eui, dev_addr, mac_version, split_keys, has_app_s_key, \
              keys, sealed_with, f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             updated_at, mac_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(dev_eui.to_string())
         .bind(session.dev_addr.to_string())
@@ -182,12 +182,14 @@ impl DeviceStore {
         .bind(i64::from(session.a_f_cnt_down))
         .bind(session.last_confirmed_down.map(i64::from))
         .bind(to_i64(at))
+        .bind(mac_json(dev_eui, session)?)
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
-    /// Writes a session's counters (before the uplink is reported or the downlink sent).
+    /// Writes a session's counters and MAC state (before the uplink is reported or the
+    /// downlink sent).
     pub async fn save_counters(
         &self,
         dev_eui: Eui64,
@@ -196,7 +198,8 @@ impl DeviceStore {
     ) -> Result<(), StorageError> {
         let done = sqlx::query(
             "UPDATE sessions SET f_cnt_up_next = $2, n_f_cnt_down = $3, a_f_cnt_down = $4, \
-             last_confirmed_down = $5, updated_at = $6 WHERE dev_eui = $1 AND dev_addr = $7",
+             last_confirmed_down = $5, updated_at = $6, mac_state = $8 \
+             WHERE dev_eui = $1 AND dev_addr = $7",
         )
         .bind(dev_eui.to_string())
         .bind(i64::from(session.f_cnt_up_next))
@@ -205,6 +208,7 @@ impl DeviceStore {
         .bind(session.last_confirmed_down.map(i64::from))
         .bind(to_i64(at))
         .bind(session.dev_addr.to_string())
+        .bind(mac_json(dev_eui, session)?)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -358,8 +362,22 @@ impl DeviceStore {
                 .try_get::<Option<i64>, _>("last_confirmed_down")?
                 .map(|v| u32::try_from(v).map_err(|_| corrupt(dev_eui, "last_confirmed_down")))
                 .transpose()?,
+            mac: row
+                .try_get::<Option<String>, _>("mac_state")?
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| corrupt(dev_eui, format!("mac_state: {e}")))?,
         })
     }
+}
+
+fn mac_json(dev_eui: Eui64, session: &Session) -> Result<Option<String>, StorageError> {
+    session
+        .mac
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| corrupt(&dev_eui.to_string(), format!("mac_state: {e}")))
 }
 
 fn counter(row: &AnyRow, column: &str, dev_eui: &str) -> Result<u32, StorageError> {

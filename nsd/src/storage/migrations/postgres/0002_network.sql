@@ -52,6 +52,7 @@ CREATE TABLE sessions (
     n_f_cnt_down BIGINT NOT NULL,
     a_f_cnt_down BIGINT NOT NULL,
     last_confirmed_down BIGINT,
+    mac_state TEXT,                             -- JSON of mac::MacState; NULL before the first uplink
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_dev_addr ON sessions (dev_addr);
