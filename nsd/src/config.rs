@@ -41,6 +41,30 @@ pub struct Config {
     /// Who may use the admin API.
     #[serde(default)]
     pub operators: Vec<OperatorConfig>,
+    /// Tenants' traffic segregation settings.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// `[[tenants]]`: what lets another tenant's gateways serve this tenant's devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// The tenant's name, as devices and gateways name it.
+    pub name: String,
+    /// Its dedicated NetID: tenants sharing one (not 000000 / 000001) share gateways.
+    #[serde(default, deserialize_with = "opt_net_id")]
+    pub net_id: Option<NetId>,
+    /// Tenants with the same segregation id share gateways.
+    #[serde(default)]
+    pub segregation_id: Option<String>,
+    /// Tenants it has a roaming agreement with.
+    #[serde(default)]
+    pub agreements: Vec<String>,
+}
+
+fn opt_net_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NetId>, D::Error> {
+    net_id(d).map(Some)
 }
 
 fn default_server() -> ServerConfig {
@@ -231,6 +255,14 @@ pub enum ConfigProblem {
     /// `[[operators]]`.
     #[error("{0}")]
     Operators(String),
+    /// A `[[tenants]]` entry is unusable.
+    #[error("tenants[{index}]: {reason}")]
+    Tenant {
+        /// Position in the file.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// A JoinEUI range, inclusive.
@@ -322,11 +354,37 @@ impl Config {
             .collect()
     }
 
+    /// The tenants' segregation table.
+    pub fn tenancy(&self) -> Result<crate::device::tenancy::Tenancy, ConfigProblem> {
+        let mut seen = std::collections::HashSet::new();
+        for (index, tenant) in self.tenants.iter().enumerate() {
+            if tenant.name.is_empty() || !seen.insert(tenant.name.as_str()) {
+                return Err(ConfigProblem::Tenant {
+                    index,
+                    reason: "name empty or used twice".into(),
+                });
+            }
+        }
+        Ok(crate::device::tenancy::Tenancy::new(
+            self.tenants.iter().map(|t| {
+                (
+                    t.name.clone(),
+                    crate::device::tenancy::Tenant {
+                        net_id: t.net_id,
+                        segregation_id: t.segregation_id.clone(),
+                        agreements: t.agreements.clone(),
+                    },
+                )
+            }),
+        ))
+    }
+
     /// Every check that needs more than parsing.
     pub fn check(&self) -> Result<(), ConfigProblem> {
         self.keyring()?;
         self.dev_addr_pool()?;
         self.join_ranges()?;
+        self.tenancy()?;
         service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
     }
 }

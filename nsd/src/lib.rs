@@ -112,6 +112,7 @@ pub async fn start_with(
         },
         downlinks: app::downlink::Downlinks::new(udp.clone()),
         gateways: registry,
+        tenancy: config.tenancy().map_err(setup)?,
     };
     let uplink = config.uplink;
     let operators = config.operators.clone();

@@ -384,3 +384,69 @@ async fn frames_of_unknown_gateways_are_not_served() {
     );
     running.daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn another_tenants_gateways_do_not_serve_a_device() {
+    let mut running = start(2).await;
+    abp_device(&running.server, MacVersion::V1_0_4, 4).await;
+    // Gateway 0 belongs to another tenant (no agreement configured); gateway 1 is shared.
+    running
+        .server
+        .put_gateway(Gateway {
+            id: Eui64::from_u64(FIRST_GATEWAY_EUI.0),
+            name: "theirs".into(),
+            location: None,
+            tags: vec![],
+            tenant: Some("globex".into()),
+        })
+        .await
+        .expect("gateway");
+    let mut device = SimDevice::abp(
+        SimVersion::V1_0_4,
+        SimDevAddr(ADDR),
+        SimKeys::V1_0 {
+            nwk_s_key: NWK_S_KEY,
+            app_s_key: APP_S_KEY,
+        },
+    )
+    .expect("device");
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let up = device
+        .uplink(&Uplink::unconfirmed(2, b"a"))
+        .expect("uplink");
+    running
+        .sim
+        .uplink(&up, &radio, &[Heard::new(0, -60, 9.0)])
+        .await
+        .expect("sent");
+    assert!(matches!(
+        next_served(&mut running).await,
+        Served::Uplink(UplinkOutcome::Refused(Refusal::Segregated { .. }), None)
+    ));
+    // Heard by both: served, with the shared gateway's reception only (even though the
+    // other tenant's gateway heard it better), and answered through it.
+    let up = device.uplink(&Uplink::confirmed(2, b"b")).expect("uplink");
+    running
+        .sim
+        .uplink(
+            &up,
+            &radio,
+            &[Heard::new(0, -60, 9.0), Heard::new(1, -100, 1.0)],
+        )
+        .await
+        .expect("sent");
+    match next_served(&mut running).await {
+        Served::Uplink(UplinkOutcome::Accepted(event), Some(_)) => {
+            let gateways: Vec<u64> = event
+                .receptions
+                .iter()
+                .map(|r| r.gateway.to_u64())
+                .collect();
+            assert_eq!(gateways, [FIRST_GATEWAY_EUI.0 + 1]);
+        }
+        other => panic!("expected an accepted uplink, got {other:?}"),
+    }
+    let down = running.sim.next_downlink(WAIT).await.expect("the ACK");
+    assert_eq!(down.gateway.0, FIRST_GATEWAY_EUI.0 + 1);
+    running.daemon.stop().await.expect("stops");
+}

@@ -85,6 +85,7 @@ impl NetworkServer {
             return None;
         }
         let profile = entry.profile.clone();
+        let tenant = entry.device.tenant.clone();
         let (Some(session), Some(keys)) = (entry.session.clone(), entry.keys.clone()) else {
             return None;
         };
@@ -155,7 +156,7 @@ impl NetworkServer {
                 receptions,
                 &built.phy,
                 elapsed(),
-                |g| self.may_transmit(g),
+                |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
             )
             .await;
         if report.status == DeliveryStatus::Sent {

@@ -88,10 +88,23 @@ impl NetworkServer {
         let Some(entry) = self.registry.get(dev_eui) else {
             return JoinOutcome::Refused(format!("unknown device {dev_eui}"));
         };
-        let (profile, expected_join_eui) = {
+        let (profile, expected_join_eui, tenant) = {
             let entry = entry.lock().await;
-            (entry.profile.clone(), entry.device.join_eui)
+            (
+                entry.profile.clone(),
+                entry.device.join_eui,
+                entry.device.tenant.clone(),
+            )
         };
+        if !frame
+            .receptions
+            .iter()
+            .any(|rx| self.serves_tenant(rx.gateway, &tenant))
+        {
+            return JoinOutcome::Refused(format!(
+                "device {dev_eui} of tenant {tenant} heard only by gateways that may not serve it"
+            ));
+        }
         if !profile.supports_join || expected_join_eui != Some(join_eui) {
             return JoinOutcome::Refused(format!(
                 "device {dev_eui} is not provisioned to join with JoinEUI {join_eui}"
@@ -190,7 +203,7 @@ impl NetworkServer {
                 &frame.receptions,
                 &joined.join_accept,
                 elapsed(),
-                |g| self.may_transmit(g),
+                |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
             )
             .await;
         if delivery.status != DeliveryStatus::Sent {

@@ -49,6 +49,8 @@ pub struct Settings {
     pub downlinks: downlink::Downlinks,
     /// The provisioned gateways, shared with the gateway front end.
     pub gateways: Arc<GatewayRegistry>,
+    /// Which tenants' gateways may serve which tenants' devices.
+    pub tenancy: crate::device::tenancy::Tenancy,
 }
 
 /// The shared state of one network server.
@@ -58,6 +60,7 @@ pub struct NetworkServer {
     dev_addr_pool: DevAddrPool,
     joins: join::Joins,
     downlinks: downlink::Downlinks,
+    tenancy: crate::device::tenancy::Tenancy,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
     gateways: Arc<GatewayRegistry>,
@@ -112,6 +115,7 @@ impl NetworkServer {
             dev_addr_pool: settings.dev_addr_pool,
             joins: settings.joins,
             downlinks: settings.downlinks,
+            tenancy: settings.tenancy,
             registry,
             profiles: RwLock::new(profiles),
             gateways,
@@ -140,6 +144,14 @@ impl NetworkServer {
     /// is connected and says so in its answer).
     pub fn may_transmit(&self, gateway: lorawan::ids::Eui64) -> bool {
         self.gateways.contains(gateway)
+    }
+
+    /// Whether `gateway` may serve a device of `tenant` (segregation, see
+    /// [`crate::device::tenancy`]).
+    pub fn serves_tenant(&self, gateway: lorawan::ids::Eui64, tenant: &str) -> bool {
+        self.gateways
+            .gateway(gateway)
+            .is_some_and(|g| self.tenancy.may_serve(tenant, g.tenant.as_deref()))
     }
 
     /// The provisioned gateways with their status, shared with the gateway front end.

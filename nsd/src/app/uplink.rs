@@ -102,6 +102,14 @@ pub enum Refusal {
         /// Why.
         reason: Unmatched,
     },
+    /// Only gateways of other tenants heard it, and none may serve this device's tenant.
+    #[error("device {dev_eui} of tenant {tenant} heard only by gateways that may not serve it")]
+    Segregated {
+        /// The device.
+        dev_eui: Eui64,
+        /// Its tenant.
+        tenant: String,
+    },
     /// The counter could not be stored: the frame is not reported (it will be accepted when
     /// the device sends its next one).
     #[error("storage: {0}")]
@@ -172,6 +180,21 @@ impl NetworkServer {
         drop(candidates);
         let entry = &mut locked[owners[matched.index]];
         let dev_eui = entry.device.dev_eui;
+        // Segregation: only the receptions of gateways allowed to serve the device's tenant
+        // count; none left, and the frame is not this network's to serve.
+        let receptions: Vec<RxInfo> = heard
+            .receptions
+            .iter()
+            .filter(|rx| self.serves_tenant(rx.gateway, &entry.device.tenant))
+            .cloned()
+            .collect();
+        if receptions.is_empty() {
+            return UplinkOutcome::Refused(Refusal::Segregated {
+                dev_eui,
+                tenant: entry.device.tenant.clone(),
+            });
+        }
+        let best = receptions.first();
         let data_rate = best.and_then(|rx| data_rate_of(rx, entry));
         let lost = match matched.counter {
             Counter::Retransmission => {
@@ -239,7 +262,7 @@ impl NetworkServer {
             ack: frame.fctrl().ack(),
             lost,
             data_rate,
-            receptions: heard.receptions.clone(),
+            receptions,
             received_at,
             mac_events: mac_outcome.events,
             needs_downlink: mac_outcome.needs_downlink,

@@ -12,6 +12,7 @@
 
 pub mod registry;
 pub mod session;
+pub mod tenancy;
 
 use lorawan::ids::Eui64;
 use lorawan::join::MacVersion;
