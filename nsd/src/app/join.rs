@@ -8,7 +8,7 @@ use backend::http::client::{BiClient, PeerEndpoint};
 use backend::http::pending::PendingAnswers;
 use backend::message::Message;
 use lorawan::ids::{AesKey, DevAddr, Eui64};
-use lorawan::phy::JoinRequest;
+use lorawan::phy::{Frame, PhyPayload, RejoinType};
 
 use super::{unix_seconds, NetworkServer};
 use crate::config::JoinEuiRange;
@@ -61,6 +61,39 @@ impl std::fmt::Debug for Joins {
     }
 }
 
+/// What the device asked for.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    /// A join (join-request).
+    Join {
+        /// DevEUI.
+        dev_eui: Eui64,
+        /// JoinEUI.
+        join_eui: Eui64,
+    },
+    /// A rejoin (1.1 rejoin-request).
+    Rejoin {
+        /// DevEUI.
+        dev_eui: Eui64,
+        /// Type 0, 1 or 2.
+        kind: RejoinType,
+        /// JoinEUI (type 1).
+        join_eui: Option<Eui64>,
+        /// NetID (types 0 and 2).
+        net_id: Option<lorawan::ids::NetId>,
+        /// RJcount0 or RJcount1.
+        rj_count: u16,
+    },
+}
+
+impl Asked {
+    fn dev_eui(&self) -> Eui64 {
+        match self {
+            Asked::Join { dev_eui, .. } | Asked::Rejoin { dev_eui, .. } => *dev_eui,
+        }
+    }
+}
+
 /// What became of a join-request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -78,13 +111,25 @@ pub enum JoinOutcome {
 }
 
 impl NetworkServer {
-    /// Serves a join-request heard by the gateways of `frame`.
+    /// Serves a join-request or a (LoRaWAN 1.1) rejoin-request heard by the gateways of
+    /// `frame`.
     pub async fn join(&self, frame: &Deduplicated, elapsed: impl Fn() -> Duration) -> JoinOutcome {
-        let request = match JoinRequest::parse(&frame.phy) {
-            Ok(request) => request,
+        let asked = match PhyPayload::parse(&frame.phy).map(|p| p.frame()) {
+            Ok(Frame::JoinRequest(r)) => Asked::Join {
+                dev_eui: r.dev_eui(),
+                join_eui: r.join_eui(),
+            },
+            Ok(Frame::RejoinRequest(r)) => Asked::Rejoin {
+                dev_eui: r.dev_eui(),
+                kind: r.rejoin_type(),
+                join_eui: r.join_eui(),
+                net_id: r.net_id(),
+                rj_count: r.rj_count(),
+            },
+            Ok(_) => return JoinOutcome::Refused("not a join- or rejoin-request".into()),
             Err(e) => return JoinOutcome::Refused(format!("malformed join-request: {e}")),
         };
-        let (dev_eui, join_eui) = (request.dev_eui(), request.join_eui());
+        let dev_eui = asked.dev_eui();
         let Some(entry) = self.registry.get(dev_eui) else {
             return JoinOutcome::Refused(format!("unknown device {dev_eui}"));
         };
@@ -105,6 +150,13 @@ impl NetworkServer {
                 "device {dev_eui} of tenant {tenant} heard only by gateways that may not serve it"
             ));
         }
+        let join_eui = match &asked {
+            Asked::Join { join_eui, .. } => *join_eui,
+            Asked::Rejoin { .. } => match self.check_rejoin(&entry, &asked, &frame.phy).await {
+                Ok(join_eui) => join_eui,
+                Err(reason) => return JoinOutcome::Refused(reason),
+            },
+        };
         if !profile.supports_join || expected_join_eui != Some(join_eui) {
             return JoinOutcome::Refused(format!(
                 "device {dev_eui} is not provisioned to join with JoinEUI {join_eui}"
@@ -140,12 +192,16 @@ impl NetworkServer {
             &receiver_id,
             u32::from_le_bytes(tid),
         );
+        let request = match asked {
+            Asked::Join { .. } => Message::JoinReq(req),
+            Asked::Rejoin { .. } => Message::RejoinReq(crate::join::as_rejoin_req(req)),
+        };
         let answer = self
             .joins
             .client
             .request(
                 &server.endpoint,
-                &Message::JoinReq(req),
+                &request,
                 &Dialect::canonical(),
                 &self.joins.pending,
                 JOIN_ANSWER_TIMEOUT,
@@ -153,6 +209,7 @@ impl NetworkServer {
             .await;
         let answer = match answer {
             Ok(Message::JoinAns(answer)) => answer,
+            Ok(Message::RejoinAns(answer)) => crate::join::from_rejoin_ans(answer),
             Ok(other) => {
                 return JoinOutcome::Refused(format!(
                     "join server answered {}",
@@ -214,5 +271,64 @@ impl NetworkServer {
             dev_addr,
             delivery,
         }
+    }
+}
+
+impl NetworkServer {
+    /// A rejoin-request's checks before it goes to the join server (TS001 1.1 §6.2.4):
+    /// types 0 and 2 name our NetID, carry a MIC with the session's SNwkSIntKey and an
+    /// RJcount0 higher than any accepted in the session (stored at once, so a replay fails
+    /// even if the join server then refuses); type 1 names the device's JoinEUI and is the
+    /// join server's to check. Returns the JoinEUI to route by.
+    async fn check_rejoin(
+        &self,
+        entry: &crate::device::registry::SharedEntry,
+        asked: &Asked,
+        phy: &[u8],
+    ) -> Result<Eui64, String> {
+        let Asked::Rejoin {
+            dev_eui,
+            kind,
+            join_eui,
+            net_id,
+            rj_count,
+        } = *asked
+        else {
+            return Err("not a rejoin-request".into());
+        };
+        let mut entry = entry.lock().await;
+        let provisioned = entry
+            .device
+            .join_eui
+            .ok_or_else(|| format!("device {dev_eui} has no JoinEUI"))?;
+        if kind == RejoinType::Type1 {
+            return match join_eui {
+                Some(eui) if eui == provisioned => Ok(eui),
+                _ => Err(format!("rejoin type 1 of {dev_eui} names another JoinEUI")),
+            };
+        }
+        if net_id != Some(self.net_id) {
+            return Err(format!("rejoin of {dev_eui} names another NetID"));
+        }
+        let keys = entry.keys.clone();
+        let Some(session) = entry.session.as_mut().filter(|s| s.is_1_1()) else {
+            return Err(format!("rejoin of {dev_eui}: no LoRaWAN 1.1 session"));
+        };
+        let Some(keys) = keys else {
+            return Err(format!("rejoin of {dev_eui}: no session keys"));
+        };
+        let request = lorawan::phy::RejoinRequest::parse(phy).map_err(|e| e.to_string())?;
+        if request.verify_mic(&keys.s_nwk_s_int).is_err() {
+            return Err(format!("rejoin of {dev_eui}: MIC mismatch"));
+        }
+        if session.rj_count0_last.is_some_and(|last| rj_count <= last) {
+            return Err(format!("rejoin of {dev_eui}: RJcount0 {rj_count} replayed"));
+        }
+        session.rj_count0_last = Some(rj_count);
+        self.devices_store
+            .save_counters(dev_eui, session, unix_seconds())
+            .await
+            .map_err(|e| format!("storing RJcount0: {e}"))?;
+        Ok(provisioned)
     }
 }

@@ -134,6 +134,9 @@ pub struct Session {
     /// The MAC layer's view of the session; `None` until its first uplink builds it from
     /// the device profile.
     pub mac: Option<MacState>,
+    /// RJcount0 of the last rejoin-request of type 0 or 2 accepted in this session (1.1):
+    /// a rejoin-request must carry a higher one, so a replayed one cannot reset the session.
+    pub rj_count0_last: Option<u16>,
 }
 
 impl Session {
@@ -148,6 +151,7 @@ impl Session {
             a_f_cnt_down: 0,
             last_confirmed_down: None,
             mac: None,
+            rj_count0_last: None,
         }
     }
 

@@ -8,7 +8,7 @@
 
 use backend::header::{Header, MessageType, ProtocolVersion};
 use backend::keys::KeyEnvelope;
-use backend::message::{JoinAns, JoinReq};
+use backend::message::{JoinAns, JoinReq, RejoinAns, RejoinReq};
 use backend::result::ResultCode;
 use backend::values::HexBytes;
 use lorawan::ids::{AesKey, DevAddr, Eui64, NetId};
@@ -78,6 +78,42 @@ pub fn join_req(
             .and_then(|cf| cf.encode().ok())
             .map(|bytes| HexBytes(bytes.to_vec())),
         extra: Map::new(),
+    }
+}
+
+/// The RejoinReq carrying the same fields as `req` (TS002 gives both the same body).
+pub fn as_rejoin_req(req: JoinReq) -> RejoinReq {
+    let mut header = req.header;
+    header.message_type = MessageType::parse("RejoinReq");
+    RejoinReq {
+        header,
+        mac_version: req.mac_version,
+        phy_payload: req.phy_payload,
+        dev_eui: req.dev_eui,
+        dev_addr: req.dev_addr,
+        dl_settings: req.dl_settings,
+        rx_delay: req.rx_delay,
+        cf_list: req.cf_list,
+        extra: req.extra,
+    }
+}
+
+/// A RejoinAns read as the JoinAns it mirrors field for field.
+pub fn from_rejoin_ans(ans: RejoinAns) -> JoinAns {
+    let mut header = ans.header;
+    header.message_type = MessageType::parse("JoinAns");
+    JoinAns {
+        header,
+        result: ans.result,
+        phy_payload: ans.phy_payload,
+        lifetime: ans.lifetime,
+        s_nwk_s_int_key: ans.s_nwk_s_int_key,
+        f_nwk_s_int_key: ans.f_nwk_s_int_key,
+        nwk_s_enc_key: ans.nwk_s_enc_key,
+        nwk_s_key: ans.nwk_s_key,
+        app_s_key: ans.app_s_key,
+        session_key_id: ans.session_key_id,
+        extra: ans.extra,
     }
 }
 

@@ -42,7 +42,7 @@ const PROFILE_COLUMNS: &str = "id, region, mac_version, class, supports_join, rx
     rx1_dr_offset, rx2_data_rate, rx2_frequency_hz, adr, abp_counter_reset";
 
 const SESSION_COLUMNS: &str = "dev_addr, mac_version, split_keys, has_app_s_key, keys, \
-    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, mac_state";
+    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, mac_state, rj_count0_last";
 
 impl DeviceStore {
     /// A repository over a migrated pool, sealing with `keyring`.
@@ -168,7 +168,8 @@ impl DeviceStore {
         sqlx::query(
             "INSERT INTO sessions (dev_eui, dev_addr, mac_version, split_keys, has_app_s_key, \
              keys, sealed_with, f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, \
-             updated_at, mac_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             updated_at, mac_state, rj_count0_last) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(dev_eui.to_string())
         .bind(session.dev_addr.to_string())
@@ -183,6 +184,7 @@ impl DeviceStore {
         .bind(session.last_confirmed_down.map(i64::from))
         .bind(to_i64(at))
         .bind(mac_json(dev_eui, session)?)
+        .bind(session.rj_count0_last.map(i64::from))
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -198,7 +200,7 @@ impl DeviceStore {
     ) -> Result<(), StorageError> {
         let done = sqlx::query(
             "UPDATE sessions SET f_cnt_up_next = $2, n_f_cnt_down = $3, a_f_cnt_down = $4, \
-             last_confirmed_down = $5, updated_at = $6, mac_state = $8 \
+             last_confirmed_down = $5, updated_at = $6, mac_state = $8, rj_count0_last = $9 \
              WHERE dev_eui = $1 AND dev_addr = $7",
         )
         .bind(dev_eui.to_string())
@@ -209,6 +211,7 @@ impl DeviceStore {
         .bind(to_i64(at))
         .bind(session.dev_addr.to_string())
         .bind(mac_json(dev_eui, session)?)
+        .bind(session.rj_count0_last.map(i64::from))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -367,6 +370,10 @@ impl DeviceStore {
                 .map(|text| serde_json::from_str(&text))
                 .transpose()
                 .map_err(|e| corrupt(dev_eui, format!("mac_state: {e}")))?,
+            rj_count0_last: row
+                .try_get::<Option<i64>, _>("rj_count0_last")?
+                .map(|v| u16::try_from(v).map_err(|_| corrupt(dev_eui, "rj_count0_last")))
+                .transpose()?,
         })
     }
 }

@@ -53,6 +53,7 @@ CREATE TABLE sessions (
     a_f_cnt_down BIGINT NOT NULL,
     last_confirmed_down BIGINT,
     mac_state TEXT,                             -- JSON of mac::MacState; NULL before the first uplink
+    rj_count0_last BIGINT,                      -- 1.1 rejoin types 0/2: last RJcount0 accepted
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_dev_addr ON sessions (dev_addr);
