@@ -13,8 +13,9 @@ use serde::{Deserialize, Deserializer};
 use service::database::{DatabaseConfig, DatabaseSection, SqliteSync};
 use service::server::{ServerConfig, ServerSection};
 
-use crate::device::{Keyring, MasterKey, Quota, SealError};
+use crate::device::{Keyring, Quota, SealError};
 use crate::join::{ClearKeys, JoinPolicy, KekTable, NamedKek};
+use service::sealing::KeysProblem;
 
 /// The whole config.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,18 +69,7 @@ fn database_section<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseConfig, D
     DatabaseSection::deserialize(d).map(|section| section.over(default_database()))
 }
 
-/// `[keys]`: the master key and the keys it replaced.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeysConfig {
-    /// 32 hex digits. Required to start; no default, since a default key protects nothing.
-    #[serde(default)]
-    pub master_key: Option<Secret<MasterKey>>,
-    /// Master keys retired by a rotation: still used to unseal until the re-seal job has
-    /// moved every record to `master_key`.
-    #[serde(default)]
-    pub retired_master_keys: Vec<Secret<MasterKey>>,
-}
+pub use service::sealing::KeysConfig;
 
 /// `[join]`: the operator's activation settings.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -356,18 +346,10 @@ pub const MIN_TOKEN_LEN: usize = 16;
 impl Config {
     /// The keyring of `[keys]`.
     pub fn keyring(&self) -> Result<Keyring, ConfigProblem> {
-        let current = self
-            .keys
-            .master_key
-            .clone()
-            .ok_or(ConfigProblem::NoMasterKey)?;
-        let retired = self
-            .keys
-            .retired_master_keys
-            .iter()
-            .map(|k| k.0.clone())
-            .collect();
-        Keyring::new(current.0, retired).map_err(ConfigProblem::Keyring)
+        self.keys.keyring().map_err(|problem| match problem {
+            KeysProblem::NoMasterKey => ConfigProblem::NoMasterKey,
+            KeysProblem::Keyring(e) => ConfigProblem::Keyring(e),
+        })
     }
 
     /// The KEK table of `[[keks]]`.

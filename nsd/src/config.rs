@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use service::auth::OperatorConfig;
 use service::config::Secret;
 use service::database::DatabaseConfig;
-use service::sealing::{Keyring, MasterKey, SealError};
+use service::sealing::{Keyring, KeysProblem, SealError};
 use service::server::ServerConfig;
 
 /// The whole config.
@@ -113,17 +113,7 @@ fn net_id<'de, D: Deserializer<'de>>(d: D) -> Result<NetId, D::Error> {
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a NetID: {e}")))
 }
 
-/// `[keys]`: the master key and the keys it replaced.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeysConfig {
-    /// 32 hex digits. Required to start.
-    #[serde(default)]
-    pub master_key: Option<Secret<MasterKey>>,
-    /// Master keys retired by a rotation, still accepted for unsealing.
-    #[serde(default)]
-    pub retired_master_keys: Vec<Secret<MasterKey>>,
-}
+pub use service::sealing::KeysConfig;
 
 /// `[gateways]`: the Semtech UDP listener.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -308,18 +298,10 @@ impl JoinEuiRange {
 impl Config {
     /// The keyring of `[keys]`.
     pub fn keyring(&self) -> Result<Keyring, ConfigProblem> {
-        let current = self
-            .keys
-            .master_key
-            .clone()
-            .ok_or(ConfigProblem::NoMasterKey)?;
-        let retired = self
-            .keys
-            .retired_master_keys
-            .iter()
-            .map(|k| k.0.clone())
-            .collect();
-        Keyring::new(current.0, retired).map_err(ConfigProblem::Keyring)
+        self.keys.keyring().map_err(|problem| match problem {
+            KeysProblem::NoMasterKey => ConfigProblem::NoMasterKey,
+            KeysProblem::Keyring(e) => ConfigProblem::Keyring(e),
+        })
     }
 
     /// The DevAddr pool joins draw from.

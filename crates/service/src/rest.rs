@@ -180,6 +180,18 @@ pub fn field_named_in(message: &str) -> String {
         .unwrap_or_else(|| "body".to_owned())
 }
 
+/// A JSON document served as is (an API's OpenAPI document).
+pub fn json_document(body: &'static str) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

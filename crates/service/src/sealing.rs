@@ -337,3 +337,40 @@ mod tests {
         }
     }
 }
+
+/// `[keys]` of a daemon that seals keys at rest: the master key and the keys it replaced.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// 32 hex digits. Required to start; no default, since a default key protects nothing.
+    #[serde(default)]
+    pub master_key: Option<crate::config::Secret<MasterKey>>,
+    /// Master keys retired by a rotation: still used to unseal until every record has been
+    /// re-sealed with `master_key`.
+    #[serde(default)]
+    pub retired_master_keys: Vec<crate::config::Secret<MasterKey>>,
+}
+
+/// Why `[keys]` gives no keyring.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysProblem {
+    /// No master key.
+    #[error("keys.master_key is required")]
+    NoMasterKey,
+    /// The keyring refused the keys (a retired key equal to the current one, …).
+    #[error("keys: {0}")]
+    Keyring(SealError),
+}
+
+impl KeysConfig {
+    /// The keyring: the current master key and the retired ones.
+    pub fn keyring(&self) -> Result<Keyring, KeysProblem> {
+        let current = self.master_key.clone().ok_or(KeysProblem::NoMasterKey)?;
+        let retired = self
+            .retired_master_keys
+            .iter()
+            .map(|k| k.0.clone())
+            .collect();
+        Keyring::new(current.0, retired).map_err(KeysProblem::Keyring)
+    }
+}

@@ -113,7 +113,7 @@ async fn serves_https_with_an_optional_verified_client_certificate() {
         key: ours.key.clone(),
         client_ca: Some(ours.ca.clone()),
     });
-    let running = start(SPEC, &config, &scratch.config, |_| Ok(routes()))
+    let running = start(SPEC, &config, &scratch.config, async |_| Ok(routes()))
         .await
         .expect("starts");
     let url = format!("https://{}/whoami", running.local_addr);
@@ -168,7 +168,7 @@ async fn serves_https_with_an_optional_verified_client_certificate() {
         key: ours.key.clone(),
         client_ca: None,
     });
-    let running = start(SPEC, &config, &scratch.config, |_| Ok(routes()))
+    let running = start(SPEC, &config, &scratch.config, async |_| Ok(routes()))
         .await
         .expect("starts");
     let without_ca = client(&ours, Some(&ours.client_identity))
@@ -207,7 +207,7 @@ async fn bad_tls_settings_refuse_to_start_naming_the_key() {
         (tls(&ours.cert, &ours.key, Some(&missing)), "client_ca"),
         (tls(&ours.cert, &ours.key, Some(&garbage)), "client_ca"),
     ] {
-        let started = start(SPEC, &server(config.clone()), &scratch.config, |_| {
+        let started = start(SPEC, &server(config.clone()), &scratch.config, async |_| {
             Ok(routes())
         })
         .await;

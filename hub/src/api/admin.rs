@@ -698,14 +698,7 @@ fn csv(body: String) -> Response {
 }
 
 async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI_DOCUMENT,
-    )
-        .into_response()
+    service::rest::json_document(OPENAPI_DOCUMENT)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -269,14 +269,7 @@ async fn keys(
 
 /// `GET /api/openapi.json`: public, so clients can be generated without a token.
 async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI_DOCUMENT,
-    )
-        .into_response()
+    service::rest::json_document(OPENAPI_DOCUMENT)
 }
 
 // ---------------------------------------------------------------------------------------

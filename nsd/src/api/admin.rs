@@ -28,7 +28,7 @@ use crate::app::NetworkServer;
 use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
 use crate::downlink::queue::{Confirmation, NewDownlink, Payload, QueueItem};
 use crate::gateway::registry::{Gateway, GatewayView, Location};
-use crate::storage::{region_name, StorageError};
+use crate::storage::StorageError;
 
 /// `GET`: every device profile.
 pub const PROFILES: &str = "/api/device-profiles";
@@ -152,7 +152,7 @@ fn yes() -> bool {
 
 fn profile_json(p: &DeviceProfile) -> Value {
     json!({
-        "id": p.id, "region": region_name(p.region), "mac_version": p.mac_version.to_string(),
+        "id": p.id, "region": p.region.name(), "mac_version": p.mac_version.to_string(),
         "class": p.class.letter(), "supports_join": p.supports_join,
         "rx1_delay_s": p.rx1_delay_s, "rx1_dr_offset": p.rx1_dr_offset,
         "rx2_data_rate": p.rx2_data_rate, "rx2_frequency_hz": p.rx2_frequency_hz,
@@ -596,14 +596,7 @@ async fn delete_gateway(
 }
 
 async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI_DOCUMENT,
-    )
-        .into_response()
+    service::rest::json_document(OPENAPI_DOCUMENT)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,11 +9,10 @@ use lorawan::crypto::Direction;
 use lorawan::ids::{DevAddr, Eui64};
 use lorawan::join::MacVersion;
 use lorawan::phy::{DataFrame, Frame, PhyPayload, MAX_FOPTS_LEN};
-use lorawan::region::Modulation;
 
 use super::{unix_seconds, NetworkServer};
 use crate::device::registry::DeviceEntry;
-use crate::gateway::{RadioModulation, RxInfo};
+use crate::gateway::RxInfo;
 use crate::uplink::data::{self, Candidate, Counter, Radio, Unmatched};
 use crate::uplink::dedup::Deduplicated;
 
@@ -343,25 +342,12 @@ fn uplink_facts(
     }
 }
 
-/// The region's modulation for what the gateway reported.
-fn modulation_of(rx: &RxInfo) -> Option<Modulation> {
-    match rx.modulation {
-        RadioModulation::Lora {
-            spreading_factor,
-            bandwidth_hz,
-            ..
-        } => Some(Modulation::Lora {
-            spreading_factor,
-            bandwidth_hz,
-        }),
-        RadioModulation::Fsk { bitrate } => Some(Modulation::Fsk { bitrate }),
-        RadioModulation::LrFhss { .. } => None,
-    }
-}
-
 fn data_rate_of(rx: &RxInfo, entry: &DeviceEntry) -> Option<u8> {
     let params = entry.profile.region.params();
-    params.dr_for(modulation_of(rx)?, Direction::Uplink)
+    params.dr_for(
+        crate::downlink::airtime::region_modulation(&rx.modulation)?,
+        Direction::Uplink,
+    )
 }
 
 /// The data rate and channel of the uplink, for the 1.1 MIC.

@@ -61,7 +61,7 @@ impl DeviceStore {
              rx2_frequency_hz = $9, adr = $10, abp_counter_reset = $11",
         )
         .bind(p.id.clone())
-        .bind(region_name(p.region))
+        .bind(p.region.name())
         .bind(p.mac_version.to_string())
         .bind(p.class.letter())
         .bind(i32::from(p.supports_join))
@@ -390,22 +390,6 @@ fn mac_json(dev_eui: Eui64, session: &Session) -> Result<Option<String>, Storage
 fn counter(row: &AnyRow, column: &str, dev_eui: &str) -> Result<u32, StorageError> {
     let value: i64 = row.try_get(column)?;
     u32::try_from(value).map_err(|_| corrupt(dev_eui, format!("{column} = {value}")))
-}
-
-/// The name a region is stored and shown under.
-pub fn region_name(region: Region) -> &'static str {
-    match region {
-        Region::Eu868 => "EU868",
-        Region::Us915 => "US915",
-        Region::Au915 => "AU915",
-        Region::As923_1 => "AS923-1",
-        Region::As923_2 => "AS923-2",
-        Region::As923_3 => "AS923-3",
-        Region::As923_4 => "AS923-4",
-        Region::Kr920 => "KR920",
-        Region::Ru864 => "RU864",
-        Region::Eu433 => "EU433",
-    }
 }
 
 fn decode_profile(row: &AnyRow) -> Result<DeviceProfile, StorageError> {

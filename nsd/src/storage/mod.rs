@@ -10,7 +10,7 @@ mod gateways;
 use service::database::Migrations;
 use sqlx::migrate::Migrator;
 
-pub use devices::{region_name, DeviceStore, StoredDevice};
+pub use devices::{DeviceStore, StoredDevice};
 pub use gateways::GatewayStore;
 
 static SQLITE: Migrator = sqlx::migrate!("src/storage/migrations/sqlite");
