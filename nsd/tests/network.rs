@@ -3,143 +3,26 @@
 //! several gateways become one application event; confirmed uplinks are acknowledged in RX1
 //! through the best gateway; queued frames reach the device; replays are refused.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
-use conformance_tests::sim::device::SessionKeys as SimKeys;
-use conformance_tests::sim::{
-    Device as SimDevice, Heard, MacVersion as SimVersion, RadioParams, Simulation, Uplink,
-    FIRST_GATEWAY_EUI,
-};
-use lorawan::ids::{AesKey, DevAddr, Eui64};
+use common::*;
+use conformance_tests::sim::{Heard, RadioParams, Uplink, FIRST_GATEWAY_EUI};
+use lorawan::ids::Eui64;
 use lorawan::join::MacVersion;
-use lorawan::region::Region;
 use nsd::app::pipeline::Served;
 use nsd::app::uplink::{AppPayload, Refusal};
-use nsd::app::{NetworkServer, UplinkOutcome};
-use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
+use nsd::app::UplinkOutcome;
 use nsd::downlink::queue::{Confirmation, NewDownlink, Payload};
 use nsd::gateway::registry::Gateway;
 use nsd::uplink::data::Unmatched;
-use service::testing::{Engine, ScratchDatabase};
-use tokio::sync::mpsc;
-
-const NWK_S_KEY: [u8; 16] = [0x11; 16];
-const APP_S_KEY: [u8; 16] = [0x22; 16];
-const ADDR: u32 = 0x2600_0a01;
-const WAIT: Duration = Duration::from_secs(3);
-
-struct Running {
-    daemon: service::daemon::Running,
-    server: Arc<NetworkServer>,
-    sim: Simulation,
-    served: mpsc::UnboundedReceiver<Served>,
-    _scratch: ScratchDatabase,
-}
-
-async fn start(gateways: usize) -> Running {
-    let scratch = ScratchDatabase::create(Engine::Sqlite).await;
-    let env: BTreeMap<String, String> = [
-        ("NSD_SERVER__LISTEN", "127.0.0.1:0"),
-        ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0"),
-        ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f"),
-        ("NSD_NETWORK__NET_ID", "000013"),
-        ("NSD_DATABASE__URL", scratch.config.url.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let config: nsd::Config = service::config::load(None, "NSD", &env).expect("config");
-    let (tx, served) = mpsc::unbounded_channel();
-    let (daemon, handles) = nsd::start_with(&config, Some(tx))
-        .await
-        .expect("nsd starts");
-    let server = handles.server;
-    for i in 0..gateways as u64 {
-        server
-            .put_gateway(Gateway {
-                id: Eui64::from_u64(FIRST_GATEWAY_EUI.0 + i),
-                name: format!("gw{i}"),
-                location: None,
-                tags: vec![],
-                tenant: None,
-            })
-            .await
-            .expect("gateway");
-    }
-    let sim = Simulation::start(handles.udp_addr, gateways)
-        .await
-        .expect("simulator");
-    assert!(sim.connect(WAIT).await, "every gateway gets its PULL_ACK");
-    Running {
-        daemon,
-        server,
-        sim,
-        served,
-        _scratch: scratch,
-    }
-}
-
-async fn abp_device(server: &NetworkServer, version: MacVersion, dev_eui: u64) {
-    let mut profile = DeviceProfile::defaults("abp", Region::Eu868, version);
-    profile.supports_join = false;
-    server.put_profile(profile).await.expect("profile");
-    let network = if version >= MacVersion::V1_1 {
-        NetworkKeys::V1_1 {
-            f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
-            s_nwk_s_int_key: AesKey::new([0x33; 16]),
-            nwk_s_enc_key: AesKey::new([0x44; 16]),
-        }
-    } else {
-        NetworkKeys::V1_0 {
-            nwk_s_key: AesKey::new(NWK_S_KEY),
-        }
-    };
-    let session = Session::new(
-        DevAddr::from_be_bytes(ADDR.to_be_bytes()),
-        version,
-        SessionKeys {
-            network,
-            app_s_key: Some(AesKey::new(APP_S_KEY)),
-        },
-    );
-    server
-        .put_device(
-            Device {
-                dev_eui: Eui64::from_u64(dev_eui),
-                name: "meter".into(),
-                tenant: "acme".into(),
-                profile: "abp".into(),
-                join_eui: None,
-            },
-            Some(session),
-        )
-        .await
-        .expect("device");
-}
-
-async fn next_served(running: &mut Running) -> Served {
-    tokio::time::timeout(WAIT, running.served.recv())
-        .await
-        .expect("a frame is served in time")
-        .expect("pipeline running")
-}
 
 #[tokio::test]
 async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
     let mut running = start(2).await;
     abp_device(&running.server, MacVersion::V1_0_4, 1).await;
-    let mut device = SimDevice::abp(
-        SimVersion::V1_0_4,
-        SimDevAddr(ADDR),
-        SimKeys::V1_0 {
-            nwk_s_key: NWK_S_KEY,
-            app_s_key: APP_S_KEY,
-        },
-    )
-    .expect("device");
+    let mut device = sim_device(MacVersion::V1_0_4);
     let radio = RadioParams::eu868(5, 0).expect("channel");
     let mut events = running.server.subscribe();
 
@@ -266,15 +149,7 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
         .is_empty());
 
     // An old frame replayed is refused as such.
-    let mut old = SimDevice::abp(
-        SimVersion::V1_0_4,
-        SimDevAddr(ADDR),
-        SimKeys::V1_0 {
-            nwk_s_key: NWK_S_KEY,
-            app_s_key: APP_S_KEY,
-        },
-    )
-    .expect("device");
+    let mut old = sim_device(MacVersion::V1_0_4);
     old.set_fcnt_up(1).expect("counter");
     let replay = old.uplink(&Uplink::unconfirmed(2, b"old")).expect("uplink");
     running
@@ -310,17 +185,7 @@ async fn abp_1_0_4_uplinks_acks_queued_downlinks_and_replays() {
 async fn abp_1_1_uplink_and_acknowledgement() {
     let mut running = start(1).await;
     abp_device(&running.server, MacVersion::V1_1, 2).await;
-    let mut device = SimDevice::abp(
-        SimVersion::V1_1,
-        SimDevAddr(ADDR),
-        SimKeys::V1_1 {
-            f_nwk_s_int_key: NWK_S_KEY,
-            s_nwk_s_int_key: [0x33; 16],
-            nwk_s_enc_key: [0x44; 16],
-            app_s_key: APP_S_KEY,
-        },
-    )
-    .expect("device");
+    let mut device = sim_device(MacVersion::V1_1);
     let radio = RadioParams::eu868(5, 1).expect("channel");
     let up = device
         .uplink(&Uplink {
@@ -353,15 +218,7 @@ async fn abp_1_1_uplink_and_acknowledgement() {
 async fn frames_of_unknown_gateways_are_not_served() {
     let mut running = start(1).await;
     abp_device(&running.server, MacVersion::V1_0_4, 3).await;
-    let mut device = SimDevice::abp(
-        SimVersion::V1_0_4,
-        SimDevAddr(ADDR),
-        SimKeys::V1_0 {
-            nwk_s_key: NWK_S_KEY,
-            app_s_key: APP_S_KEY,
-        },
-    )
-    .expect("device");
+    let mut device = sim_device(MacVersion::V1_0_4);
     let radio = RadioParams::eu868(5, 0).expect("channel");
     let up = device
         .uplink(&Uplink::unconfirmed(2, b"x"))
@@ -401,15 +258,7 @@ async fn another_tenants_gateways_do_not_serve_a_device() {
         })
         .await
         .expect("gateway");
-    let mut device = SimDevice::abp(
-        SimVersion::V1_0_4,
-        SimDevAddr(ADDR),
-        SimKeys::V1_0 {
-            nwk_s_key: NWK_S_KEY,
-            app_s_key: APP_S_KEY,
-        },
-    )
-    .expect("device");
+    let mut device = sim_device(MacVersion::V1_0_4);
     let radio = RadioParams::eu868(5, 0).expect("channel");
     let up = device
         .uplink(&Uplink::unconfirmed(2, b"a"))

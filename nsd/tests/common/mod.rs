@@ -1,0 +1,183 @@
+//! The harness of the nsd's end-to-end tests: the real nsd started in the test process on
+//! loopback ports and a scratch database, provisioned through its own API, and the
+//! simulator's packet forwarders talking to it over real UDP.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
+use conformance_tests::sim::device::SessionKeys as SimKeys;
+use conformance_tests::sim::{
+    Device as SimDevice, MacVersion as SimVersion, Simulation, FIRST_GATEWAY_EUI,
+};
+use lorawan::ids::{AesKey, DevAddr, Eui64};
+use lorawan::join::MacVersion;
+use lorawan::region::Region;
+use nsd::app::pipeline::Served;
+use nsd::app::NetworkServer;
+use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
+use nsd::gateway::registry::Gateway;
+use service::testing::{Engine, ScratchDatabase};
+use tokio::sync::mpsc;
+
+/// The ABP devices' keys and address.
+pub const NWK_S_KEY: [u8; 16] = [0x11; 16];
+/// 1.1: SNwkSIntKey.
+pub const S_NWK_S_INT_KEY: [u8; 16] = [0x33; 16];
+/// 1.1: NwkSEncKey.
+pub const NWK_S_ENC_KEY: [u8; 16] = [0x44; 16];
+/// AppSKey.
+pub const APP_S_KEY: [u8; 16] = [0x22; 16];
+/// DevAddr.
+pub const ADDR: u32 = 0x2600_0a01;
+/// How long a test waits for anything.
+pub const WAIT: Duration = Duration::from_secs(3);
+
+/// A running nsd with its simulator.
+pub struct Running {
+    /// The daemon.
+    pub daemon: service::daemon::Running,
+    /// Its network server.
+    pub server: Arc<NetworkServer>,
+    /// The packet forwarders.
+    pub sim: Simulation,
+    /// What became of every frame.
+    pub served: mpsc::UnboundedReceiver<Served>,
+    _scratch: ScratchDatabase,
+}
+
+/// Starts an nsd (NetID 000013, SQLite) with `gateways` provisioned simulated gateways.
+pub async fn start(gateways: usize) -> Running {
+    start_with(gateways, |_| {}).await
+}
+
+/// [`start`], letting `adjust` change the config first.
+pub async fn start_with(gateways: usize, adjust: impl FnOnce(&mut nsd::Config)) -> Running {
+    let scratch = ScratchDatabase::create(Engine::Sqlite).await;
+    let env: BTreeMap<String, String> = [
+        ("NSD_SERVER__LISTEN", "127.0.0.1:0"),
+        ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0"),
+        ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f"),
+        ("NSD_NETWORK__NET_ID", "000013"),
+        ("NSD_DATABASE__URL", scratch.config.url.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut config: nsd::Config = service::config::load(None, "NSD", &env).expect("config");
+    adjust(&mut config);
+    let (tx, served) = mpsc::unbounded_channel();
+    let (daemon, handles) = nsd::start_with(&config, Some(tx))
+        .await
+        .expect("nsd starts");
+    let server = handles.server;
+    for i in 0..gateways as u64 {
+        server
+            .put_gateway(Gateway {
+                id: Eui64::from_u64(FIRST_GATEWAY_EUI.0 + i),
+                name: format!("gw{i}"),
+                location: None,
+                tags: vec![],
+                tenant: None,
+            })
+            .await
+            .expect("gateway");
+    }
+    let sim = Simulation::start(handles.udp_addr, gateways)
+        .await
+        .expect("simulator");
+    assert!(sim.connect(WAIT).await, "every gateway gets its PULL_ACK");
+    Running {
+        daemon,
+        server,
+        sim,
+        served,
+        _scratch: scratch,
+    }
+}
+
+/// Provisions ABP device `dev_eui` of `profile` (created if new) with the test keys.
+pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev_eui: u64) {
+    let version = profile.mac_version;
+    let profile_id = profile.id.clone();
+    server.put_profile(profile).await.expect("profile");
+    let network = if version >= MacVersion::V1_1 {
+        NetworkKeys::V1_1 {
+            f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
+            s_nwk_s_int_key: AesKey::new(S_NWK_S_INT_KEY),
+            nwk_s_enc_key: AesKey::new(NWK_S_ENC_KEY),
+        }
+    } else {
+        NetworkKeys::V1_0 {
+            nwk_s_key: AesKey::new(NWK_S_KEY),
+        }
+    };
+    let session = Session::new(
+        DevAddr::from_be_bytes(ADDR.to_be_bytes()),
+        version,
+        SessionKeys {
+            network,
+            app_s_key: Some(AesKey::new(APP_S_KEY)),
+        },
+    );
+    server
+        .put_device(
+            Device {
+                dev_eui: Eui64::from_u64(dev_eui),
+                name: "meter".into(),
+                tenant: "acme".into(),
+                profile: profile_id,
+                join_eui: None,
+            },
+            Some(session),
+        )
+        .await
+        .expect("device");
+}
+
+/// Provisions an EU868 class A ABP device of `version`, profile "abp".
+pub async fn abp_device(server: &NetworkServer, version: MacVersion, dev_eui: u64) {
+    let mut profile = DeviceProfile::defaults("abp", Region::Eu868, version);
+    profile.supports_join = false;
+    abp_device_with(server, profile, dev_eui).await;
+}
+
+/// The simulated device matching [`abp_device`].
+pub fn sim_device(version: MacVersion) -> SimDevice {
+    let (sim_version, keys) = if version >= MacVersion::V1_1 {
+        (
+            SimVersion::V1_1,
+            SimKeys::V1_1 {
+                f_nwk_s_int_key: NWK_S_KEY,
+                s_nwk_s_int_key: S_NWK_S_INT_KEY,
+                nwk_s_enc_key: NWK_S_ENC_KEY,
+                app_s_key: APP_S_KEY,
+            },
+        )
+    } else {
+        let v = match version {
+            MacVersion::V1_0_4 => SimVersion::V1_0_4,
+            MacVersion::V1_0_3 => SimVersion::V1_0_3,
+            _ => SimVersion::V1_0_2,
+        };
+        (
+            v,
+            SimKeys::V1_0 {
+                nwk_s_key: NWK_S_KEY,
+                app_s_key: APP_S_KEY,
+            },
+        )
+    };
+    SimDevice::abp(sim_version, SimDevAddr(ADDR), keys).expect("device")
+}
+
+/// What became of the next frame.
+pub async fn next_served(running: &mut Running) -> Served {
+    tokio::time::timeout(WAIT, running.served.recv())
+        .await
+        .expect("a frame is served in time")
+        .expect("pipeline running")
+}
