@@ -181,6 +181,10 @@ pub struct DownlinkConfig {
     /// Wait between a refused class C attempt and the next, milliseconds.
     #[serde(default = "default_class_c_retry_interval_ms")]
     pub class_c_retry_interval_ms: u64,
+    /// CLASS_C_RESP_TIMEOUT: how long a class C device has to acknowledge a confirmed frame
+    /// before the next frame is sent, milliseconds.
+    #[serde(default = "default_class_c_ack_timeout_ms")]
+    pub class_c_ack_timeout_ms: u64,
     /// Gateways closer than this never send a multicast frame at the same time, metres
     /// (the seed's "Class C Collision Avoidance Distance", 7 km).
     #[serde(default = "default_multicast_distance_m")]
@@ -198,6 +202,10 @@ fn default_class_c_retry_interval_ms() -> u64 {
     1_000
 }
 
+fn default_class_c_ack_timeout_ms() -> u64 {
+    8_000
+}
+
 fn default_multicast_distance_m() -> f64 {
     7_000.0
 }
@@ -211,6 +219,7 @@ impl Default for DownlinkConfig {
         Self {
             class_c_max_delay_ms: default_class_c_max_delay_ms(),
             class_c_retry_interval_ms: default_class_c_retry_interval_ms(),
+            class_c_ack_timeout_ms: default_class_c_ack_timeout_ms(),
             multicast_collision_avoidance_distance_m: default_multicast_distance_m(),
             multicast_max_attempts: default_multicast_attempts(),
         }

@@ -114,6 +114,7 @@ pub async fn start_with(
             downlink::class_c::ClassCOptions {
                 max_delay: Duration::from_millis(config.downlink.class_c_max_delay_ms),
                 retry_interval: Duration::from_millis(config.downlink.class_c_retry_interval_ms),
+                ack_timeout: Duration::from_millis(config.downlink.class_c_ack_timeout_ms),
                 ..downlink::class_c::ClassCOptions::default()
             },
             downlink::multicast::MulticastOptions {

@@ -1,7 +1,8 @@
 //! Class C over real UDP: a frame queued for a class C device goes out at once (`imme`) on
 //! the RX2 frequency and data rate through the gateway that heard the device best; a gateway
 //! refusing (`TX_ACK` errors) is asked again until it accepts, or until the configured
-//! maximum delay passes (E0: the frame leaves the queue unsent).
+//! maximum delay passes (E0: the frame leaves the queue unsent); a frame queued behind a
+//! confirmed one waits for the acknowledgement timeout.
 
 mod common;
 
@@ -129,6 +130,7 @@ async fn a_class_c_frame_goes_out_at_once_and_refusals_are_retried() {
         &[
             ("NSD_DOWNLINK__CLASS_C_MAX_DELAY_MS", "5000"),
             ("NSD_DOWNLINK__CLASS_C_RETRY_INTERVAL_MS", "300"),
+            ("NSD_DOWNLINK__CLASS_C_ACK_TIMEOUT_MS", "400"),
         ],
     )
     .await;
@@ -195,13 +197,42 @@ async fn a_class_c_frame_goes_out_at_once_and_refusals_are_retried() {
         .await
         .is_empty());
 
+    // A confirmed frame, then another: the second waits for the acknowledgement timeout
+    // (TS001 1.0.4 §6.2), the device staying silent.
+    let mut confirmed = downlink(b"ping");
+    confirmed.confirmation = Confirmation::Confirmed;
+    for frame in [confirmed, downlink(b"pong")] {
+        running
+            .server
+            .enqueue(Eui64::from_u64(DEV_EUI), frame)
+            .await
+            .expect("queued");
+    }
+    let first = running
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("confirmed frame");
+    let frame = device.accept_downlink(&first.phy).expect("valid downlink");
+    assert!(frame.confirmed);
+    assert_eq!((frame.payload.as_slice(), frame.fcnt), (&b"ping"[..], 2));
+    let second = running
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("the next frame");
+    let frame = device.accept_downlink(&second.phy).expect("valid downlink");
+    assert!(!frame.confirmed);
+    assert_eq!((frame.payload.as_slice(), frame.fcnt), (&b"pong"[..], 3));
+    assert!(queue_empties(&running).await);
+
     // The counter was stored before sending: the device as the API shows it.
     let view = running
         .server
         .device(Eui64::from_u64(DEV_EUI))
         .await
         .expect("device");
-    assert_eq!(view.session.expect("session").n_f_cnt_down, 2);
+    assert_eq!(view.session.expect("session").n_f_cnt_down, 4);
     running.daemon.stop().await.expect("stops");
 }
 

@@ -5,7 +5,9 @@
 //! One sender task per device at a time drains the queue head by head:
 //!
 //! 1. under the device's lock: drop expired frames; take the head (none while a confirmed
-//!    frame awaits its acknowledgement — the next uplink or the ack timeout settles it);
+//!    frame awaits its acknowledgement: the next uplink settles it, or, if frames wait,
+//!    the sender does when CLASS_C_RESP_TIMEOUT has passed — `[downlink]
+//!    class_c_ack_timeout_ms`);
 //!    build the frame and store the advanced counter *before* sending (the order of
 //!    [`super::answer`]), then make one attempt ([`Downlinks::class_c`]);
 //! 2. sent: the frame leaves the queue ([`DeviceQueue::sent`]), the queue is stored, the next
@@ -31,7 +33,7 @@ use crate::device::{Class, DeviceProfile};
 use crate::downlink::class_a::DeviceRadio;
 use crate::downlink::class_c::{ClassCAttempts, ClassCNext};
 use crate::downlink::frame::{build_downlink, FrameBits};
-use crate::downlink::queue::DeviceQueue;
+use crate::downlink::queue::{AckResult, DeviceQueue};
 use crate::gateway::registry::Registry as GatewayRegistry;
 use crate::storage::DeviceStore;
 
@@ -118,6 +120,25 @@ impl Sender {
             for expired in &next.expired {
                 tracing::info!(%dev_eui, id = expired.id, "class C downlink expired before it could be sent");
                 changed = true;
+            }
+            if next.item.is_none() && !entry.queue.is_empty() {
+                if let Some(pending) = entry.queue.pending_ack() {
+                    // Frames wait behind a confirmed one: settle it after the timeout.
+                    let timeout = self.downlinks.class_c_options().ack_timeout;
+                    let until = pending.sent_at + timeout;
+                    if let Ok(wait) = until.duration_since(now) {
+                        drop(entry);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if let Some(AckResult::NotAcknowledged(frame)) =
+                        entry.queue.ack_timeout(now, timeout)
+                    {
+                        tracing::info!(%dev_eui, f_cnt = frame.fcnt, "class C confirmed downlink not acknowledged in time");
+                        self.save_queue(&entry.queue).await;
+                    }
+                    continue;
+                }
             }
             let Some(item) = next.item else {
                 if changed {
