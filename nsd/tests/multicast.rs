@@ -1,19 +1,21 @@
 //! Multicast groups over the admin API and real UDP: a group provisioned over HTTP, a frame
 //! sent to it through the gateways of its tag — the two gateways 1 km apart never together,
 //! so two batches one after the other — decrypted by a member with the group's keys; a
-//! gateway that keeps refusing is tried three times. And the OpenAPI document describes
+//! gateway that keeps refusing is tried three times; GPS-synchronised gateways send at one GPS
+//! time, before the others. And the OpenAPI document describes
 //! exactly the routes served.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::{gateway_eui, start, SimGatewaySpec, TOKEN, WAIT};
 use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
 use conformance_tests::sim::device::SessionKeys as SimKeys;
 use conformance_tests::sim::{
-    DataRate, Device as SimDevice, DownlinkTiming, MacVersion as SimVersion, TxAckError, TxAckMode,
+    DataRate, Device as SimDevice, DownlinkTiming, GatewayStat, MacVersion as SimVersion,
+    TxAckError, TxAckMode,
 };
 use nsd::api::admin::{OPENAPI_DOCUMENT, ROUTES};
 use reqwest::StatusCode;
@@ -230,6 +232,87 @@ async fn a_group_frame_goes_through_the_tagged_gateways_in_collision_free_batche
         .call(reqwest::Method::GET, "/api/multicast-groups/lights", None)
         .await;
     assert_eq!(shown["f_cnt"], json!(7));
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn gps_synchronised_gateways_transmit_together_at_one_gps_time() {
+    // Three gateways within 1 km: the two reporting a GPS position send at one GPS time, the
+    // third (no GPS) after them.
+    let gateways = [
+        spec("gps", 48.8566, 2.3522),
+        spec("gps", 48.8600, 2.3522),
+        spec("gps", 48.8630, 2.3522),
+    ];
+    let running = start(&gateways, &[]).await;
+    for index in [0, 1] {
+        let stat = GatewayStat {
+            time: SystemTime::now(),
+            position: Some((48.8566, 2.3522, 35)),
+            rxnb: 0,
+            rxok: 0,
+            rxfw: 0,
+            ackr: 100.0,
+            dwnb: 0,
+            txnb: 0,
+        };
+        let gateway = running.sim.gateway(index).expect("gateway");
+        assert!(
+            gateway.send_stat(&stat, WAIT).await.expect("sent"),
+            "PUSH_ACK"
+        );
+    }
+    let api = Api {
+        base: running.http.clone(),
+        http: reqwest::Client::new(),
+    };
+    let group = json!({
+        "dev_addr": format!("{MC_ADDR:08x}"),
+        "mc_nwk_s_key": hex::encode(MC_NWK_S_KEY),
+        "mc_app_s_key": hex::encode(MC_APP_S_KEY),
+        "region": "EU868",
+        "gateway_tags": ["gps"],
+    });
+    let (status, _) = api
+        .call(reqwest::Method::PUT, "/api/multicast-groups/g", Some(group))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, report) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/multicast-groups/g/queue",
+            Some(json!({"f_port": 1, "payload_hex": "0102"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let mut downlinks = Vec::new();
+    for _ in 0..3 {
+        downlinks.push(
+            running
+                .sim
+                .next_downlink(WAIT)
+                .await
+                .expect("a multicast frame"),
+        );
+    }
+    let synchronised: BTreeSet<u64> = downlinks[..2].iter().map(|d| d.gateway.0).collect();
+    assert_eq!(
+        synchronised,
+        BTreeSet::from([gateway_eui(0).to_u64(), gateway_eui(1).to_u64()])
+    );
+    let DownlinkTiming::AtGpsTime(at) = downlinks[0].timing else {
+        panic!("timed by GPS: {:?}", downlinks[0].timing);
+    };
+    assert_eq!(downlinks[1].timing, DownlinkTiming::AtGpsTime(at));
+    assert_eq!(downlinks[2].gateway.0, gateway_eui(2).to_u64());
+    assert_eq!(downlinks[2].timing, DownlinkTiming::Immediately);
+    let frame = member()
+        .accept_downlink(&downlinks[2].phy)
+        .expect("valid for members");
+    assert_eq!(
+        (frame.fport, frame.payload.as_slice()),
+        (Some(1), &[1u8, 2][..])
+    );
     running.daemon.stop().await.expect("stops");
 }
 
