@@ -262,3 +262,91 @@ impl Downlinks {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::downlink::class_c::ClassCNext;
+    use crate::gateway::{TxRefusal, TxTiming};
+
+    /// A gateway layer answering from a script and remembering what it was asked.
+    struct Scripted {
+        answers: StdMutex<Vec<TxOutcome>>,
+        asked: Arc<StdMutex<Vec<Transmission>>>,
+    }
+
+    impl GatewayLink for Scripted {
+        async fn transmit(&self, transmission: Transmission) -> TxOutcome {
+            lock(&self.asked).push(transmission);
+            lock(&self.answers).pop().unwrap_or(TxOutcome::Sent)
+        }
+    }
+
+    fn downlinks(answers: Vec<TxOutcome>) -> (Downlinks, Arc<StdMutex<Vec<Transmission>>>) {
+        let asked = Arc::new(StdMutex::new(Vec::new()));
+        let link = Scripted {
+            answers: StdMutex::new(answers),
+            asked: Arc::clone(&asked),
+        };
+        (Downlinks::new(link), asked)
+    }
+
+    #[tokio::test]
+    async fn a_class_c_attempt_goes_out_immediately_and_is_counted_in_the_duty_cycle() {
+        let (downlinks, asked) = downlinks(vec![TxOutcome::Refused(TxRefusal::CollisionPacket)]);
+        let radio = DeviceRadio::defaults(Region::Eu868.params());
+        let gateway = GatewayId::from_u64(9);
+        let mut attempts = ClassCAttempts::start(SystemTime::now());
+        let phy = [0x60; 20];
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &phy, &mut attempts)
+            .await;
+        assert!(matches!(next, ClassCNext::RetryAt(_)), "{next:?}");
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &phy, &mut attempts)
+            .await;
+        assert!(matches!(next, ClassCNext::Delivered(_)), "{next:?}");
+        let asked = lock(&asked).clone();
+        assert_eq!(asked.len(), 2);
+        assert!(asked
+            .iter()
+            .all(|t| t.timing == TxTiming::Immediately && t.frequency_hz == 869_525_000));
+        // Only the accepted attempt spent air time: the ledger has room for it once more,
+        // not for the 360 s of the g3 sub-band.
+        let ledgers = lock(&downlinks.ledgers);
+        let ledger = ledgers.get(&Region::Eu868).expect("ledger");
+        let now = SystemTime::now();
+        assert!(ledger
+            .check(gateway, 869_525_000, Duration::from_secs(358), now)
+            .is_ok());
+        assert!(ledger
+            .check(gateway, 869_525_000, Duration::from_secs(359), now)
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_spent_duty_cycle_is_not_asked_of_the_gateway() {
+        let (downlinks, asked) = downlinks(vec![]);
+        let gateway = GatewayId::from_u64(9);
+        downlinks.record(
+            Region::Eu868,
+            gateway,
+            869_525_000,
+            Duration::from_secs(360),
+            SystemTime::now(),
+        );
+        let radio = DeviceRadio::defaults(Region::Eu868.params());
+        let mut attempts = ClassCAttempts::start(SystemTime::now());
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &[0x60; 20], &mut attempts)
+            .await;
+        // The budget comes back in an hour: past the 60 s, so E0 at once.
+        let ClassCNext::GiveUp(report) = next else {
+            panic!("{next:?}");
+        };
+        assert_eq!(report.cause2_code(), "E0");
+        assert!(lock(&asked).is_empty());
+    }
+}
