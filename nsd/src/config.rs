@@ -35,6 +35,9 @@ pub struct Config {
     /// Deduplication.
     #[serde(default)]
     pub uplink: UplinkConfig,
+    /// Class C and multicast delivery.
+    #[serde(default)]
+    pub downlink: DownlinkConfig,
     /// Where joins go.
     #[serde(default)]
     pub join: JoinConfig,
@@ -177,6 +180,62 @@ impl Default for UplinkConfig {
         Self {
             dedup_window_ms: default_dedup_window_ms(),
             max_receptions: default_max_receptions(),
+        }
+    }
+}
+
+/// `[downlink]`: class C and multicast delivery.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DownlinkConfig {
+    /// How long after its first attempt a class C frame may still be sent, milliseconds
+    /// (the seed's 60 s; then it is reported not sent with E0).
+    #[serde(default = "default_class_c_max_delay_ms")]
+    pub class_c_max_delay_ms: u64,
+    /// Wait between a refused class C attempt and the next, milliseconds.
+    #[serde(default = "default_class_c_retry_interval_ms")]
+    pub class_c_retry_interval_ms: u64,
+    /// CLASS_C_RESP_TIMEOUT: how long a class C device has to acknowledge a confirmed frame
+    /// before the next frame is sent, milliseconds.
+    #[serde(default = "default_class_c_ack_timeout_ms")]
+    pub class_c_ack_timeout_ms: u64,
+    /// Gateways closer than this never send a multicast frame at the same time, metres
+    /// (the seed's "Class C Collision Avoidance Distance", 7 km).
+    #[serde(default = "default_multicast_distance_m")]
+    pub multicast_collision_avoidance_distance_m: f64,
+    /// Attempts per gateway for a multicast frame, the first included.
+    #[serde(default = "default_multicast_attempts")]
+    pub multicast_max_attempts: u8,
+}
+
+fn default_class_c_max_delay_ms() -> u64 {
+    60_000
+}
+
+fn default_class_c_retry_interval_ms() -> u64 {
+    1_000
+}
+
+fn default_class_c_ack_timeout_ms() -> u64 {
+    8_000
+}
+
+fn default_multicast_distance_m() -> f64 {
+    7_000.0
+}
+
+fn default_multicast_attempts() -> u8 {
+    3
+}
+
+impl Default for DownlinkConfig {
+    fn default() -> Self {
+        Self {
+            class_c_max_delay_ms: default_class_c_max_delay_ms(),
+            class_c_retry_interval_ms: default_class_c_retry_interval_ms(),
+            class_c_ack_timeout_ms: default_class_c_ack_timeout_ms(),
+            multicast_collision_avoidance_distance_m: default_multicast_distance_m(),
+            multicast_max_attempts: default_multicast_attempts(),
         }
     }
 }

@@ -110,7 +110,21 @@ pub async fn start_with(
             client,
             pending: PendingAnswers::new(),
         },
-        downlinks: app::downlink::Downlinks::new(udp.clone()),
+        downlinks: app::downlink::Downlinks::new(udp.clone()).with_options(
+            downlink::class_c::ClassCOptions {
+                max_delay: Duration::from_millis(config.downlink.class_c_max_delay_ms),
+                retry_interval: Duration::from_millis(config.downlink.class_c_retry_interval_ms),
+                ack_timeout: Duration::from_millis(config.downlink.class_c_ack_timeout_ms),
+                ..downlink::class_c::ClassCOptions::default()
+            },
+            downlink::multicast::MulticastOptions {
+                collision_avoidance_distance_m: config
+                    .downlink
+                    .multicast_collision_avoidance_distance_m,
+                max_attempts: config.downlink.multicast_max_attempts.max(1),
+                ..downlink::multicast::MulticastOptions::default()
+            },
+        ),
         gateways: registry,
         tenancy: config.tenancy().map_err(setup)?,
     };

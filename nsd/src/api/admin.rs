@@ -1,6 +1,8 @@
 //! `/api/…`: the nsd's admin REST API (JSON), described by the OpenAPI 3.1 document it serves
 //! at `GET /api/openapi.json` (`openapi.json` beside this file).
 //!
+//! Multicast groups' handlers are in [`super::multicast`].
+//!
 //! Every route: authenticate the operator's bearer token → parse path and body into typed
 //! values (our own extractors: a malformed request is a JSON `400 invalid_request` naming the
 //! field) → call [`NetworkServer`] → answer JSON. Errors become responses in one place,
@@ -23,9 +25,12 @@ use serde_json::{json, Value};
 use service::auth::{OperatorConfig, TokenTable};
 use service::rest::{bearer_token, parse_field, JsonBody, QueryParams, RestRejection};
 
+use super::multicast;
 use crate::app::devices::{DeviceView, EnqueueError, ProvisionError};
+use crate::app::multicast::MulticastGroupError;
 use crate::app::NetworkServer;
 use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
+use crate::downlink::multicast::MulticastError;
 use crate::downlink::queue::{Confirmation, NewDownlink, Payload, QueueItem};
 use crate::gateway::registry::{Gateway, GatewayView, Location};
 use crate::storage::StorageError;
@@ -44,12 +49,18 @@ pub const QUEUE: &str = "/api/devices/{dev_eui}/queue";
 pub const GATEWAYS: &str = "/api/gateways";
 /// `PUT`, `DELETE`: one gateway.
 pub const GATEWAY: &str = "/api/gateways/{gateway_id}";
+/// `GET`: every multicast group.
+pub const MULTICAST_GROUPS: &str = "/api/multicast-groups";
+/// `GET`, `PUT`, `DELETE`: one multicast group.
+pub const MULTICAST_GROUP: &str = "/api/multicast-groups/{id}";
+/// `POST`: send a frame to a multicast group now.
+pub const MULTICAST_QUEUE: &str = "/api/multicast-groups/{id}/queue";
 /// `GET`: the OpenAPI document (no authentication).
 pub const OPENAPI: &str = "/api/openapi.json";
 
 /// Every admin route as (HTTP method, path in OpenAPI syntax); the tests check the OpenAPI
 /// document describes exactly these.
-pub const ROUTES: [(&str, &str); 14] = [
+pub const ROUTES: [(&str, &str); 19] = [
     ("GET", PROFILES),
     ("PUT", PROFILE),
     ("DELETE", PROFILE),
@@ -63,6 +74,11 @@ pub const ROUTES: [(&str, &str); 14] = [
     ("GET", GATEWAYS),
     ("PUT", GATEWAY),
     ("DELETE", GATEWAY),
+    ("GET", MULTICAST_GROUPS),
+    ("GET", MULTICAST_GROUP),
+    ("PUT", MULTICAST_GROUP),
+    ("DELETE", MULTICAST_GROUP),
+    ("POST", MULTICAST_QUEUE),
     ("GET", OPENAPI),
 ];
 
@@ -77,6 +93,12 @@ const MAX_PAGE: usize = 1000;
 pub struct AdminState {
     server: Arc<NetworkServer>,
     operators: Arc<TokenTable<String>>,
+}
+
+impl AdminState {
+    pub(super) fn server(&self) -> &NetworkServer {
+        &self.server
+    }
 }
 
 /// The admin routes over `server`, for the operators of `[[operators]]`.
@@ -109,6 +131,11 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", GATEWAYS) => get(list_gateways),
         ("PUT", GATEWAY) => put(put_gateway),
         ("DELETE", GATEWAY) => delete(delete_gateway),
+        ("GET", MULTICAST_GROUPS) => get(multicast::list_groups),
+        ("GET", MULTICAST_GROUP) => get(multicast::show_group),
+        ("PUT", MULTICAST_GROUP) => put(multicast::put_group),
+        ("DELETE", MULTICAST_GROUP) => delete(multicast::delete_group),
+        ("POST", MULTICAST_QUEUE) => post(multicast::send),
         ("GET", OPENAPI) => get(openapi),
         _ => MethodRouter::new(),
     }
@@ -652,9 +679,12 @@ pub enum ApiError {
     /// The queue refused or failed.
     #[error(transparent)]
     Enqueue(#[from] EnqueueError),
+    /// A multicast request refused or failed.
+    #[error(transparent)]
+    Multicast(#[from] MulticastGroupError),
 }
 
-fn bad(field: &str, reason: impl Into<String>) -> ApiError {
+pub(super) fn bad(field: &str, reason: impl Into<String>) -> ApiError {
     ApiError::Request(RestRejection::bad_request(field, reason))
 }
 
@@ -685,6 +715,24 @@ impl IntoResponse for ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, "queue_refused")
                 }
                 EnqueueError::Storage(_) => unavailable(&message),
+            },
+            Self::Multicast(error) => match error {
+                MulticastGroupError::Invalid(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_provisioning")
+                }
+                MulticastGroupError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                MulticastGroupError::ClassBNotSupported => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "not_supported")
+                }
+                MulticastGroupError::Plan(
+                    MulticastError::NoGateway | MulticastError::NoGpsGateway,
+                ) => (StatusCode::CONFLICT, "no_gateway"),
+                MulticastGroupError::FPort(_)
+                | MulticastGroupError::Frame(_)
+                | MulticastGroupError::Plan(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "queue_refused")
+                }
+                MulticastGroupError::Storage(_) => unavailable(&message),
             },
         };
         let mut response =

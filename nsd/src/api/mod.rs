@@ -1,9 +1,11 @@
 //! The nsd's HTTP surfaces. `/health` and `/metrics` come from the shared service layer.
 //!
 //! - [`admin`]: `/api/…`, the admin REST API (profiles, devices, queues, gateways) and its
-//!   OpenAPI document.
+//!   OpenAPI document;
+//! - [`multicast`]: the admin API's multicast-group routes.
 
 pub mod admin;
+pub mod multicast;
 
 use std::sync::Arc;
 

@@ -253,17 +253,18 @@ pub enum EnqueueError {
 }
 
 impl NetworkServer {
-    /// Queues a downlink for the device's next window; returns its id in the queue.
+    /// Queues a downlink for the device's next window (for a class C device: at once, see
+    /// [`super::class_c`]); returns its id in the queue.
     pub async fn enqueue(
         &self,
         dev_eui: Eui64,
         downlink: crate::downlink::queue::NewDownlink,
     ) -> Result<u64, EnqueueError> {
-        let entry = self
+        let shared = self
             .registry
             .get(dev_eui)
             .ok_or(EnqueueError::NotFound(dev_eui))?;
-        let mut entry = entry.lock().await;
+        let mut entry = shared.lock().await;
         let Some(session) = &entry.session else {
             return Err(EnqueueError::NoSession(dev_eui));
         };
@@ -278,6 +279,8 @@ impl NetworkServer {
             .save_queue(dev_eui, &queue, unix_seconds())
             .await?;
         entry.queue = queue;
+        // Class C: it goes out now, not at the next uplink.
+        self.start_class_c(&shared, &entry);
         Ok(id)
     }
 

@@ -1,21 +1,29 @@
 //! Sending downlinks: the class A answer to an uplink (ACK, MAC commands, the head of the
-//! queue) and the join-accept, through whichever gateway layer the daemon runs.
+//! queue) and the join-accept, class C frames (one attempt at a time, see
+//! [`Downlinks::class_c`]) and multicast batches, through whichever gateway layer the daemon
+//! runs. Every transmission a gateway accepts is recorded in the duty-cycle ledger of its
+//! region.
 //!
 //! The order is fixed by the durability rule: build the frame, store the advanced counter,
 //! only then hand it to a gateway. A crash in between loses a counter value, never reuses one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use lorawan::ids::Eui64;
 use lorawan::region::Region;
 
 use crate::downlink::class_a::{plan_class_a, ClassAOptions, ClassARequest, DeviceRadio};
+use crate::downlink::class_c::{
+    plan_class_c, ClassCAttempts, ClassCNext, ClassCOptions, ClassCRequest,
+};
 use crate::downlink::delivery::{DeliveryReport, TransmissionSlot};
 use crate::downlink::duty_cycle::DutyCycleLedger;
-use crate::gateway::{GatewayLink, RxInfo, Transmission, TxOutcome};
+use crate::downlink::multicast::MulticastOptions;
+use crate::gateway::{GatewayId, GatewayLink, RxInfo, Transmission, TxOutcome};
 
 /// [`GatewayLink`] in a form the network server can hold without knowing the protocol.
 pub trait Transmit: Send + Sync + 'static {
@@ -35,11 +43,17 @@ impl<L: GatewayLink> Transmit for L {
     }
 }
 
-/// The downlink sender: the gateway link and the duty-cycle ledgers per region.
+/// The downlink sender: the gateway link and the duty-cycle ledgers per region. Cheap to
+/// clone (shared state), so a class C or multicast task can own one.
+#[derive(Clone)]
 pub struct Downlinks {
-    link: Box<dyn Transmit>,
-    ledgers: Mutex<HashMap<Region, DutyCycleLedger>>,
+    link: Arc<dyn Transmit>,
+    ledgers: Arc<Mutex<HashMap<Region, DutyCycleLedger>>>,
     options: ClassAOptions,
+    class_c: ClassCOptions,
+    multicast: MulticastOptions,
+    /// Devices with a class C sender running (one per device at a time).
+    class_c_senders: Arc<Mutex<HashSet<Eui64>>>,
 }
 
 impl std::fmt::Debug for Downlinks {
@@ -52,10 +66,136 @@ impl Downlinks {
     /// Downlinks through `link`.
     pub fn new(link: impl GatewayLink) -> Self {
         Self {
-            link: Box::new(link),
-            ledgers: Mutex::new(HashMap::new()),
+            link: Arc::new(link),
+            ledgers: Arc::new(Mutex::new(HashMap::new())),
             options: ClassAOptions::default(),
+            class_c: ClassCOptions::default(),
+            multicast: MulticastOptions::default(),
+            class_c_senders: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// The same, with class C and multicast tunables.
+    pub fn with_options(mut self, class_c: ClassCOptions, multicast: MulticastOptions) -> Self {
+        self.class_c = class_c;
+        self.multicast = multicast;
+        self
+    }
+
+    /// The class C tunables.
+    pub fn class_c_options(&self) -> &ClassCOptions {
+        &self.class_c
+    }
+
+    /// The multicast tunables.
+    pub fn multicast_options(&self) -> &MulticastOptions {
+        &self.multicast
+    }
+
+    /// Marks `dev_eui` as having a class C sender; `false` if one runs already.
+    pub(crate) fn claim_class_c_sender(&self, dev_eui: Eui64) -> bool {
+        lock(&self.class_c_senders).insert(dev_eui)
+    }
+
+    /// The class C sender of `dev_eui` stopped.
+    pub(crate) fn release_class_c_sender(&self, dev_eui: Eui64) {
+        lock(&self.class_c_senders).remove(&dev_eui);
+    }
+
+    /// One class C attempt: plans an immediate transmission of `phy` on the device's RX2
+    /// parameters through `gateway` (the one that heard it best last), sends it if the
+    /// duty cycle allows, and says what next (delivered, retry at a time, give up) through
+    /// `attempts`.
+    pub async fn class_c(
+        &self,
+        region: Region,
+        radio: &DeviceRadio,
+        gateway: GatewayId,
+        phy: &[u8],
+        attempts: &mut ClassCAttempts,
+    ) -> ClassCNext {
+        let now = SystemTime::now();
+        let plan = {
+            let mut ledgers = lock(&self.ledgers);
+            let ledger = ledgers
+                .entry(region)
+                .or_insert_with(|| DutyCycleLedger::new(region));
+            ledger.prune(now);
+            let request = ClassCRequest {
+                gateway,
+                device: radio,
+                region: region.params(),
+                phy_len: phy.len(),
+                now,
+            };
+            plan_class_c(&request, &self.class_c, ledger)
+        };
+        let slot = match plan {
+            Ok(slot) => slot,
+            Err(blocked) => return attempts.blocked(blocked, &self.class_c),
+        };
+        let outcome = self
+            .link
+            .transmit_boxed(slot.transmission(phy.to_vec()))
+            .await;
+        if outcome == TxOutcome::Sent {
+            self.record(
+                region,
+                slot.gateway,
+                slot.frequency_hz,
+                slot.time_on_air,
+                now,
+            );
+        }
+        attempts.outcome(outcome, SystemTime::now(), &self.class_c)
+    }
+
+    /// Hands `transmissions` (one batch of a multicast plan, in `region`) to their gateways
+    /// at once and collects the answers.
+    pub async fn multicast_batch(
+        &self,
+        region: Region,
+        transmissions: Vec<Transmission>,
+        time_on_air: Duration,
+    ) -> Vec<(GatewayId, TxOutcome)> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for transmission in transmissions {
+            let link = Arc::clone(&self.link);
+            tasks.spawn(async move {
+                let gateway = transmission.gateway;
+                let frequency_hz = transmission.frequency_hz;
+                let outcome = link.transmit_boxed(transmission).await;
+                (gateway, frequency_hz, outcome)
+            });
+        }
+        let mut answers = Vec::new();
+        let now = SystemTime::now();
+        while let Some(joined) = tasks.join_next().await {
+            // A transmit task only panics if the gateway layer has a bug: that gateway
+            // then counts as not answering (it is absent from the answers, so not retried).
+            let Ok((gateway, frequency_hz, outcome)) = joined else {
+                continue;
+            };
+            if outcome == TxOutcome::Sent {
+                self.record(region, gateway, frequency_hz, time_on_air, now);
+            }
+            answers.push((gateway, outcome));
+        }
+        answers
+    }
+
+    fn record(
+        &self,
+        region: Region,
+        gateway: GatewayId,
+        frequency_hz: u32,
+        time_on_air: Duration,
+        now: SystemTime,
+    ) {
+        lock(&self.ledgers)
+            .entry(region)
+            .or_insert_with(|| DutyCycleLedger::new(region))
+            .record(gateway, frequency_hz, time_on_air, now);
     }
 
     /// Sends `phy` in the class A windows of the uplink heard by `receptions`, `elapsed`
@@ -71,7 +211,7 @@ impl Downlinks {
     ) -> DeliveryReport {
         let now = SystemTime::now();
         let plan = {
-            let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledgers = lock(&self.ledgers);
             let ledger = ledgers
                 .entry(region)
                 .or_insert_with(|| DutyCycleLedger::new(region));
@@ -103,13 +243,110 @@ impl Downlinks {
                 .await;
             outcomes.push((slot.slot, outcome));
             if outcome == TxOutcome::Sent {
-                let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(ledger) = ledgers.get_mut(&region) {
-                    ledger.record(slot.gateway, slot.frequency_hz, slot.time_on_air, now);
-                }
+                self.record(
+                    region,
+                    slot.gateway,
+                    slot.frequency_hz,
+                    slot.time_on_air,
+                    now,
+                );
                 break;
             }
         }
         plan.report(&outcomes)
+    }
+}
+
+// A poisoned lock only means a thread panicked holding it; the ledgers and the sender set
+// stay consistent (each update is one call).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::downlink::class_c::ClassCNext;
+    use crate::gateway::{TxRefusal, TxTiming};
+
+    /// A gateway layer answering from a script and remembering what it was asked.
+    struct Scripted {
+        answers: StdMutex<Vec<TxOutcome>>,
+        asked: Arc<StdMutex<Vec<Transmission>>>,
+    }
+
+    impl GatewayLink for Scripted {
+        async fn transmit(&self, transmission: Transmission) -> TxOutcome {
+            lock(&self.asked).push(transmission);
+            lock(&self.answers).pop().unwrap_or(TxOutcome::Sent)
+        }
+    }
+
+    fn downlinks(answers: Vec<TxOutcome>) -> (Downlinks, Arc<StdMutex<Vec<Transmission>>>) {
+        let asked = Arc::new(StdMutex::new(Vec::new()));
+        let link = Scripted {
+            answers: StdMutex::new(answers),
+            asked: Arc::clone(&asked),
+        };
+        (Downlinks::new(link), asked)
+    }
+
+    #[tokio::test]
+    async fn a_class_c_attempt_goes_out_immediately_and_is_counted_in_the_duty_cycle() {
+        let (downlinks, asked) = downlinks(vec![TxOutcome::Refused(TxRefusal::CollisionPacket)]);
+        let radio = DeviceRadio::defaults(Region::Eu868.params());
+        let gateway = GatewayId::from_u64(9);
+        let mut attempts = ClassCAttempts::start(SystemTime::now());
+        let phy = [0x60; 20];
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &phy, &mut attempts)
+            .await;
+        assert!(matches!(next, ClassCNext::RetryAt(_)), "{next:?}");
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &phy, &mut attempts)
+            .await;
+        assert!(matches!(next, ClassCNext::Delivered(_)), "{next:?}");
+        let asked = lock(&asked).clone();
+        assert_eq!(asked.len(), 2);
+        assert!(asked
+            .iter()
+            .all(|t| t.timing == TxTiming::Immediately && t.frequency_hz == 869_525_000));
+        // Only the accepted attempt spent air time: the ledger has room for it once more,
+        // not for the 360 s of the g3 sub-band.
+        let ledgers = lock(&downlinks.ledgers);
+        let ledger = ledgers.get(&Region::Eu868).expect("ledger");
+        let now = SystemTime::now();
+        assert!(ledger
+            .check(gateway, 869_525_000, Duration::from_secs(358), now)
+            .is_ok());
+        assert!(ledger
+            .check(gateway, 869_525_000, Duration::from_secs(359), now)
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_spent_duty_cycle_is_not_asked_of_the_gateway() {
+        let (downlinks, asked) = downlinks(vec![]);
+        let gateway = GatewayId::from_u64(9);
+        downlinks.record(
+            Region::Eu868,
+            gateway,
+            869_525_000,
+            Duration::from_secs(360),
+            SystemTime::now(),
+        );
+        let radio = DeviceRadio::defaults(Region::Eu868.params());
+        let mut attempts = ClassCAttempts::start(SystemTime::now());
+        let next = downlinks
+            .class_c(Region::Eu868, &radio, gateway, &[0x60; 20], &mut attempts)
+            .await;
+        // The budget comes back in an hour: past the 60 s, so E0 at once.
+        let ClassCNext::GiveUp(report) = next else {
+            panic!("{next:?}");
+        };
+        assert_eq!(report.cause2_code(), "E0");
+        assert!(lock(&asked).is_empty());
     }
 }

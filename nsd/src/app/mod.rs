@@ -6,13 +6,17 @@
 //! - [`pipeline`]: gateway receptions → deduplication → [`NetworkServer::serve`];
 //! - [`uplink`]: a deduplicated frame → its device → the application event;
 //! - [`answer`]: the class A downlink that answers an uplink (ACK, queue head);
+//! - [`class_c`]: class C frames sent as soon as they are queued;
+//! - [`multicast`]: multicast groups and their frames;
 //! - [`join`]: a join-request → `JoinReq` to the join server → session → join-accept;
 //! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink.
 
 pub mod answer;
+pub mod class_c;
 pub mod devices;
 pub mod downlink;
 pub mod join;
+pub mod multicast;
 pub mod pipeline;
 pub mod uplink;
 

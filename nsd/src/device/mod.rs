@@ -10,6 +10,7 @@
 //! The nsd never holds a device's root keys (AppKey, NwkKey): joins go to the join server,
 //! which answers with the session keys (see `join`).
 
+pub mod multicast;
 pub mod registry;
 pub mod session;
 pub mod tenancy;

@@ -26,6 +26,11 @@ pub struct ClassCOptions {
     pub retry_interval: Duration,
     /// Transmit power in dBm, instead of the region's default.
     pub power_dbm: Option<i8>,
+    /// CLASS_C_RESP_TIMEOUT: how long the device has to acknowledge a confirmed frame
+    /// (RP002 default 8 s). TS001 1.0.4 §6.2: "After sending a Class C confirmed downlink, a
+    /// network server SHALL NOT send any other confirmed downlink to the end-device until
+    /// this timeout expires or an uplink frame is received from that end-device."
+    pub ack_timeout: Duration,
 }
 
 impl Default for ClassCOptions {
@@ -34,6 +39,7 @@ impl Default for ClassCOptions {
             max_delay: Duration::from_secs(60),
             retry_interval: Duration::from_secs(1),
             power_dbm: None,
+            ack_timeout: Duration::from_secs(8),
         }
     }
 }

@@ -50,6 +50,11 @@ impl DeviceStore {
         Self { pool, keyring }
     }
 
+    /// The multicast group repository over the same database and keyring.
+    pub fn multicast_groups(&self) -> super::MulticastStore {
+        super::MulticastStore::new(self.pool.clone(), Arc::clone(&self.keyring))
+    }
+
     /// Creates or replaces a profile.
     pub async fn put_profile(&self, p: &DeviceProfile, at: u64) -> Result<(), StorageError> {
         sqlx::query(

@@ -6,12 +6,14 @@
 
 mod devices;
 mod gateways;
+mod multicast;
 
 use service::database::Migrations;
 use sqlx::migrate::Migrator;
 
 pub use devices::{DeviceStore, StoredDevice};
 pub use gateways::GatewayStore;
+pub use multicast::{class_letter, MulticastStore};
 
 static SQLITE: Migrator = sqlx::migrate!("src/storage/migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("src/storage/migrations/postgres");

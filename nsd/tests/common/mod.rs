@@ -19,7 +19,8 @@ use lorawan::region::Region;
 use nsd::app::pipeline::Served;
 use nsd::app::NetworkServer;
 use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
-use nsd::gateway::registry::Gateway;
+use nsd::gateway::registry::{Gateway, Location};
+use service::auth::OperatorConfig;
 use service::testing::{Engine, ScratchDatabase};
 use tokio::sync::mpsc;
 
@@ -36,6 +37,18 @@ pub const ADDR: u32 = 0x2600_0a01;
 /// How long a test waits for anything.
 pub const WAIT: Duration = Duration::from_secs(3);
 
+/// The operator's admin API token.
+pub const TOKEN: &str = "operator-token-0000001";
+
+/// One simulated gateway as provisioned.
+#[derive(Debug, Clone, Default)]
+pub struct SimGatewaySpec {
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Where it stands.
+    pub location: Option<(f64, f64)>,
+}
+
 /// A running nsd with its simulator.
 pub struct Running {
     /// The daemon.
@@ -46,7 +59,14 @@ pub struct Running {
     pub sim: Simulation,
     /// What became of every frame.
     pub served: mpsc::UnboundedReceiver<Served>,
+    /// The admin API's base URL (operator token [`TOKEN`]).
+    pub http: String,
     _scratch: ScratchDatabase,
+}
+
+/// The EUI of simulated gateway `index`.
+pub fn gateway_eui(index: usize) -> Eui64 {
+    Eui64::from_u64(FIRST_GATEWAY_EUI.0 + index as u64)
 }
 
 /// Starts an nsd (NetID 000013, SQLite) with `gateways` provisioned simulated gateways.
@@ -56,8 +76,21 @@ pub async fn start(gateways: usize) -> Running {
 
 /// [`start`], letting `adjust` change the config first.
 pub async fn start_with(gateways: usize, adjust: impl FnOnce(&mut nsd::Config)) -> Running {
+    launch(&vec![SimGatewaySpec::default(); gateways], &[], adjust).await
+}
+
+/// Starts the nsd with `env` on top of the test defaults, and one simulated gateway per spec.
+pub async fn start_specs(gateways: &[SimGatewaySpec], env: &[(&str, &str)]) -> Running {
+    launch(gateways, env, |_| {}).await
+}
+
+async fn launch(
+    gateways: &[SimGatewaySpec],
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut nsd::Config),
+) -> Running {
     let scratch = ScratchDatabase::create(Engine::Sqlite).await;
-    let env: BTreeMap<String, String> = [
+    let mut vars: BTreeMap<String, String> = [
         ("NSD_SERVER__LISTEN", "127.0.0.1:0"),
         ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0"),
         ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f"),
@@ -67,34 +100,47 @@ pub async fn start_with(gateways: usize, adjust: impl FnOnce(&mut nsd::Config)) 
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let mut config: nsd::Config = service::config::load(None, "NSD", &env).expect("config");
+    for (k, v) in env {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let mut config: nsd::Config = service::config::load(None, "NSD", &vars).expect("config");
+    config.operators.push(OperatorConfig {
+        name: "ops".into(),
+        token: TOKEN.into(),
+    });
     adjust(&mut config);
     let (tx, served) = mpsc::unbounded_channel();
     let (daemon, handles) = nsd::start_with(&config, Some(tx))
         .await
         .expect("nsd starts");
     let server = handles.server;
-    for i in 0..gateways as u64 {
+    for (i, spec) in gateways.iter().enumerate() {
         server
             .put_gateway(Gateway {
-                id: Eui64::from_u64(FIRST_GATEWAY_EUI.0 + i),
+                id: gateway_eui(i),
                 name: format!("gw{i}"),
-                location: None,
-                tags: vec![],
+                location: spec.location.map(|(lat, lon)| Location {
+                    lat,
+                    lon,
+                    alt_m: 0.0,
+                }),
+                tags: spec.tags.clone(),
                 tenant: None,
             })
             .await
             .expect("gateway");
     }
-    let sim = Simulation::start(handles.udp_addr, gateways)
+    let sim = Simulation::start(handles.udp_addr, gateways.len())
         .await
         .expect("simulator");
     assert!(sim.connect(WAIT).await, "every gateway gets its PULL_ACK");
+    let http = format!("http://{}", daemon.local_addr);
     Running {
         daemon,
         server,
         sim,
         served,
+        http,
         _scratch: scratch,
     }
 }
