@@ -150,9 +150,17 @@ fn yes() -> bool {
     true
 }
 
+/// A LoRaWAN version as the API documents it (and reads it): `1.0.4`, `1.1`.
+fn version_name(version: MacVersion) -> String {
+    match version {
+        MacVersion::V1_1 => "1.1".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 fn profile_json(p: &DeviceProfile) -> Value {
     json!({
-        "id": p.id, "region": region_name(p.region), "mac_version": p.mac_version.to_string(),
+        "id": p.id, "region": region_name(p.region), "mac_version": version_name(p.mac_version),
         "class": p.class.letter(), "supports_join": p.supports_join,
         "rx1_delay_s": p.rx1_delay_s, "rx1_dr_offset": p.rx1_dr_offset,
         "rx2_data_rate": p.rx2_data_rate, "rx2_frequency_hz": p.rx2_frequency_hz,
@@ -160,22 +168,29 @@ fn profile_json(p: &DeviceProfile) -> Value {
     })
 }
 
-async fn list_profiles(State(state): State<AdminState>, _: Operator) -> Json<Value> {
+async fn list_profiles(
+    State(state): State<AdminState>,
+    _: Operator,
+    query: QueryParams,
+) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let all: Vec<Value> = state
         .server
         .profiles()
         .iter()
         .map(|p| profile_json(p))
         .collect();
-    Json(json!({ "device_profiles": all }))
+    Ok(Json(json!({ "device_profiles": all })))
 }
 
 async fn put_profile(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProfileBody>,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     if id.is_empty() || id.len() > 100 {
         return Err(bad("id", "1 to 100 characters"));
     }
@@ -203,8 +218,10 @@ async fn put_profile(
 async fn delete_profile(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    query.finish()?;
     state.server.delete_profile(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -316,7 +333,7 @@ impl SessionBody {
 fn device_json(view: &DeviceView) -> Value {
     let session = view.session.as_ref().map(|s| {
         json!({
-            "dev_addr": s.dev_addr.to_string(), "mac_version": s.mac_version.to_string(),
+            "dev_addr": s.dev_addr.to_string(), "mac_version": version_name(s.mac_version),
             "f_cnt_up_next": s.f_cnt_up_next, "n_f_cnt_down": s.n_f_cnt_down,
             "a_f_cnt_down": s.a_f_cnt_down, "app_s_key_held": s.app_s_key_held,
         })
@@ -348,8 +365,10 @@ async fn list_devices(
 async fn show_device(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let view = state
         .server
         .device(dev_eui)
@@ -361,9 +380,11 @@ async fn show_device(
 async fn put_device(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
     JsonBody(body): JsonBody<DeviceBody>,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let join_eui = body
         .join_eui
         .as_deref()
@@ -395,8 +416,10 @@ async fn put_device(
 async fn delete_device(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<StatusCode, ApiError> {
+    query.finish()?;
     state.server.delete_device(dev_eui).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -437,8 +460,10 @@ fn item_json(item: &QueueItem) -> Value {
 async fn show_queue(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let items = state
         .server
         .queue(dev_eui)
@@ -451,9 +476,11 @@ async fn show_queue(
 async fn enqueue(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
     JsonBody(body): JsonBody<EnqueueBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    query.finish()?;
     let bytes = hex::decode(body.payload_hex.trim())
         .map_err(|e| bad("payload_hex", format!("not hex: {e}")))?;
     let payload = if body.encrypted {
@@ -482,8 +509,10 @@ async fn enqueue(
 async fn flush_queue(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let removed = state.server.flush_queue(dev_eui).await?;
     let removed: Vec<Value> = removed.iter().map(item_json).collect();
     Ok(Json(json!({ "removed": removed })))
@@ -544,22 +573,29 @@ fn gateway_view_json(view: &GatewayView) -> Value {
     value
 }
 
-async fn list_gateways(State(state): State<AdminState>, _: Operator) -> Json<Value> {
+async fn list_gateways(
+    State(state): State<AdminState>,
+    _: Operator,
+    query: QueryParams,
+) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let all: Vec<Value> = state
         .server
         .gateways()
         .iter()
         .map(gateway_view_json)
         .collect();
-    Json(json!({ "gateways": all }))
+    Ok(Json(json!({ "gateways": all })))
 }
 
 async fn put_gateway(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GatewayBody>,
 ) -> Result<Json<Value>, ApiError> {
+    query.finish()?;
     let id: Eui64 = parse_field("gateway_id", &id, "a gateway EUI (16 hex digits)")?;
     if let Some(l) = &body.location {
         if !(-90.0..=90.0).contains(&l.latitude) {
@@ -588,8 +624,10 @@ async fn put_gateway(
 async fn delete_gateway(
     State(state): State<AdminState>,
     _: Operator,
+    query: QueryParams,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    query.finish()?;
     let id: Eui64 = parse_field("gateway_id", &id, "a gateway EUI (16 hex digits)")?;
     state.server.delete_gateway(id).await?;
     Ok(StatusCode::NO_CONTENT)
