@@ -1,15 +1,15 @@
 //! kill -9 in the middle of a stream of uplinks: the real `nsd` binary, provisioned through
 //! its admin API, acknowledges the simulator's confirmed uplinks until it is killed
-//! (SIGKILL), then restarts on the same database and the same UDP port, on SQLite and on
-//! PostgreSQL. Afterwards:
+//! (SIGKILL), then restarts on the same database and the same UDP port; three times, on
+//! SQLite and on PostgreSQL. After each restart:
 //!
-//! - no uplink sent before the kill is accepted again. The one exception the spec allows:
-//!   the last frame the nsd stored is a retransmission, and a confirmed retransmission is
-//!   acknowledged again (TS001 1.0.4 §4.3.1.5 / §19: "the Network Server SHALL acknowledge"
-//!   a repeated confirmed frame, with a new downlink counter). A frame in flight at the kill
-//!   may not have been stored; then it is accepted as new, which is right.
+//! - no uplink sent before the kill is accepted again. The exception: the last frame the nsd
+//!   stored, sent again, is a retransmission, and a confirmed one is acknowledged again, with
+//!   a new downlink counter (TS001 1.0.4 §4.3.1.2: "If the Network receives such a confirmed
+//!   frame it SHOULD send an acknowledgment"). A frame in flight at the kill may not have
+//!   been stored; then it is accepted as new, which is right.
 //! - new uplinks are accepted;
-//! - every downlink FCnt a device receives, across both runs, is above all it received
+//! - every downlink FCnt a device receives, across all runs, is above all it received
 //!   before: the nsd stores a downlink counter before the frame leaves, so none is reused.
 //!
 //! The checks read what the nsd shows over HTTP (`GET /api/devices/{dev_eui}`: the counters
@@ -34,8 +34,10 @@ const DEVICES: usize = 4;
 /// DevAddrs inside NetID 000013's range (type 0, NwkID 0x13).
 const FIRST_ADDR: u32 = 0x2600_0b00;
 const FIRST_DEV_EUI: u64 = 0x0004_a30b_0000_0100;
-/// How long the stream runs before the kill.
-const KILL_AFTER: Duration = Duration::from_millis(1500);
+/// How many times the nsd is killed.
+const CRASHES: usize = 3;
+/// How long the stream runs before the first kill (a little longer before each next one).
+const KILL_AFTER: Duration = Duration::from_millis(1200);
 /// Bounds of the stream: it never runs longer nor sends more than this.
 const STREAM_LIMIT: Duration = Duration::from_secs(20);
 const MAX_UPLINKS: usize = 200;
@@ -56,15 +58,24 @@ struct Dev {
 #[derive(Default)]
 struct DevState {
     device: Option<SimDevice>,
-    /// Uplinks sent, in order: (FCnt, PHYPayload).
-    sent: Vec<(u32, Vec<u8>)>,
+    /// Uplinks sent, in order.
+    sent: Vec<Sent>,
     /// Downlinks received, in order.
     downs: Vec<Down>,
 }
 
+/// An uplink sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    fcnt: u32,
+    phy: Vec<u8>,
+    /// Its ACK came.
+    acked: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Down {
-    /// Which nsd process sent it (0 before the kill, 1 after).
+    /// Which nsd process sent it (0 until the first kill, 1 after it, …).
     run: usize,
     /// Its full FCnt.
     fcnt: u32,
@@ -111,8 +122,24 @@ impl Dev {
         let phy = device
             .uplink(&Uplink::confirmed(2, b"crash"))
             .expect("uplink");
-        state.sent.push((fcnt, phy.clone()));
+        state.sent.push(Sent {
+            fcnt,
+            phy: phy.clone(),
+            acked: false,
+        });
         (fcnt, phy)
+    }
+
+    /// Records that the uplink `fcnt` was acknowledged.
+    fn acked(&self, fcnt: u32) {
+        let mut state = self.lock();
+        if let Some(sent) = state.sent.iter_mut().find(|s| s.fcnt == fcnt) {
+            sent.acked = true;
+        }
+    }
+
+    fn acked_count(&self) -> usize {
+        self.lock().sent.iter().filter(|s| s.acked).count()
     }
 
     fn downs(&self) -> usize {
@@ -324,14 +351,15 @@ async fn stream(sim: Arc<Simulation>, dev: Arc<Dev>, radio: RadioParams) {
             return;
         }
         let before = dev.downs();
-        let (_, phy) = dev.next_uplink();
-        let acked = sim
+        let (fcnt, phy) = dev.next_uplink();
+        let pushed = sim
             .uplink(&phy, &radio, &[Heard::new(0, -80, 5.0)])
             .await
             .is_ok_and(|r| r.all_acked());
-        if !acked || !dev.wait_downs(before, ACK_WAIT).await {
+        if !pushed || !dev.wait_downs(before, ACK_WAIT).await {
             return;
         }
+        dev.acked(fcnt);
     }
 }
 
@@ -349,216 +377,108 @@ async fn kill_9_on_postgres_reuses_no_downlink_counter_and_accepts_no_replayed_u
     scratch.drop_now().await;
 }
 
+/// What the test shares between its phases.
+struct Harness {
+    engine: Engine,
+    http: reqwest::Client,
+    sim: Arc<Simulation>,
+    devs: Vec<Arc<Dev>>,
+    radio: RadioParams,
+    violations: Vec<String>,
+}
+
+impl Harness {
+    fn violation(&mut self, dev: &Dev, what: String) {
+        self.violations
+            .push(format!("{:?} {:08x}: {what}", self.engine, dev.addr));
+    }
+
+    async fn send(&self, phy: &[u8]) -> bool {
+        self.sim
+            .uplink(phy, &self.radio, &[Heard::new(0, -80, 5.0)])
+            .await
+            .is_ok_and(|r| r.all_acked())
+    }
+}
+
 async fn run(engine: Engine, scratch: &ScratchDatabase) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("nsd.toml"), config_toml()).expect("config");
     let url = scratch.config.url.clone();
     let udp_port = free_udp_port();
     let udp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], udp_port));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
-    let radio = RadioParams::eu868(5, 0).expect("channel");
-    let devs: Vec<Arc<Dev>> = (0..DEVICES).map(|i| Arc::new(Dev::new(i))).collect();
-    let mut violations: Vec<String> = Vec::new();
 
-    // First run: provision over HTTP, then the stream, killed in the middle.
+    // First start: provision over HTTP, then the gateway connects.
     let mut nsd = spawn_nsd(dir.path(), &url, udp_port, 0);
     wait_healthy(nsd.port).await;
-    provision(&http, nsd.port, &devs).await;
-    let sim = Arc::new(Simulation::start(udp_addr, 1).await.expect("simulator"));
-    assert!(sim.connect(ACK_WAIT).await, "the gateway gets its PULL_ACK");
+    let mut h = Harness {
+        engine,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client"),
+        sim: Arc::new(Simulation::start(udp_addr, 1).await.expect("simulator")),
+        devs: (0..DEVICES).map(|i| Arc::new(Dev::new(i))).collect(),
+        radio: RadioParams::eu868(5, 0).expect("channel"),
+        violations: Vec::new(),
+    };
+    provision(&h.http, nsd.port, &h.devs).await;
     let run = Arc::new(Mutex::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let strays = Arc::new(Mutex::new(Vec::new()));
     let dispatcher = dispatch(
-        Arc::clone(&sim),
-        devs.clone(),
+        Arc::clone(&h.sim),
+        h.devs.clone(),
         Arc::clone(&run),
         Arc::clone(&stop),
         Arc::clone(&strays),
     );
-    let streams: Vec<_> = devs
-        .iter()
-        .map(|dev| tokio::spawn(stream(Arc::clone(&sim), Arc::clone(dev), radio)))
-        .collect();
-    tokio::time::sleep(KILL_AFTER).await;
-    nsd.child.kill().expect("SIGKILL");
-    let _ = nsd.child.wait();
-    for stream in streams {
-        stream.await.expect("stream");
-    }
-    // Late downlinks of the first run have arrived or never will.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    *run.lock().unwrap_or_else(|e| e.into_inner()) = 1;
 
-    // What each device saw before the kill. Its stream waits for each ACK before the next
-    // uplink, so the first `acked` uplinks were acknowledged and at most the last one was
-    // in flight.
-    struct Before {
-        acked: usize,
-        last_acked: u32,
-        in_flight: Option<u32>,
-        max_down: u32,
-    }
-    let mut before = Vec::new();
-    for dev in &devs {
-        let state = dev.lock();
-        let acked = state.downs.len();
-        assert!(
-            acked >= 2,
-            "{engine:?}: device {:08x} had only {acked} uplinks acknowledged before the kill",
-            dev.addr
-        );
-        assert!(
-            state.sent.len() < MAX_UPLINKS,
-            "{engine:?}: the stream ended before the kill"
-        );
-        assert!(
-            state.sent.len() - acked <= 1,
-            "{engine:?}: device {:08x}: {} uplinks, {acked} ACKs before the kill",
-            dev.addr,
-            state.sent.len()
-        );
-        before.push(Before {
-            acked,
-            last_acked: state.sent[acked - 1].0,
-            in_flight: state.sent.get(acked).map(|s| s.0),
-            max_down: state.downs.iter().map(|d| d.fcnt).max().unwrap_or(0),
-        });
-    }
-
-    // Restart on the same database and UDP port; the gateway connects again.
-    let mut nsd = spawn_nsd(dir.path(), &url, udp_port, 1);
-    wait_healthy(nsd.port).await;
-    assert!(
-        sim.connect(ACK_WAIT).await,
-        "{engine:?}: the gateway gets its PULL_ACK after the restart"
-    );
-
-    // The counters as stored: the last uplink stored is the last acknowledged one or the one
-    // in flight; the next downlink counter is above every one sent.
-    let mut stored = Vec::new();
-    for (dev, before) in devs.iter().zip(&before) {
-        let (f_cnt_up_next, n_f_cnt_down) = counters(&http, nsd.port, dev).await;
-        let last_stored = f_cnt_up_next.wrapping_sub(1);
-        if last_stored != before.last_acked && Some(last_stored) != before.in_flight {
-            violations.push(format!(
-                "{engine:?} {:08x}: f_cnt_up_next {f_cnt_up_next} after the restart; last acknowledged {}, in flight {:?}",
-                dev.addr, before.last_acked, before.in_flight
-            ));
+    for crash in 0..=CRASHES {
+        if crash > 0 {
+            // Restart on the same database and UDP port.
+            nsd = spawn_nsd(dir.path(), &url, udp_port, crash);
+            wait_healthy(nsd.port).await;
+            *run.lock().unwrap_or_else(|e| e.into_inner()) = crash;
         }
-        if n_f_cnt_down <= before.max_down {
-            violations.push(format!(
-                "{engine:?} {:08x}: next downlink counter {n_f_cnt_down} after the restart, but {} was already received",
-                dev.addr, before.max_down
-            ));
+        assert!(
+            h.sim.connect(ACK_WAIT).await,
+            "{engine:?}: the gateway gets its PULL_ACK (start {crash})"
+        );
+        if crash > 0 {
+            after_restart(&mut h, nsd.port).await;
         }
-        stored.push((f_cnt_up_next, n_f_cnt_down));
-    }
+        if crash == CRASHES {
+            break;
+        }
 
-    // (a) Every uplink older than the last one stored, sent again: all refused as replays,
-    // nothing goes down and no counter moves.
-    let downs_before_replay: Vec<usize> = devs.iter().map(|d| d.downs()).collect();
-    for (dev, &(f_cnt_up_next, _)) in devs.iter().zip(&stored) {
-        let old: Vec<Vec<u8>> = dev
-            .lock()
-            .sent
+        // The stream, killed in the middle: each kill at another point of it.
+        let acked: Vec<usize> = h.devs.iter().map(|d| d.acked_count()).collect();
+        let streams: Vec<_> = h
+            .devs
             .iter()
-            .filter(|(fcnt, _)| fcnt.wrapping_add(1) < f_cnt_up_next)
-            .map(|(_, phy)| phy.clone())
+            .map(|dev| tokio::spawn(stream(Arc::clone(&h.sim), Arc::clone(dev), h.radio)))
             .collect();
-        for phy in old {
-            let report = sim
-                .uplink(&phy, &radio, &[Heard::new(0, -80, 5.0)])
-                .await
-                .expect("sent");
-            assert!(report.all_acked(), "{engine:?}: PUSH_ACK after the restart");
+        tokio::time::sleep(KILL_AFTER + Duration::from_millis(137) * crash as u32).await;
+        nsd.child.kill().expect("SIGKILL");
+        let _ = nsd.child.wait();
+        for stream in streams {
+            stream.await.expect("stream");
         }
-    }
-    tokio::time::sleep(QUIET).await;
-    for ((dev, &(up, down)), &downs) in devs.iter().zip(&stored).zip(&downs_before_replay) {
-        let now = dev.downs();
-        if now != downs {
-            violations.push(format!(
-                "{engine:?} {:08x}: {} downlinks answered replayed uplinks",
+        // Late downlinks of this run have arrived or never will.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (dev, before) in h.devs.iter().zip(acked) {
+            let now = dev.acked_count();
+            assert!(
+                now >= before + 2,
+                "{engine:?}: device {:08x} had only {} uplinks acknowledged before kill {crash}",
                 dev.addr,
-                now - downs
-            ));
-        }
-        let counters_now = counters(&http, nsd.port, dev).await;
-        if counters_now != (up, down) {
-            violations.push(format!(
-                "{engine:?} {:08x}: replays moved the counters from {:?} to {counters_now:?}",
-                dev.addr,
-                (up, down)
-            ));
-        }
-    }
-
-    // The last frame stored, again: a retransmission of a confirmed uplink, acknowledged
-    // again with a new counter. Then the frame in flight at the kill, if it was not stored:
-    // a new frame, accepted and acknowledged.
-    let mut recent_count = Vec::new();
-    for (dev, &(f_cnt_up_next, _)) in devs.iter().zip(&stored) {
-        let recent: Vec<(u32, Vec<u8>)> = dev
-            .lock()
-            .sent
-            .iter()
-            .filter(|(fcnt, _)| fcnt.wrapping_add(1) >= f_cnt_up_next)
-            .cloned()
-            .collect();
-        recent_count.push(recent.len());
-        for (fcnt, phy) in recent {
-            let downs = dev.downs();
-            sim.uplink(&phy, &radio, &[Heard::new(0, -80, 5.0)])
-                .await
-                .expect("sent");
-            if !dev.wait_downs(downs, ACK_WAIT).await {
-                violations.push(format!(
-                    "{engine:?} {:08x}: FCnt {fcnt} sent again (f_cnt_up_next {f_cnt_up_next}) was not acknowledged",
-                    dev.addr
-                ));
-            }
-        }
-    }
-    tokio::time::sleep(QUIET).await;
-
-    // (b) New uplinks are accepted and acknowledged.
-    let news: Vec<_> = devs
-        .iter()
-        .map(|dev| {
-            let (sim, dev) = (Arc::clone(&sim), Arc::clone(dev));
-            tokio::spawn(async move {
-                let mut missing = Vec::new();
-                for _ in 0..AFTER_RESTART {
-                    let downs = dev.downs();
-                    let (fcnt, phy) = dev.next_uplink();
-                    let _ = sim.uplink(&phy, &radio, &[Heard::new(0, -80, 5.0)]).await;
-                    if !dev.wait_downs(downs, ACK_WAIT).await {
-                        missing.push(fcnt);
-                    }
-                }
-                missing
-            })
-        })
-        .collect();
-    for (dev, news) in devs.iter().zip(news) {
-        let missing = news.await.expect("new uplinks");
-        if !missing.is_empty() {
-            violations.push(format!(
-                "{engine:?} {:08x}: new uplinks {missing:?} not acknowledged",
-                dev.addr
-            ));
-        }
-        let last = dev.lock().sent.last().map(|s| s.0).expect("sent");
-        let (f_cnt_up_next, _) = counters(&http, nsd.port, dev).await;
-        if f_cnt_up_next != last + 1 {
-            violations.push(format!(
-                "{engine:?} {:08x}: f_cnt_up_next {f_cnt_up_next} after uplink {last}",
-                dev.addr
-            ));
+                now - before
+            );
+            assert!(
+                dev.lock().sent.len() < MAX_UPLINKS * (crash + 1),
+                "{engine:?}: the stream ended before kill {crash}"
+            );
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -567,45 +487,183 @@ async fn run(engine: Engine, scratch: &ScratchDatabase) {
     nsd.child.kill().expect("stop");
     let _ = nsd.child.wait();
 
-    // (c) Every downlink counter received, across both runs, above all before it; every
-    // downlink an ACK.
+    // (c) Every downlink counter a device received, across every run, above all before it;
+    // every downlink an ACK.
     let mut received: BTreeMap<u32, Vec<(usize, u32)>> = BTreeMap::new();
-    for ((dev, before), &recent) in devs.iter().zip(&before).zip(&recent_count) {
-        let state = dev.lock();
-        let fcnts: Vec<(usize, u32)> = state.downs.iter().map(|d| (d.run, d.fcnt)).collect();
-        if state.downs.iter().any(|d| d.reused) || fcnts.windows(2).any(|w| w[1].1 <= w[0].1) {
-            violations.push(format!(
-                "{engine:?} {:08x}: downlink counters reused: {fcnts:?}",
-                dev.addr
-            ));
+    for dev in h.devs.clone() {
+        let (fcnts, reused, not_ack) = {
+            let state = dev.lock();
+            let fcnts: Vec<(usize, u32)> = state.downs.iter().map(|d| (d.run, d.fcnt)).collect();
+            let reused = state.downs.iter().any(|d| d.reused);
+            (fcnts, reused, state.downs.iter().find(|d| !d.ack).copied())
+        };
+        if reused || fcnts.windows(2).any(|w| w[1].1 <= w[0].1) {
+            h.violation(&dev, format!("downlink counters reused: {fcnts:?}"));
         }
-        if let Some(d) = state.downs.iter().find(|d| !d.ack) {
-            violations.push(format!(
-                "{engine:?} {:08x}: a downlink without ACK: {d:?}",
-                dev.addr
-            ));
-        }
-        let after = state.downs.len() - before.acked;
-        // One re-ACK, the frame in flight if it was not stored, and the new uplinks.
-        let expected = recent + AFTER_RESTART;
-        if after != expected {
-            violations.push(format!(
-                "{engine:?} {:08x}: {after} downlinks after the restart, {expected} expected",
-                dev.addr
-            ));
+        if let Some(down) = not_ack {
+            h.violation(&dev, format!("a downlink without ACK: {down:?}"));
         }
         received.insert(dev.addr, fcnts);
     }
-    violations.extend(strays.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
-    if !violations.is_empty() {
-        let logs: String = [0, 1]
-            .iter()
+    h.violations
+        .extend(strays.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
+    if !h.violations.is_empty() {
+        let logs: String = (0..=CRASHES)
             .map(|run| {
                 std::fs::read_to_string(dir.path().join(format!("nsd-{run}.log")))
                     .unwrap_or_default()
             })
             .collect::<Vec<_>>()
             .join("\n--- restart ---\n");
-        panic!("{violations:#?}\ndownlink counters: {received:?}\nnsd logs:\n{logs}");
+        panic!(
+            "{:#?}\ndownlink counters: {received:?}\nnsd logs:\n{logs}",
+            h.violations
+        );
+    }
+}
+
+/// After a restart: (a) every uplink sent before is refused, but for the last one stored
+/// (a retransmission, acknowledged again) and the one in flight at the kill if it was not
+/// stored (new, accepted); (b) new uplinks are accepted.
+async fn after_restart(h: &mut Harness, port: u16) {
+    let engine = h.engine;
+    let devs = h.devs.clone();
+    // The counters as stored: the last uplink stored is the last acknowledged one or the one
+    // in flight (each stream waits for an ACK before its next uplink, so at most its last
+    // uplink was in flight); the next downlink counter is above every one received.
+    let mut stored = Vec::new();
+    for dev in &devs {
+        let (last_acked, in_flight, max_down, unacked) = {
+            let state = dev.lock();
+            let last_acked = state.sent.iter().filter(|s| s.acked).map(|s| s.fcnt).max();
+            let in_flight = state.sent.last().filter(|s| !s.acked).map(|s| s.fcnt);
+            let unacked = state.sent.iter().filter(|s| !s.acked).count();
+            let max_down = state.downs.iter().map(|d| d.fcnt).max();
+            (last_acked, in_flight, max_down, unacked)
+        };
+        assert!(unacked <= 1, "{engine:?}: {unacked} uplinks without ACK");
+        let last_acked = last_acked.expect("uplinks acknowledged before the kill");
+        let (f_cnt_up_next, n_f_cnt_down) = counters(&h.http, port, dev).await;
+        let last_stored = f_cnt_up_next.wrapping_sub(1);
+        if last_stored != last_acked && Some(last_stored) != in_flight {
+            h.violation(
+                dev,
+                format!(
+                    "f_cnt_up_next {f_cnt_up_next} after the restart; last acknowledged \
+                     {last_acked}, in flight {in_flight:?}"
+                ),
+            );
+        }
+        if max_down.is_some_and(|max| n_f_cnt_down <= max) {
+            h.violation(
+                dev,
+                format!("next downlink counter {n_f_cnt_down}, but {max_down:?} was received"),
+            );
+        }
+        stored.push((f_cnt_up_next, n_f_cnt_down));
+    }
+
+    // Every uplink older than the last one stored, sent again: refused as replays, nothing
+    // goes down and no counter moves.
+    let downs: Vec<usize> = devs.iter().map(|d| d.downs()).collect();
+    let mut recents = Vec::new();
+    for (dev, &(f_cnt_up_next, _)) in devs.iter().zip(&stored) {
+        let (old, recent): (Vec<Sent>, Vec<Sent>) = dev
+            .lock()
+            .sent
+            .iter()
+            .cloned()
+            .partition(|s| s.fcnt.wrapping_add(1) < f_cnt_up_next);
+        for sent in &old {
+            assert!(h.send(&sent.phy).await, "{engine:?}: PUSH_ACK");
+        }
+        recents.push(recent);
+    }
+    tokio::time::sleep(QUIET).await;
+    for ((dev, &before), &counters_then) in devs.iter().zip(&downs).zip(&stored) {
+        if dev.downs() != before {
+            h.violation(
+                dev,
+                format!(
+                    "{} downlinks answered replayed uplinks",
+                    dev.downs() - before
+                ),
+            );
+        }
+        let now = counters(&h.http, port, dev).await;
+        if now != counters_then {
+            h.violation(
+                dev,
+                format!("replays moved the counters from {counters_then:?} to {now:?}"),
+            );
+        }
+    }
+
+    // The last frame stored, again: a confirmed retransmission, acknowledged again with a
+    // new counter. Then the frame in flight, if it was not stored: new, acknowledged.
+    let downs: Vec<usize> = devs.iter().map(|d| d.downs()).collect();
+    for (dev, recent) in devs.iter().zip(&recents) {
+        for sent in recent {
+            let before = dev.downs();
+            assert!(h.send(&sent.phy).await, "{engine:?}: PUSH_ACK");
+            if dev.wait_downs(before, ACK_WAIT).await {
+                dev.acked(sent.fcnt);
+            } else {
+                h.violation(
+                    dev,
+                    format!("FCnt {} sent again was not acknowledged", sent.fcnt),
+                );
+            }
+        }
+    }
+
+    // New uplinks are accepted and acknowledged, every device at once.
+    let news: Vec<_> = devs
+        .iter()
+        .map(|dev| {
+            let (sim, dev, radio) = (Arc::clone(&h.sim), Arc::clone(dev), h.radio);
+            tokio::spawn(async move {
+                let mut missing = Vec::new();
+                for _ in 0..AFTER_RESTART {
+                    let before = dev.downs();
+                    let (fcnt, phy) = dev.next_uplink();
+                    let _ = sim.uplink(&phy, &radio, &[Heard::new(0, -80, 5.0)]).await;
+                    if dev.wait_downs(before, ACK_WAIT).await {
+                        dev.acked(fcnt);
+                    } else {
+                        missing.push(fcnt);
+                    }
+                }
+                missing
+            })
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for news in news {
+        missing.push(news.await.expect("new uplinks"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (((dev, missing), recent), before) in devs.iter().zip(missing).zip(&recents).zip(downs) {
+        if !missing.is_empty() {
+            h.violation(dev, format!("new uplinks {missing:?} not acknowledged"));
+        }
+        let answered = dev.downs() - before;
+        if answered != recent.len() + AFTER_RESTART {
+            h.violation(
+                dev,
+                format!(
+                    "{answered} downlinks for {} uplinks sent again and {AFTER_RESTART} new",
+                    recent.len()
+                ),
+            );
+        }
+        let last = dev.lock().sent.last().map(|s| s.fcnt).expect("sent");
+        let (f_cnt_up_next, _) = counters(&h.http, port, dev).await;
+        if f_cnt_up_next != last + 1 {
+            h.violation(
+                dev,
+                format!("f_cnt_up_next {f_cnt_up_next} after uplink {last}"),
+            );
+        }
     }
 }
