@@ -180,6 +180,22 @@ pub fn field_named_in(message: &str) -> String {
         .unwrap_or_else(|| "body".to_owned())
 }
 
+/// A route that takes no query parameter: any parameter is refused before the body is read,
+/// so the answer names the parameter whatever the body holds.
+#[derive(Debug, Clone, Copy)]
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = RestRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, RestRejection> {
+        QueryParams::from_request_parts(parts, state)
+            .await?
+            .finish()?;
+        Ok(Self)
+    }
+}
+
 /// A JSON document served as is (an API's OpenAPI document).
 pub fn json_document(body: &'static str) -> Response {
     (

@@ -23,7 +23,7 @@ use lorawan::region::Region;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use service::auth::{OperatorConfig, TokenTable};
-use service::rest::{bearer_token, parse_field, JsonBody, QueryParams, RestRejection};
+use service::rest::{bearer_token, parse_field, JsonBody, NoQuery, QueryParams, RestRejection};
 
 use super::multicast;
 use crate::app::devices::{DeviceView, EnqueueError, ProvisionError};
@@ -177,9 +177,17 @@ fn yes() -> bool {
     true
 }
 
+/// A LoRaWAN version as the API documents it (and reads it): `1.0.4`, `1.1`.
+fn version_name(version: MacVersion) -> String {
+    match version {
+        MacVersion::V1_1 => "1.1".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 fn profile_json(p: &DeviceProfile) -> Value {
     json!({
-        "id": p.id, "region": p.region.name(), "mac_version": p.mac_version.to_string(),
+        "id": p.id, "region": p.region.name(), "mac_version": version_name(p.mac_version),
         "class": p.class.letter(), "supports_join": p.supports_join,
         "rx1_delay_s": p.rx1_delay_s, "rx1_dr_offset": p.rx1_dr_offset,
         "rx2_data_rate": p.rx2_data_rate, "rx2_frequency_hz": p.rx2_frequency_hz,
@@ -187,19 +195,24 @@ fn profile_json(p: &DeviceProfile) -> Value {
     })
 }
 
-async fn list_profiles(State(state): State<AdminState>, _: Operator) -> Json<Value> {
+async fn list_profiles(
+    State(state): State<AdminState>,
+    _: Operator,
+    _: NoQuery,
+) -> Result<Json<Value>, ApiError> {
     let all: Vec<Value> = state
         .server
         .profiles()
         .iter()
         .map(|p| profile_json(p))
         .collect();
-    Json(json!({ "device_profiles": all }))
+    Ok(Json(json!({ "device_profiles": all })))
 }
 
 async fn put_profile(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProfileBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -230,6 +243,7 @@ async fn put_profile(
 async fn delete_profile(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.server.delete_profile(&id).await?;
@@ -343,7 +357,7 @@ impl SessionBody {
 fn device_json(view: &DeviceView) -> Value {
     let session = view.session.as_ref().map(|s| {
         json!({
-            "dev_addr": s.dev_addr.to_string(), "mac_version": s.mac_version.to_string(),
+            "dev_addr": s.dev_addr.to_string(), "mac_version": version_name(s.mac_version),
             "f_cnt_up_next": s.f_cnt_up_next, "n_f_cnt_down": s.n_f_cnt_down,
             "a_f_cnt_down": s.a_f_cnt_down, "app_s_key_held": s.app_s_key_held,
         })
@@ -375,6 +389,7 @@ async fn list_devices(
 async fn show_device(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
     let view = state
@@ -388,6 +403,7 @@ async fn show_device(
 async fn put_device(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
     JsonBody(body): JsonBody<DeviceBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -422,6 +438,7 @@ async fn put_device(
 async fn delete_device(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<StatusCode, ApiError> {
     state.server.delete_device(dev_eui).await?;
@@ -464,6 +481,7 @@ fn item_json(item: &QueueItem) -> Value {
 async fn show_queue(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
     let items = state
@@ -478,6 +496,7 @@ async fn show_queue(
 async fn enqueue(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
     JsonBody(body): JsonBody<EnqueueBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -509,6 +528,7 @@ async fn enqueue(
 async fn flush_queue(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
 ) -> Result<Json<Value>, ApiError> {
     let removed = state.server.flush_queue(dev_eui).await?;
@@ -571,19 +591,24 @@ fn gateway_view_json(view: &GatewayView) -> Value {
     value
 }
 
-async fn list_gateways(State(state): State<AdminState>, _: Operator) -> Json<Value> {
+async fn list_gateways(
+    State(state): State<AdminState>,
+    _: Operator,
+    _: NoQuery,
+) -> Result<Json<Value>, ApiError> {
     let all: Vec<Value> = state
         .server
         .gateways()
         .iter()
         .map(gateway_view_json)
         .collect();
-    Json(json!({ "gateways": all }))
+    Ok(Json(json!({ "gateways": all })))
 }
 
 async fn put_gateway(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GatewayBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -615,6 +640,7 @@ async fn put_gateway(
 async fn delete_gateway(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: Eui64 = parse_field("gateway_id", &id, "a gateway EUI (16 hex digits)")?;

@@ -9,7 +9,7 @@ use lorawan::ids::{AesKey, DevAddr};
 use lorawan::region::Region;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use service::rest::{parse_field, JsonBody};
+use service::rest::{parse_field, JsonBody, NoQuery};
 
 use super::admin::{bad, AdminState, ApiError, Operator};
 use crate::app::multicast::MulticastReport;
@@ -91,6 +91,7 @@ fn aes_key(field: &str, text: &str) -> Result<AesKey, ApiError> {
 pub(super) async fn list_groups(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
 ) -> Result<Json<Value>, ApiError> {
     let groups = state.server().multicast_groups().await?;
     let groups: Vec<Value> = groups.iter().map(group_json).collect();
@@ -100,6 +101,7 @@ pub(super) async fn list_groups(
 pub(super) async fn show_group(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let group = state.server().multicast_group(&id).await?;
@@ -109,6 +111,7 @@ pub(super) async fn show_group(
 pub(super) async fn put_group(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GroupBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -142,6 +145,7 @@ pub(super) async fn put_group(
 pub(super) async fn delete_group(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.server().delete_multicast_group(&id).await?;
@@ -151,6 +155,7 @@ pub(super) async fn delete_group(
 pub(super) async fn send(
     State(state): State<AdminState>,
     _: Operator,
+    _: NoQuery,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<SendBody>,
 ) -> Result<Json<Value>, ApiError> {
