@@ -193,6 +193,13 @@ pub struct JoinServerConfig {
     /// The key-encryption key it wraps our session keys with.
     #[serde(default)]
     pub kek: Option<KekConfig>,
+    /// Its admin API (`http://…`, without `/api`), where devices provisioned with an owner
+    /// token are claimed (and released when deleted); absent: no claims through this server.
+    #[serde(default)]
+    pub admin_url: Option<String>,
+    /// The bearer token of its admin API; absent: `token`.
+    #[serde(default)]
+    pub admin_token: Option<Secret<String>>,
 }
 
 /// A key-encryption key agreed with a peer: its KEKLabel and the key.
@@ -306,6 +313,14 @@ impl Config {
             .iter()
             .enumerate()
             .map(|(index, server)| {
+                if let Some(url) = &server.admin_url {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(ConfigProblem::JoinServer {
+                            index,
+                            reason: format!("admin_url {url:?} is not an http(s) URL"),
+                        });
+                    }
+                }
                 if server.join_euis.is_empty() {
                     return Err(ConfigProblem::JoinServer {
                         index,
