@@ -345,3 +345,48 @@ impl Config {
         service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_join_server(server: serde_json::Value) -> Config {
+        serde_json::from_value(serde_json::json!({
+            "keys": { "master_key": "000102030405060708090a0b0c0d0e0f" },
+            "join": { "servers": [server] },
+        }))
+        .expect("parses")
+    }
+
+    #[test]
+    fn a_join_servers_admin_api_is_optional_and_must_be_http() {
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"], "token": "t",
+            "admin_url": "http://127.0.0.1:8800", "admin_token": "admin",
+        }));
+        config.check().expect("valid");
+        let server = &config.join.servers[0];
+        assert_eq!(server.admin_url.as_deref(), Some("http://127.0.0.1:8800"));
+        assert_eq!(
+            server.admin_token.as_ref().map(|t| t.0.as_str()),
+            Some("admin")
+        );
+
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"],
+        }));
+        config
+            .check()
+            .expect("no admin API: no claims, still valid");
+        assert!(config.join.servers[0].admin_url.is_none());
+
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"], "admin_url": "127.0.0.1:8800",
+        }));
+        let problem = config.check().expect_err("not a URL").to_string();
+        assert!(
+            problem.starts_with("join.servers[0]: admin_url"),
+            "{problem}"
+        );
+    }
+}

@@ -163,7 +163,7 @@ impl TestDevice {
     }
 
     fn nwk_key(&self) -> Option<[u8; 16]> {
-        (self.version == SimVersion::V1_1).then(|| [0x3c ^ self.n as u8; 16])
+        (self.version == SimVersion::V1_1).then_some([0x3c ^ self.n as u8; 16])
     }
 
     fn mac_version(&self) -> MacVersion {
