@@ -43,6 +43,8 @@ const KEK: [u8; 16] = [0x13; 16];
 const KEK_LABEL: &str = "ns-000013-kek";
 const JOIN_EUI: u64 = 0x70b3_d57e_d000_0001;
 const WAIT: Duration = Duration::from_secs(5);
+/// The DevAddrs the nsd hands out: a /20 of NetID 000013's range (2600_0000/7).
+const POOL: &str = "27a51000/20";
 
 // ---------------------------------------------------------------------------------------
 // The join server
@@ -249,6 +251,7 @@ async fn start_nsd(jsd: &Jsd, reach: Reach) -> Nsd {
         ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0"),
         ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f"),
         ("NSD_NETWORK__NET_ID", "000013"),
+        ("NSD_NETWORK__DEV_ADDR_POOL", POOL),
         ("NSD_DATABASE__URL", scratch.config.url.as_str()),
     ]
     .into_iter()
@@ -389,6 +392,7 @@ async fn join(nsd: &mut Nsd, device: &mut SimDevice) -> bool {
     assert_eq!(accepted.net_id, 0x13);
     // NetID 000013 is of type 0: its DevAddrs start with 0 and the 6-bit NwkID 0x13.
     assert_eq!(accepted.dev_addr.0 >> 25, 0x13, "a DevAddr of our NetID");
+    assert_eq!(accepted.dev_addr.0 >> 12, 0x27a51, "a DevAddr of the pool {POOL}");
     match nsd.next_served().await {
         Served::Join(JoinOutcome::Joined {
             dev_eui, dev_addr, ..
