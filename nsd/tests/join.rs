@@ -392,7 +392,11 @@ async fn join(nsd: &mut Nsd, device: &mut SimDevice) -> bool {
     assert_eq!(accepted.net_id, 0x13);
     // NetID 000013 is of type 0: its DevAddrs start with 0 and the 6-bit NwkID 0x13.
     assert_eq!(accepted.dev_addr.0 >> 25, 0x13, "a DevAddr of our NetID");
-    assert_eq!(accepted.dev_addr.0 >> 12, 0x27a51, "a DevAddr of the pool {POOL}");
+    assert_eq!(
+        accepted.dev_addr.0 >> 12,
+        0x27a51,
+        "a DevAddr of the pool {POOL}"
+    );
     match nsd.next_served().await {
         Served::Join(JoinOutcome::Joined {
             dev_eui, dev_addr, ..
