@@ -266,6 +266,13 @@ pub struct JoinServerConfig {
     /// The key-encryption key it wraps our session keys with.
     #[serde(default)]
     pub kek: Option<KekConfig>,
+    /// Its admin API (`http://…`, without `/api`), where devices provisioned with an owner
+    /// token are claimed (and released when deleted); absent: no claims through this server.
+    #[serde(default)]
+    pub admin_url: Option<String>,
+    /// The bearer token of its admin API; absent: `token`.
+    #[serde(default)]
+    pub admin_token: Option<Secret<String>>,
 }
 
 /// A key-encryption key agreed with a peer: its KEKLabel and the key.
@@ -379,6 +386,14 @@ impl Config {
             .iter()
             .enumerate()
             .map(|(index, server)| {
+                if let Some(url) = &server.admin_url {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(ConfigProblem::JoinServer {
+                            index,
+                            reason: format!("admin_url {url:?} is not an http(s) URL"),
+                        });
+                    }
+                }
                 if server.join_euis.is_empty() {
                     return Err(ConfigProblem::JoinServer {
                         index,
@@ -427,5 +442,50 @@ impl Config {
         self.join_ranges()?;
         self.tenancy()?;
         service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_join_server(server: serde_json::Value) -> Config {
+        serde_json::from_value(serde_json::json!({
+            "keys": { "master_key": "000102030405060708090a0b0c0d0e0f" },
+            "join": { "servers": [server] },
+        }))
+        .expect("parses")
+    }
+
+    #[test]
+    fn a_join_servers_admin_api_is_optional_and_must_be_http() {
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"], "token": "t",
+            "admin_url": "http://127.0.0.1:8800", "admin_token": "admin",
+        }));
+        config.check().expect("valid");
+        let server = &config.join.servers[0];
+        assert_eq!(server.admin_url.as_deref(), Some("http://127.0.0.1:8800"));
+        assert_eq!(
+            server.admin_token.as_ref().map(|t| t.0.as_str()),
+            Some("admin")
+        );
+
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"],
+        }));
+        config
+            .check()
+            .expect("no admin API: no claims, still valid");
+        assert!(config.join.servers[0].admin_url.is_none());
+
+        let config = with_join_server(serde_json::json!({
+            "url": "http://127.0.0.1:8800/bi", "join_euis": ["*"], "admin_url": "127.0.0.1:8800",
+        }));
+        let problem = config.check().expect_err("not a URL").to_string();
+        assert!(
+            problem.starts_with("join.servers[0]: admin_url"),
+            "{problem}"
+        );
     }
 }

@@ -165,21 +165,33 @@ fn setup(reason: impl ToString) -> StartError {
 /// `[[join.servers]]` as the join path uses them.
 fn join_servers(config: &Config) -> Result<Vec<app::join::JoinServer>, StartError> {
     let ranges = config.join_ranges().map_err(setup)?;
-    Ok(config
+    config
         .join
         .servers
         .iter()
         .zip(ranges)
-        .map(|(server, ranges)| app::join::JoinServer {
-            ranges,
-            endpoint: PeerEndpoint {
-                url: server.url.clone(),
-                bearer_token: server.token.as_ref().map(|t| t.0.clone()),
-            },
-            receiver_id: server.receiver_id.clone(),
-            kek: server.kek.as_ref().map(|k| (k.label.clone(), k.key.0)),
+        .map(|(server, ranges)| {
+            let admin = server
+                .admin_url
+                .as_deref()
+                .map(|url| {
+                    let token = server.admin_token.as_ref().or(server.token.as_ref());
+                    app::claim::AdminClient::new(url, token.map(|t| t.0.clone()))
+                })
+                .transpose()
+                .map_err(setup)?;
+            Ok(app::join::JoinServer {
+                ranges,
+                endpoint: PeerEndpoint {
+                    url: server.url.clone(),
+                    bearer_token: server.token.as_ref().map(|t| t.0.clone()),
+                },
+                receiver_id: server.receiver_id.clone(),
+                kek: server.kek.as_ref().map(|k| (k.label.clone(), k.key.0)),
+                admin,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,9 +23,11 @@ use lorawan::region::Region;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use service::auth::{OperatorConfig, TokenTable};
+use service::config::Secret;
 use service::rest::{bearer_token, parse_field, JsonBody, NoQuery, QueryParams, RestRejection};
 
 use super::multicast;
+use crate::app::claim::Release;
 use crate::app::devices::{DeviceView, EnqueueError, ProvisionError};
 use crate::app::multicast::MulticastGroupError;
 use crate::app::NetworkServer;
@@ -33,6 +35,7 @@ use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionK
 use crate::downlink::multicast::MulticastError;
 use crate::downlink::queue::{Confirmation, NewDownlink, Payload, QueueItem};
 use crate::gateway::registry::{Gateway, GatewayView, Location};
+use crate::join::claim::{self, ClaimError};
 use crate::storage::StorageError;
 
 /// `GET`: every device profile.
@@ -266,6 +269,9 @@ struct DeviceBody {
     /// ABP devices: the session to serve.
     #[serde(default)]
     session: Option<SessionBody>,
+    /// OTAA devices: claim the device on its join server with this owner token first.
+    #[serde(default)]
+    owner_token: Option<Secret<String>>,
 }
 
 #[derive(Deserialize)]
@@ -431,7 +437,16 @@ async fn put_device(
         profile: body.profile,
         join_eui,
     };
-    let view = state.server.put_device(device, session).await?;
+    let view = match (&body.owner_token, session) {
+        (Some(token), None) => state.server.put_device_claimed(device, &token.0).await?,
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "owner_token",
+                "an ABP device (with a session) is not claimed on a join server",
+            ))
+        }
+        (None, session) => state.server.put_device(device, session).await?,
+    };
     Ok(Json(device_json(&view)))
 }
 
@@ -440,9 +455,20 @@ async fn delete_device(
     _: Operator,
     _: NoQuery,
     DevEuiPath(dev_eui): DevEuiPath,
-) -> Result<StatusCode, ApiError> {
-    state.server.delete_device(dev_eui).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Response, ApiError> {
+    // Deleted either way; a join server that did not release the device is reported.
+    match state.server.delete_device_and_release(dev_eui).await? {
+        Release::Failed(error) => Ok((
+            StatusCode::OK,
+            Json(json!({
+                "dev_eui": dev_eui.to_string(),
+                "deleted": true,
+                "unclaim_error": claim::error_json(&error),
+            })),
+        )
+            .into_response()),
+        Release::NotApplicable | Release::Done(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -733,6 +759,7 @@ impl IntoResponse for ApiError {
                     (StatusCode::CONFLICT, "in_use")
                 }
                 ProvisionError::Storage(_) => unavailable(&message),
+                ProvisionError::Claim(error) => return claim_response(&error),
             },
             Self::Enqueue(error) => match error {
                 EnqueueError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -775,4 +802,18 @@ impl IntoResponse for ApiError {
 fn unavailable(message: &str) -> (StatusCode, &'static str) {
     tracing::warn!(error = %message, "admin request failed");
     (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+}
+
+/// A refused or failed claim: the join server's own code and message, so the owner sees why.
+fn claim_response(error: &ClaimError) -> Response {
+    let status = match error {
+        ClaimError::Refused { code, .. } if code == "already_claimed" => StatusCode::CONFLICT,
+        ClaimError::Refused { code, .. } if code == "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        ClaimError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ClaimError::Unavailable(_) => {
+            tracing::warn!(%error, "claim failed");
+            StatusCode::BAD_GATEWAY
+        }
+    };
+    (status, Json(claim::error_json(error))).into_response()
 }

@@ -30,6 +30,9 @@ pub enum ProvisionError {
     /// Storage failed or refused (a profile still in use, …).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The join server refused to claim the device (or could not be asked).
+    #[error(transparent)]
+    Claim(#[from] crate::join::claim::ClaimError),
 }
 
 /// A device as the API shows it: never its keys.

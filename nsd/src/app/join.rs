@@ -32,6 +32,8 @@ pub struct JoinServer {
     pub receiver_id: Option<String>,
     /// The KEK it wraps our session keys with: (KEKLabel, key).
     pub kek: Option<(String, AesKey)>,
+    /// Its admin API, where devices are claimed with their owner token.
+    pub admin: Option<super::claim::AdminClient>,
 }
 
 impl std::fmt::Debug for JoinServer {

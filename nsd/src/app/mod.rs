@@ -3,6 +3,8 @@
 //! [`crate::uplink`]) to storage and to the gateways. HTTP-free: the API adapts to it.
 //!
 //! - [`devices`]: provisioning of profiles, devices (with their ABP sessions) and gateways;
+//! - [`claim`]: devices created with an owner token, claimed on (and released from) their
+//!   join server;
 //! - [`pipeline`]: gateway receptions → deduplication → [`NetworkServer::serve`];
 //! - [`uplink`]: a deduplicated frame → its device → the application event;
 //! - [`answer`]: the class A downlink that answers an uplink (ACK, queue head);
@@ -12,6 +14,7 @@
 //! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink.
 
 pub mod answer;
+pub mod claim;
 pub mod class_c;
 pub mod devices;
 pub mod downlink;

@@ -4,7 +4,9 @@
 //!
 //! Pure: [`join_req`] builds the request from the frame and the device's profile;
 //! [`session_from`] reads the answer into a [`Session`]. Sending, storing and transmitting
-//! are in `app::join`.
+//! are in `app::join`. [`claim`]: claiming devices on their join server (owner tokens).
+
+pub mod claim;
 
 use backend::header::{Header, MessageType, ProtocolVersion};
 use backend::keys::KeyEnvelope;
