@@ -11,6 +11,7 @@ pub mod downlink;
 pub mod gateway;
 pub mod join;
 pub mod storage;
+pub mod tunnel;
 pub mod uplink;
 
 use service::daemon::{Daemon, DaemonSpec, Running, StartError};

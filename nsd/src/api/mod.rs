@@ -2,6 +2,8 @@
 //! the Backend Interfaces endpoint, the gateway listener and the AS tunnel come with the
 //! network-server issues.
 
+pub mod tunnel;
+
 use axum::Router;
 
 /// The nsd's own routes.
