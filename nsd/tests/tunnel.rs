@@ -413,6 +413,107 @@ async fn uplink_reports_arrive_signed_in_json_and_xml() {
 }
 
 #[tokio::test]
+async fn downlink_sent_and_notification_reports_arrive_signed() {
+    use nsd::downlink::delivery::{DeliveryFailedCause, DeliveryReport, TransmissionSlot};
+    use nsd::tunnel::report::{self, DownlinkSent, Notification};
+    let mut server = application_server().await;
+    let dev: Eui64 = "0018B20000000D48".parse().expect("eui");
+    let mut network = FakeNetwork::default();
+    network.devices.insert(
+        dev,
+        routing(
+            "app1.sample.com",
+            vec![server.route("/ok", ContentType::Xml)],
+            4,
+        ),
+    );
+    let delivery = ReportDelivery::new(DeliveryConfig::default()).expect("client");
+    let mut outcome = DeliveryReport::default();
+    outcome.failed(TransmissionSlot::Rx1, DeliveryFailedCause::RadioBusy);
+    outcome.sent(TransmissionSlot::Rx2);
+    let sent = DownlinkSent {
+        dev_eui: dev,
+        dev_addr: DevAddr::from_u32(0x0405_f519),
+        time: SystemTime::now(),
+        f_port: 1,
+        f_cnt_dn: Some(47),
+        af_cnt_dn: None,
+        f_cnt_up: Some(39),
+        confirmed: false,
+        f_pending: false,
+        mac_commands: Vec::new(),
+        delivery: outcome,
+        gateway: Some(Eui64::from_u64(0xff01_06de)),
+        frequency_hz: Some(869_525_000),
+        spreading_factor: Some(12),
+        channel: None,
+        sub_band: None,
+        correlation_id: Some("4434704901C7450B".to_owned()),
+    };
+    delivery
+        .report_with(&network, dev, SystemTime::now(), |routing, lrc| {
+            report::downlink_sent(&sent, routing, lrc)
+        })
+        .expect("the device has an AS");
+    let got = server.next().await;
+    assert_eq!(got.content_type, "application/xml");
+    assert_eq!(param(&got.query, "LrnFPort"), Some("1"));
+    for element in [
+        "<DevEUI_downlink_Sent xmlns=\"http://uri.actility.com/lora\">",
+        "<FCntDn>47</FCntDn>",
+        "<DeliveryStatus>1</DeliveryStatus>",
+        "<DeliveryFailedCause1>A3</DeliveryFailedCause1>",
+        "<DeliveryFailedCause2>00</DeliveryFailedCause2>",
+        "<TransmissionSlot>2</TransmissionSlot>",
+        "<Frequency>869.525</Frequency>",
+        "<CorrelationID>4434704901C7450B</CorrelationID>",
+    ] {
+        assert!(got.body.contains(element), "{element} in {}", got.body);
+    }
+    // §6.5.2: CustomerID, DevEUI, FPort, FCntDn.
+    assert!(token_verifies(&got.query, "1000005070018B20000000D48147"));
+
+    delivery
+        .report_with(&network, dev, SystemTime::now(), |routing, lrc| {
+            let reset = Notification::AdminReset;
+            report::notification(
+                dev,
+                sent.dev_addr,
+                &reset,
+                SystemTime::now(),
+                Some(0),
+                None,
+                routing,
+                lrc,
+            )
+        })
+        .expect("the device has an AS");
+    let got = server.next().await;
+    assert_eq!(
+        param(&got.query, "LrnFPort"),
+        None,
+        "no port in a notification"
+    );
+    assert!(
+        got.body
+            .contains("<Type>reset</Type><Var1>admin_reset</Var1>"),
+        "{}",
+        got.body
+    );
+    assert!(token_verifies(&got.query, "1000005070018B20000000D48"));
+    assert_eq!(
+        delivery.report_with(
+            &network,
+            Eui64::from_u64(9),
+            SystemTime::now(),
+            |routing, lrc| { report::downlink_sent(&sent, routing, lrc) }
+        ),
+        None,
+        "no AS, no report"
+    );
+}
+
+#[tokio::test]
 async fn a_slow_as_goes_to_overload_without_slowing_a_healthy_one() {
     let mut server = application_server().await;
     let slow_dev = Eui64::from_u64(1);

@@ -283,6 +283,23 @@ impl ReportDelivery {
         id
     }
 
+    /// Builds the report of `dev_eui` with its routing and `Lrcid` and sends it; `None` when
+    /// the device has no AS. For the reports the network server raises itself, e.g.
+    /// `delivery.report_with(&*network, dev_eui, now, |routing, lrc_id|
+    /// report::downlink_sent(&sent, routing, lrc_id))`; likewise [`report::location`],
+    /// [`report::notification`] (join, reset) and [`report::multicast_summary`].
+    pub fn report_with<N: TunnelNetwork>(
+        self: &Arc<Self>,
+        network: &N,
+        dev_eui: Eui64,
+        now: SystemTime,
+        build: impl FnOnce(&AsRouting, &str) -> Report,
+    ) -> Option<u64> {
+        let routing = network.routing(dev_eui)?;
+        let report = build(&routing, &self.config.lrc_id);
+        Some(self.submit(&report, &routing, now))
+    }
+
     /// Reports an accepted uplink when §6.1.1 says so, and the `devstatusans` notification
     /// it triggers; returns the records' ids.
     pub fn report_uplink<N: TunnelNetwork>(

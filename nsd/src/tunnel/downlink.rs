@@ -356,17 +356,18 @@ impl RawDownlink {
     }
 
     /// Reads seed 002's JSON body `{"DevEUI_downlink": {…}}`, with the query line of the
-    /// same request (which may carry `AS_ID`, `Time` and `Token`, as in v1).
+    /// same request (which may carry parameters too, `AS_ID`, `Time` and `Token` for
+    /// instance; the body's win).
     ///
-    /// The token: when the query line has one, it covers the query line (§7.3.2). When the
-    /// body has one, it covers the body's parameters written as a query line in §7.1.3's
-    /// order — `DevEUI`, `FPort`, `Payload` (= `payload_hex`), `FCntDn`, `AFCntDn`,
+    /// The token (our choice; the seed does not say how a JSON body is signed): it covers the
+    /// request's parameters, body and query line together, written as a query line in
+    /// §7.1.3's order — `DevEUI`, `FPort`, `Payload` (= `payload_hex`), `FCntDn`, `AFCntDn`,
     /// `Confirmed`, `FlushDownlinkQueue`, `ValidityTime`, `AS_ID`, `Time`, `CorrelationID`,
-    /// each when present, values as written (our choice; the seed does not say). Seed 002's
-    /// `AS_KEY` is the alternative: the key itself, compared in constant time.
+    /// each when present, values as written — so the frame is always covered, wherever the
+    /// token is. Seed 002's `AS_KEY` is the alternative: the key itself, compared in constant
+    /// time.
     pub fn from_json(body: &[u8], query: &str) -> Result<Self, Rejection> {
         let mut raw = Self::from_query(query);
-        let token_in_query = raw.token.is_some();
         // A body that is not the message: the DevEUI cannot be read (our choice of code).
         let document: serde_json::Value =
             serde_json::from_slice(body).map_err(|_| Rejection::InvalidDevEui)?;
@@ -374,33 +375,35 @@ impl RawDownlink {
             .get("DevEUI_downlink")
             .and_then(serde_json::Value::as_object)
             .ok_or(Rejection::InvalidDevEui)?;
-        let mut body_raw = Self::default();
+        let mut has_payload_field = false;
         for (name, value) in fields {
             match name.as_str() {
-                "DriverCfg" => body_raw.driver_cfg = Some(value.clone()),
-                "payload" => body_raw.payload_conflict = true,
-                "payload_hex" => body_raw.payload = json_text(value),
-                "AS_KEY" => body_raw.as_key = json_text(value),
+                "DriverCfg" => raw.driver_cfg = Some(value.clone()),
+                "payload" => has_payload_field = true,
+                "payload_hex" => raw.payload = json_text(value),
+                "AS_KEY" => raw.as_key = json_text(value),
                 other => {
-                    if let Some(slot) = body_raw.slot(other.as_bytes()) {
-                        *slot = json_text(value);
+                    if let Some(slot) = raw.slot(other.as_bytes()) {
+                        if let Some(text) = json_text(value) {
+                            *slot = Some(text);
+                        }
                     }
                 }
             }
         }
-        // "There must be the payload field or the hex-payload field, but not both": and a
-        // decoded `payload` needs a driver the nsd does not have, so it is refused either way
-        // (113), unless it is plain hex text.
-        if body_raw.payload_conflict && body_raw.payload.is_none() {
-            if let Some(text) = fields.get("payload").and_then(serde_json::Value::as_str) {
-                body_raw.payload = Some(text.to_owned());
-                body_raw.payload_conflict = false;
+        // "There must be the payload field or the hex-payload field, but not both"; and a
+        // decoded `payload` needs a driver the nsd does not have, so it is refused (113)
+        // unless it is plain text, taken as hex.
+        if has_payload_field {
+            match (
+                fields.contains_key("payload_hex"),
+                fields.get("payload").and_then(serde_json::Value::as_str),
+            ) {
+                (false, Some(text)) => raw.payload = Some(text.to_owned()),
+                _ => raw.payload_conflict = true,
             }
         }
-        if !token_in_query {
-            body_raw.signed = body_raw.canonical();
-        }
-        raw.merge_body(body_raw, token_in_query);
+        raw.signed = raw.canonical();
         Ok(raw)
     }
 
@@ -450,32 +453,6 @@ impl RawDownlink {
             .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={v}")))
             .collect();
         parts.join("&").into_bytes()
-    }
-
-    fn merge_body(&mut self, body: Self, token_in_query: bool) {
-        macro_rules! take {
-            ($($field:ident),*) => {$(
-                if body.$field.is_some() { self.$field = body.$field; }
-            )*};
-        }
-        take!(
-            dev_eui,
-            f_port,
-            payload,
-            f_cnt_dn,
-            af_cnt_dn,
-            confirmed,
-            flush,
-            validity_time,
-            correlation_id,
-            as_key
-        );
-        if !token_in_query {
-            take!(as_id, time, token);
-            self.signed = body.signed;
-        }
-        self.driver_cfg = body.driver_cfg;
-        self.payload_conflict = body.payload_conflict;
     }
 }
 

@@ -518,6 +518,24 @@ fn the_json_body_of_seed_002() {
     let raw = RawDownlink::from_json(signed_body.as_bytes(), "").expect("JSON");
     assert_eq!(authenticate(&raw, &profile(), example_now()), Ok(()));
 
+    // A Token in the query line with the frame in the body: it covers both, merged.
+    let canonical = "DevEUI=0018B20000000B20&FPort=2&Payload=0102&AS_ID=app1.sample.com&Time=2016-01-11T12:28:00.333+00:00";
+    let token = token::to_hex(&token::downlink_token(canonical.as_bytes(), &key()));
+    let query =
+        format!("AS_ID=app1.sample.com&Time=2016-01-11T12%3A28%3A00.333%2B00%3A00&Token={token}");
+    let frame =
+        br#"{"DevEUI_downlink":{"DevEUI":"0018B20000000B20","FPort":2,"payload_hex":"0102"}}"#;
+    let raw = RawDownlink::from_json(frame, &query).expect("JSON");
+    assert_eq!(authenticate(&raw, &profile(), example_now()), Ok(()));
+    let swapped =
+        br#"{"DevEUI_downlink":{"DevEUI":"0018B20000000B20","FPort":2,"payload_hex":"0103"}}"#;
+    let raw = RawDownlink::from_json(swapped, &query).expect("JSON");
+    assert_eq!(
+        authenticate(&raw, &profile(), example_now()),
+        Err(Rejection::BadToken),
+        "another payload under a captured token"
+    );
+
     let both = br#"{"DevEUI_downlink":{"DevEUI":"0018B20000000B20","FPort":1,"payload_hex":"00","payload":{"a":1}}}"#;
     let raw = RawDownlink::from_json(both, "").expect("JSON");
     assert_eq!(
