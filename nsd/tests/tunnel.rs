@@ -622,6 +622,32 @@ async fn a_failing_as_is_blacklisted() {
         ),
         (3, 1)
     );
+
+    // The delivery view of the API shows the state and each report's outcome.
+    let view = serve(nsd::api::tunnel::delivery_routes(delivery.clone())).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client.get(format!("{view}{path}")).send();
+        async move {
+            let text = request.await.expect("GET").text().await.expect("body");
+            serde_json::from_str::<serde_json::Value>(&text).expect("JSON")
+        }
+    };
+    let destinations = get("/tunnel/destinations".to_owned()).await;
+    assert_eq!(destinations["destinations"][0]["state"], "Blacklist");
+    assert_eq!(
+        destinations["destinations"][0]["lastError"],
+        "500 HTTP Error"
+    );
+    assert_eq!(destinations["destinations"][0]["failed"], 3);
+    let reports = get(format!("/tunnel/reports/{dev}")).await;
+    let reports = reports["reports"].as_array().expect("list");
+    assert_eq!(reports.len(), 4);
+    assert_eq!(reports[0]["report"], "DevEUI_uplink");
+    assert_eq!(reports[0]["delivered"], false);
+    assert_eq!(reports[0]["destinations"][0]["status"], "dropped");
+    assert_eq!(reports[0]["destinations"][0]["error"], "Blacklist");
+    assert_eq!(reports[3]["destinations"][0]["error"], "500 HTTP Error");
 }
 
 // ----------------------------------------------------------------------------- downlinks

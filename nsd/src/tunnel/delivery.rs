@@ -225,7 +225,7 @@ impl ReportDelivery {
         let mut sends = Vec::new();
         for route in &profile.routes {
             let destination = self.destination(&route.url, profile.max_in_flight);
-            let outcome = match destination.admit() {
+            let outcome = match destination.admit(Instant::now()) {
                 Err(dropped) => dropped,
                 Ok(permit) => {
                     let (body, content_type) = encode::document(report, route.content_type);
@@ -276,7 +276,7 @@ impl ReportDelivery {
                     },
                 };
                 drop(permit);
-                destination.settle(&outcome, &this.config);
+                destination.settle(&outcome, &this.config, Instant::now());
                 this.update_record(id, index, outcome);
             });
         }
@@ -386,7 +386,8 @@ impl ReportDelivery {
     pub fn destinations(&self) -> Vec<DestinationStatus> {
         let destinations: Vec<Arc<Destination>> =
             lock(&self.destinations).values().cloned().collect();
-        let mut out: Vec<DestinationStatus> = destinations.iter().map(|d| d.status()).collect();
+        let now = Instant::now();
+        let mut out: Vec<DestinationStatus> = destinations.iter().map(|d| d.status(now)).collect();
         out.sort_by(|a, b| a.url.cmp(&b.url));
         out
     }
@@ -444,11 +445,11 @@ impl ReportDelivery {
 
 impl Destination {
     /// A handler for one more report, or why the report is dropped.
-    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Outcome> {
+    fn admit(&self, now: Instant) -> Result<tokio::sync::OwnedSemaphorePermit, Outcome> {
         let mut health = lock(&self.health);
         if let Some(until) = health.blacklisted_until {
             // After the period, one report goes through as a probe; the rest wait for it.
-            if Instant::now() < until || health.probing {
+            if now < until || health.probing {
                 health.dropped += 1;
                 return Err(Outcome::DroppedBlacklist);
             }
@@ -457,13 +458,15 @@ impl Destination {
         match self.handlers.clone().try_acquire_owned() {
             Ok(permit) => Ok(permit),
             Err(_) => {
+                // A probe that finds no handler is no probe: the next report tries again.
+                health.probing = false;
                 health.dropped += 1;
                 Err(Outcome::DroppedOverload)
             }
         }
     }
 
-    fn settle(&self, outcome: &Outcome, config: &DeliveryConfig) {
+    fn settle(&self, outcome: &Outcome, config: &DeliveryConfig, now: Instant) {
         let mut health = lock(&self.health);
         health.probing = false;
         match outcome {
@@ -477,7 +480,7 @@ impl Destination {
                 health.consecutive_failures = health.consecutive_failures.saturating_add(1);
                 health.last_error = Some(error.clone());
                 if health.consecutive_failures >= config.blacklist_after.max(1) {
-                    health.blacklisted_until = Some(Instant::now() + config.blacklist_for);
+                    health.blacklisted_until = Some(now + config.blacklist_for);
                     tracing::warn!(url = %self.url, error, "AS destination blacklisted");
                 }
             }
@@ -485,12 +488,12 @@ impl Destination {
         }
     }
 
-    fn status(&self) -> DestinationStatus {
+    fn status(&self, now: Instant) -> DestinationStatus {
         let health = lock(&self.health);
         let in_flight = self.limit - self.handlers.available_permits();
         let blacklisted = health
             .blacklisted_until
-            .is_some_and(|until| Instant::now() < until || health.probing);
+            .is_some_and(|until| now < until || health.probing);
         let state = if blacklisted {
             DestinationState::Blacklist
         } else if self.handlers.available_permits() == 0 {
@@ -514,4 +517,75 @@ impl Destination {
 // assignments, so the data is consistent.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(limit: usize) -> Destination {
+        Destination {
+            url: "http://127.0.0.1:1/as".to_owned(),
+            handlers: Arc::new(Semaphore::new(limit)),
+            limit,
+            health: Mutex::new(Health::default()),
+        }
+    }
+
+    fn failed() -> Outcome {
+        Outcome::Failed {
+            error: "503 HTTP Error".to_owned(),
+        }
+    }
+
+    #[test]
+    fn overload_blacklist_and_probe() {
+        let config = DeliveryConfig {
+            blacklist_after: 2,
+            blacklist_for: Duration::from_secs(10),
+            ..DeliveryConfig::default()
+        };
+        let d = destination(1);
+        let t0 = Instant::now();
+        let held = d.admit(t0).expect("a handler");
+        assert_eq!(d.status(t0).state, DestinationState::Overload);
+        assert_eq!(d.admit(t0).err(), Some(Outcome::DroppedOverload));
+        drop(held);
+        assert_eq!(d.status(t0).state, DestinationState::Healthy);
+
+        d.settle(&failed(), &config, t0);
+        assert_eq!(d.status(t0).state, DestinationState::Healthy, "one failure");
+        d.settle(&failed(), &config, t0);
+        assert_eq!(d.status(t0).state, DestinationState::Blacklist);
+        assert_eq!(d.admit(t0).err(), Some(Outcome::DroppedBlacklist));
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(
+            d.admit(later - Duration::from_millis(1)).err(),
+            Some(Outcome::DroppedBlacklist)
+        );
+
+        // The period is over: one probe, the others still dropped while it runs.
+        let probe = d.admit(later).expect("the probe");
+        assert_eq!(d.admit(later).err(), Some(Outcome::DroppedBlacklist));
+        drop(probe);
+        d.settle(&failed(), &config, later);
+        assert_eq!(
+            d.status(later).state,
+            DestinationState::Blacklist,
+            "probe failed"
+        );
+
+        // A probe that finds no free handler does not wedge the destination.
+        let again = later + Duration::from_secs(10);
+        let busy = d.handlers.clone().try_acquire_owned().expect("permit");
+        assert_eq!(d.admit(again).err(), Some(Outcome::DroppedOverload));
+        drop(busy);
+        let probe = d.admit(again).expect("the next report probes");
+        drop(probe);
+        d.settle(&Outcome::Delivered { status: 200 }, &config, again);
+        let status = d.status(again);
+        assert_eq!(status.state, DestinationState::Healthy);
+        assert_eq!((status.delivered, status.failed, status.dropped), (1, 3, 5));
+        assert_eq!(status.last_error.as_deref(), Some("503 HTTP Error"));
+    }
 }
