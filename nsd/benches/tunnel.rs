@@ -55,7 +55,7 @@ fn routing() -> AsRouting {
 struct Network(AsRouting);
 
 impl TunnelNetwork for Network {
-    fn routing(&self, _dev_eui: Eui64) -> Option<AsRouting> {
+    async fn routing(&self, _dev_eui: Eui64) -> Option<AsRouting> {
         Some(self.0.clone())
     }
 

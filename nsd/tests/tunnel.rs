@@ -41,11 +41,11 @@ struct FakeNetwork {
 }
 
 impl TunnelNetwork for FakeNetwork {
-    fn routing(&self, dev_eui: Eui64) -> Option<AsRouting> {
+    async fn routing(&self, dev_eui: Eui64) -> Option<AsRouting> {
         self.devices.get(&dev_eui).cloned()
     }
 
-    fn uplink_details(&self, _event: &UplinkEvent) -> UplinkDetails {
+    async fn uplink_details(&self, _event: &UplinkEvent) -> UplinkDetails {
         UplinkDetails {
             f_cnt_dn: Some(11),
             mic: Some([0x38, 0xe7, 0xa3, 0xb9]),
@@ -454,6 +454,7 @@ async fn downlink_sent_and_notification_reports_arrive_signed() {
         .report_with(&network, dev, SystemTime::now(), |routing, lrc| {
             report::downlink_sent(&sent, routing, lrc)
         })
+        .await
         .expect("the device has an AS");
     let got = server.next().await;
     assert_eq!(got.content_type, "application/xml");
@@ -487,6 +488,7 @@ async fn downlink_sent_and_notification_reports_arrive_signed() {
                 lrc,
             )
         })
+        .await
         .expect("the device has an AS");
     let got = server.next().await;
     assert_eq!(
@@ -502,12 +504,14 @@ async fn downlink_sent_and_notification_reports_arrive_signed() {
     );
     assert!(token_verifies(&got.query, "1000005070018B20000000D48"));
     assert_eq!(
-        delivery.report_with(
-            &network,
-            Eui64::from_u64(9),
-            SystemTime::now(),
-            |routing, lrc| { report::downlink_sent(&sent, routing, lrc) }
-        ),
+        delivery
+            .report_with(
+                &network,
+                Eui64::from_u64(9),
+                SystemTime::now(),
+                |routing, lrc| { report::downlink_sent(&sent, routing, lrc) }
+            )
+            .await,
         None,
         "no AS, no report"
     );
@@ -532,10 +536,16 @@ async fn a_slow_as_goes_to_overload_without_slowing_a_healthy_one() {
     let mut slow_ids = Vec::new();
     let mut fast_ids = Vec::new();
     for f_cnt in 0..10 {
-        slow_ids.extend(delivery.report_uplink(&network, &event(slow_dev, f_cnt), now));
+        slow_ids.extend(
+            delivery
+                .report_uplink(&network, &event(slow_dev, f_cnt), now)
+                .await,
+        );
     }
     for f_cnt in 0..10 {
-        let ids = delivery.report_uplink(&network, &event(fast_dev, f_cnt), now);
+        let ids = delivery
+            .report_uplink(&network, &event(fast_dev, f_cnt), now)
+            .await;
         // Sequentially, so the healthy AS's two handlers are never both busy.
         for id in &ids {
             settled(&delivery, *id).await;
@@ -598,7 +608,9 @@ async fn a_failing_as_is_blacklisted() {
     })
     .expect("client");
     for f_cnt in 0..3 {
-        let ids = delivery.report_uplink(&network, &event(dev, f_cnt), SystemTime::now());
+        let ids = delivery
+            .report_uplink(&network, &event(dev, f_cnt), SystemTime::now())
+            .await;
         let outcome = settled(&delivery, ids[0]).await;
         assert_eq!(
             outcome[0].1,
@@ -611,7 +623,9 @@ async fn a_failing_as_is_blacklisted() {
     let status = status_of(&delivery, &url);
     assert_eq!(status.state, DestinationState::Blacklist);
     assert_eq!(status.last_error.as_deref(), Some("500 HTTP Error"));
-    let ids = delivery.report_uplink(&network, &event(dev, 3), SystemTime::now());
+    let ids = delivery
+        .report_uplink(&network, &event(dev, 3), SystemTime::now())
+        .await;
     let record = delivery.record(ids[0]).expect("record");
     assert_eq!(record.destinations[0].1, Outcome::DroppedBlacklist);
     assert!(!record.delivered());

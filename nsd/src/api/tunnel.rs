@@ -82,6 +82,7 @@ impl<N: TunnelNetwork> TunnelApi<N> {
         let routing = self
             .network
             .routing(dev_eui)
+            .await
             .ok_or(Rejection::InvalidDevEui)?;
         let now = (self.clock)();
         authenticate(&raw, &routing.profile, now)?;

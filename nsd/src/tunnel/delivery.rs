@@ -286,32 +286,32 @@ impl ReportDelivery {
     /// Builds the report of `dev_eui` with its routing and `Lrcid` and sends it; `None` when
     /// the device has no AS. For the reports the network server raises itself, e.g.
     /// `delivery.report_with(&*network, dev_eui, now, |routing, lrc_id|
-    /// report::downlink_sent(&sent, routing, lrc_id))`; likewise [`report::location`],
+    /// report::downlink_sent(&sent, routing, lrc_id)).await`; likewise [`report::location`],
     /// [`report::notification`] (join, reset) and [`report::multicast_summary`].
-    pub fn report_with<N: TunnelNetwork>(
+    pub async fn report_with<N: TunnelNetwork>(
         self: &Arc<Self>,
         network: &N,
         dev_eui: Eui64,
         now: SystemTime,
         build: impl FnOnce(&AsRouting, &str) -> Report,
     ) -> Option<u64> {
-        let routing = network.routing(dev_eui)?;
+        let routing = network.routing(dev_eui).await?;
         let report = build(&routing, &self.config.lrc_id);
         Some(self.submit(&report, &routing, now))
     }
 
     /// Reports an accepted uplink when §6.1.1 says so, and the `devstatusans` notification
     /// it triggers; returns the records' ids.
-    pub fn report_uplink<N: TunnelNetwork>(
+    pub async fn report_uplink<N: TunnelNetwork>(
         self: &Arc<Self>,
         network: &N,
         event: &UplinkEvent,
         now: SystemTime,
     ) -> Vec<u64> {
-        let Some(routing) = network.routing(event.dev_eui) else {
+        let Some(routing) = network.routing(event.dev_eui).await else {
             return Vec::new();
         };
-        let details = network.uplink_details(event);
+        let details = network.uplink_details(event).await;
         let mut ids = Vec::new();
         if report::should_report_uplink(event, &details) {
             let report = report::uplink(event, &routing, &details, &self.config.lrc_id);
@@ -348,7 +348,8 @@ impl ReportDelivery {
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    self.report_uplink(network.as_ref(), &event, SystemTime::now());
+                    self.report_uplink(network.as_ref(), &event, SystemTime::now())
+                        .await;
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     self.lagged.fetch_add(missed, Ordering::Relaxed);

@@ -272,14 +272,15 @@ impl From<QueueError> for DownlinkRefusal {
 /// What the tunnel needs from the network server. The nsd's state implements it; tests
 /// implement it with a map.
 pub trait TunnelNetwork: Send + Sync + 'static {
-    /// The device's AS routing; `None` when the device is unknown or has no AS.
-    fn routing(&self, dev_eui: Eui64) -> Option<AsRouting>;
+    /// The device's AS routing; `None` when the device is unknown or has no AS. Called for
+    /// every downlink request and every report, so it should be a map lookup.
+    fn routing(&self, dev_eui: Eui64) -> impl Future<Output = Option<AsRouting>> + Send;
 
     /// What the report of `event` says beyond the event itself (counters, class, MIC,
     /// gateway position, …). The default knows nothing more.
-    fn uplink_details(&self, event: &UplinkEvent) -> UplinkDetails {
+    fn uplink_details(&self, event: &UplinkEvent) -> impl Future<Output = UplinkDetails> + Send {
         let _ = event;
-        UplinkDetails::default()
+        std::future::ready(UplinkDetails::default())
     }
 
     /// Queue an accepted downlink request (purge first when `submission.flush`).
