@@ -18,9 +18,12 @@
 //!   requests per destination, timeouts, and the Overload / Blacklist states of seed 000, with
 //!   a per-destination record the API can show.
 //!
+//! - [`config`]: the `[tunnel]` settings and AS profiles, and the per-device link to an AS.
+//!
 //! Everything except [`delivery`] is sans-IO. The network server is reached only through
 //! [`TunnelNetwork`], which the nsd's state implements.
 
+pub mod config;
 pub mod delivery;
 pub mod downlink;
 pub mod encode;
