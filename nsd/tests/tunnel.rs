@@ -507,6 +507,42 @@ async fn downlink_sent_and_notification_reports_arrive_signed() {
 }
 
 #[tokio::test]
+async fn a_dev_status_answer_without_payload_is_a_notification() {
+    let mut server = application_server().await;
+    let dev = Eui64::from_u64(0x0f1d_8693);
+    let mut network = FakeNetwork::default();
+    network.devices.insert(
+        dev,
+        routing(
+            "app1.sample.com",
+            vec![server.route("/ok", ContentType::Json)],
+            4,
+        ),
+    );
+    let delivery = ReportDelivery::new(DeliveryConfig::default()).expect("client");
+    let mut uplink = event(dev, 12);
+    uplink.f_port = None;
+    uplink.payload = None;
+    // DevStatusAns: battery 254, margin -3 (6-bit 0x3d).
+    uplink.mac_commands = vec![0x06, 0xfe, 0x3d];
+    // No port, no ACK: no uplink report (§6.1.1), only the notification (§6.4.1).
+    let ids = delivery
+        .report_uplink(&network, &uplink, SystemTime::now())
+        .await;
+    assert_eq!(ids.len(), 1);
+    let got = server.next().await;
+    let doc: serde_json::Value = serde_json::from_str(&got.body).expect("JSON");
+    let n = &doc["DevEUI_notification"];
+    assert_eq!(n["Type"], "devstatusans");
+    assert_eq!(n["Var1"], "254");
+    assert_eq!(n["Var2"], "-3");
+    assert_eq!(n["FCntDn"], 11);
+    assert!(n.get("AFCntDn").is_none(), "a 1.0 device");
+    assert_eq!(param(&got.query, "LrnFPort"), None);
+    assert!(token_verifies(&got.query, "100000507000000000F1D8693"));
+}
+
+#[tokio::test]
 async fn a_slow_as_goes_to_overload_without_slowing_a_healthy_one() {
     let mut server = application_server().await;
     let slow_dev = Eui64::from_u64(1);

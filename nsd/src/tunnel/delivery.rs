@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use lorawan::ids::Eui64;
+use lorawan::join::MacVersion;
 use tokio::sync::{broadcast, Semaphore};
 use tokio::time::Instant;
 
@@ -328,8 +329,13 @@ impl ReportDelivery {
                 event.dev_addr,
                 &what,
                 time,
-                details.f_cnt_dn,
-                details.af_cnt_dn,
+                // FCntDn is "only applicable to LoRaWAN 1.0", AFCntDn to 1.1 (§6.4.3).
+                details
+                    .f_cnt_dn
+                    .filter(|_| event.mac_version != MacVersion::V1_1),
+                details
+                    .af_cnt_dn
+                    .filter(|_| event.mac_version == MacVersion::V1_1),
                 &routing,
                 &self.config.lrc_id,
             );
