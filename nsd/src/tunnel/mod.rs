@@ -22,6 +22,23 @@
 //!
 //! Everything except [`delivery`] is sans-IO. The network server is reached only through
 //! [`TunnelNetwork`], which the nsd's state implements.
+//!
+//! # Wiring it into the daemon
+//!
+//! ```text
+//! let profiles = config.tunnel.profiles()?;                 // [tunnel] → AS profiles by AS_ID
+//! let delivery = ReportDelivery::new(config.tunnel.delivery())?;
+//! // reports of every accepted uplink (abort the task at shutdown: it holds the server)
+//! let reporter = tokio::spawn(delivery.clone().forward_uplinks(server.clone(), server.subscribe()));
+//! // the downlink API and the delivery view
+//! let router = api::routes()
+//!     .merge(api::tunnel::routes(server.clone()))
+//!     .merge(api::tunnel::delivery_routes(delivery.clone()));
+//! // the reports the network server raises itself
+//! delivery.report_with(&*server, dev_eui, now, |routing, lrc_id| {
+//!     report::downlink_sent(&sent, routing, lrc_id)
+//! }).await;
+//! ```
 
 pub mod config;
 pub mod delivery;
