@@ -9,6 +9,8 @@ pub mod multicast;
 
 use std::sync::Arc;
 
+pub mod tunnel;
+
 use axum::Router;
 use service::auth::OperatorConfig;
 
