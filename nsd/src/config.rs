@@ -47,6 +47,9 @@ pub struct Config {
     /// Tenants' traffic segregation settings.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// The LRC-AS tunnel: application servers and report delivery.
+    #[serde(default)]
+    pub tunnel: crate::tunnel::config::TunnelConfig,
 }
 
 /// `[[tenants]]`: what lets another tenant's gateways serve this tenant's devices.
@@ -311,6 +314,9 @@ pub enum ConfigProblem {
     /// `[[operators]]`.
     #[error("{0}")]
     Operators(String),
+    /// `[tunnel]` is unusable.
+    #[error("tunnel: {0}")]
+    Tunnel(String),
     /// A `[[tenants]]` entry is unusable.
     #[error("tenants[{index}]: {reason}")]
     Tenant {
@@ -441,6 +447,9 @@ impl Config {
         self.dev_addr_pool()?;
         self.join_ranges()?;
         self.tenancy()?;
+        self.tunnel
+            .profiles()
+            .map_err(|e| ConfigProblem::Tunnel(e.to_string()))?;
         service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
     }
 }

@@ -16,7 +16,7 @@ pub mod tunnel;
 pub mod uplink;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use backend::codec::Codec;
 use backend::http::client::{BiClient, ClientConfig, PeerEndpoint};
@@ -128,7 +128,13 @@ pub async fn start_with(
         ),
         gateways: registry,
         tenancy: config.tenancy().map_err(setup)?,
+        as_profiles: config
+            .tunnel
+            .profiles()
+            .map_err(|e| setup(format!("tunnel: {e}")))?,
     };
+    let delivery = tunnel::delivery::ReportDelivery::new(config.tunnel.delivery())
+        .map_err(|e| setup(format!("tunnel client: {e}")))?;
     let uplink = config.uplink;
     let operators = config.operators.clone();
     let running =
@@ -151,12 +157,54 @@ pub async fn start_with(
                 uplink.max_receptions,
                 served,
             ));
+            // Reports to the application servers: every accepted uplink, and the fate of every
+            // application downlink; both end with the daemon.
+            let reports = forward_reports(Arc::clone(&server), Arc::clone(&delivery));
+            let stopping = resources.stopping();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = reports => {}
+                    () = stopping => {}
+                }
+            });
             handles = Some(Arc::clone(&server));
-            Ok(api::routes(server, &operators))
+            Ok(api::routes(server, &operators, Some(delivery)))
         })
         .await?;
     let server = handles.ok_or_else(|| setup("the routes were not built"))?;
     Ok((running, Handles { server, udp_addr }))
+}
+
+/// Reports accepted uplinks and downlink fates to the devices' application servers.
+async fn forward_reports(
+    server: Arc<app::NetworkServer>,
+    delivery: Arc<tunnel::delivery::ReportDelivery>,
+) {
+    let uplinks = delivery
+        .clone()
+        .forward_uplinks(Arc::clone(&server), server.subscribe());
+    let mut sent = server.subscribe_downlinks();
+    let downlinks = async {
+        loop {
+            match sent.recv().await {
+                Ok(event) => {
+                    delivery
+                        .report_with(
+                            &*server,
+                            event.dev_eui,
+                            SystemTime::now(),
+                            |routing, lrc| tunnel::report::downlink_sent(&event, routing, lrc),
+                        )
+                        .await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "AS tunnel fell behind; downlink reports lost");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    tokio::join!(uplinks, downlinks);
 }
 
 fn setup(reason: impl ToString) -> StartError {

@@ -37,6 +37,7 @@ use crate::downlink::queue::{Confirmation, NewDownlink, Payload, QueueItem};
 use crate::gateway::registry::{Gateway, GatewayView, Location};
 use crate::join::claim::{self, ClaimError};
 use crate::storage::StorageError;
+use crate::tunnel::delivery::ReportDelivery;
 
 /// `GET`: every device profile.
 pub const PROFILES: &str = "/api/device-profiles";
@@ -58,12 +59,18 @@ pub const MULTICAST_GROUPS: &str = "/api/multicast-groups";
 pub const MULTICAST_GROUP: &str = "/api/multicast-groups/{id}";
 /// `POST`: send a frame to a multicast group now.
 pub const MULTICAST_QUEUE: &str = "/api/multicast-groups/{id}/queue";
+/// `GET`: the state and counters of every AS route of the tunnel.
+pub const TUNNEL_DESTINATIONS: &str = "/api/tunnel/destinations";
+/// `GET`: the latest tunnel reports with each destination's outcome.
+pub const TUNNEL_REPORTS: &str = "/api/tunnel/reports";
+/// `GET`: the latest tunnel reports of one device.
+pub const TUNNEL_DEVICE_REPORTS: &str = "/api/tunnel/reports/{dev_eui}";
 /// `GET`: the OpenAPI document (no authentication).
 pub const OPENAPI: &str = "/api/openapi.json";
 
 /// Every admin route as (HTTP method, path in OpenAPI syntax); the tests check the OpenAPI
 /// document describes exactly these.
-pub const ROUTES: [(&str, &str); 19] = [
+pub const ROUTES: [(&str, &str); 22] = [
     ("GET", PROFILES),
     ("PUT", PROFILE),
     ("DELETE", PROFILE),
@@ -82,6 +89,9 @@ pub const ROUTES: [(&str, &str); 19] = [
     ("PUT", MULTICAST_GROUP),
     ("DELETE", MULTICAST_GROUP),
     ("POST", MULTICAST_QUEUE),
+    ("GET", TUNNEL_DESTINATIONS),
+    ("GET", TUNNEL_REPORTS),
+    ("GET", TUNNEL_DEVICE_REPORTS),
     ("GET", OPENAPI),
 ];
 
@@ -96,6 +106,7 @@ const MAX_PAGE: usize = 1000;
 pub struct AdminState {
     server: Arc<NetworkServer>,
     operators: Arc<TokenTable<String>>,
+    delivery: Option<Arc<ReportDelivery>>,
 }
 
 impl AdminState {
@@ -104,12 +115,18 @@ impl AdminState {
     }
 }
 
-/// The admin routes over `server`, for the operators of `[[operators]]`.
-pub fn router(server: Arc<NetworkServer>, operators: &[OperatorConfig]) -> Router {
+/// The admin routes over `server`, for the operators of `[[operators]]`; `delivery` is the
+/// tunnel's report sender, whose records the API shows.
+pub fn router(
+    server: Arc<NetworkServer>,
+    operators: &[OperatorConfig],
+    delivery: Option<Arc<ReportDelivery>>,
+) -> Router {
     let operators = TokenTable::new(operators.iter().map(|o| (o.token.as_str(), o.name.clone())));
     let state = AdminState {
         server,
         operators: Arc::new(operators),
+        delivery,
     };
     ROUTES
         .iter()
@@ -139,6 +156,9 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("PUT", MULTICAST_GROUP) => put(multicast::put_group),
         ("DELETE", MULTICAST_GROUP) => delete(multicast::delete_group),
         ("POST", MULTICAST_QUEUE) => post(multicast::send),
+        ("GET", TUNNEL_DESTINATIONS) => get(tunnel_destinations),
+        ("GET", TUNNEL_REPORTS) => get(tunnel_reports),
+        ("GET", TUNNEL_DEVICE_REPORTS) => get(tunnel_device_reports),
         ("GET", OPENAPI) => get(openapi),
         _ => MethodRouter::new(),
     }
@@ -269,6 +289,9 @@ struct DeviceBody {
     /// ABP devices: the session to serve.
     #[serde(default)]
     session: Option<SessionBody>,
+    /// The application server its frames are reported to.
+    #[serde(default)]
+    as_link: Option<crate::tunnel::config::DeviceAsLink>,
     /// OTAA devices: claim the device on its join server with this owner token first.
     #[serde(default)]
     owner_token: Option<Secret<String>>,
@@ -372,6 +395,7 @@ fn device_json(view: &DeviceView) -> Value {
         "dev_eui": view.device.dev_eui.to_string(), "name": view.device.name,
         "tenant": view.device.tenant, "profile": view.device.profile,
         "join_eui": view.device.join_eui.map(|e| e.to_string()), "session": session,
+        "as_link": view.device.as_link,
     })
 }
 
@@ -436,6 +460,7 @@ async fn put_device(
         tenant: body.tenant,
         profile: body.profile,
         join_eui,
+        as_link: body.as_link,
     };
     let view = match (&body.owner_token, session) {
         (Some(token), None) => state.server.put_device_claimed(device, &token.0).await?,
@@ -672,6 +697,45 @@ async fn delete_gateway(
     let id: Eui64 = parse_field("gateway_id", &id, "a gateway EUI (16 hex digits)")?;
     state.server.delete_gateway(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------
+// The tunnel's report delivery
+// ---------------------------------------------------------------------------------------
+
+fn delivery(state: &AdminState) -> Result<&ReportDelivery, ApiError> {
+    state
+        .delivery
+        .as_deref()
+        .ok_or_else(|| ApiError::Provision(ProvisionError::NotFound("the AS tunnel".into())))
+}
+
+async fn tunnel_destinations(
+    State(state): State<AdminState>,
+    _: Operator,
+    _: NoQuery,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(super::tunnel::destinations_json(delivery(&state)?)))
+}
+
+async fn tunnel_reports(
+    State(state): State<AdminState>,
+    _: Operator,
+    _: NoQuery,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(super::tunnel::records_json(delivery(&state)?, None)))
+}
+
+async fn tunnel_device_reports(
+    State(state): State<AdminState>,
+    _: Operator,
+    _: NoQuery,
+    DevEuiPath(dev_eui): DevEuiPath,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(super::tunnel::records_json(
+        delivery(&state)?,
+        Some(dev_eui),
+    )))
 }
 
 async fn openapi() -> Response {

@@ -16,7 +16,12 @@ use service::auth::OperatorConfig;
 
 use crate::app::NetworkServer;
 
-/// The nsd's own routes over `server`.
-pub fn routes(server: Arc<NetworkServer>, operators: &[OperatorConfig]) -> Router {
-    admin::router(server, operators)
+/// The nsd's own routes over `server`: the admin API (with the tunnel's report records when
+/// `delivery` is given) and the AS downlink API.
+pub fn routes(
+    server: Arc<NetworkServer>,
+    operators: &[OperatorConfig],
+    delivery: Option<Arc<crate::tunnel::delivery::ReportDelivery>>,
+) -> Router {
+    admin::router(Arc::clone(&server), operators, delivery).merge(tunnel::routes(server))
 }

@@ -168,6 +168,11 @@ async fn read_body(request: Request) -> Result<axum::body::Bytes, Rejection> {
 }
 
 async fn destinations(State(delivery): State<Arc<ReportDelivery>>) -> Json<serde_json::Value> {
+    Json(destinations_json(&delivery))
+}
+
+/// Every AS route's state and counters, as the delivery view shows them.
+pub(crate) fn destinations_json(delivery: &ReportDelivery) -> serde_json::Value {
     let list: Vec<serde_json::Value> = delivery
         .destinations()
         .into_iter()
@@ -183,7 +188,7 @@ async fn destinations(State(delivery): State<Arc<ReportDelivery>>) -> Json<serde
             })
         })
         .collect();
-    Json(serde_json::json!({ "destinations": list, "lagged": delivery.lagged() }))
+    serde_json::json!({ "destinations": list, "lagged": delivery.lagged() })
 }
 
 async fn all_reports(State(delivery): State<Arc<ReportDelivery>>) -> Json<serde_json::Value> {
@@ -204,7 +209,7 @@ async fn device_reports(
     }
 }
 
-fn records_json(
+pub(crate) fn records_json(
     delivery: &ReportDelivery,
     dev_eui: Option<lorawan::ids::Eui64>,
 ) -> serde_json::Value {

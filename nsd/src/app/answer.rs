@@ -1,6 +1,7 @@
 //! The class A answer to an uplink: when something must go down (the ACK of a confirmed
 //! uplink, the answer to ADRACKReq, a queued frame), one frame in RX1 or RX2.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lorawan::ids::Eui64;
@@ -148,7 +149,7 @@ impl NetworkServer {
             return None;
         }
         entry.session = Some(session);
-        let report = self
+        let (report, transmission) = self
             .downlinks
             .class_a(
                 profile.region,
@@ -159,6 +160,20 @@ impl NetworkServer {
                 |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
             )
             .await;
+        if let (Some(item), Some(session)) = (&item, &entry.session) {
+            // The application hears of its frame either way (DevEUI_downlink_Sent).
+            let event = super::downlink::sent_event(
+                dev_eui,
+                session,
+                item,
+                built.f_cnt,
+                next.f_pending,
+                &planned.bytes,
+                report,
+                transmission.as_ref(),
+            );
+            let _ = self.sent.send(Arc::new(event));
+        }
         if report.status == DeliveryStatus::Sent {
             if let Some(item) = &item {
                 entry.queue.sent(item.id, built.f_cnt, SystemTime::now());

@@ -56,6 +56,7 @@ impl NetworkServer {
             store: self.devices_store.clone(),
             downlinks: self.downlinks.clone(),
             gateways: Arc::clone(&self.gateways),
+            sent: self.sent.clone(),
         };
         tokio::spawn(sender.run());
     }
@@ -68,6 +69,7 @@ struct Sender {
     store: DeviceStore,
     downlinks: Downlinks,
     gateways: Arc<GatewayRegistry>,
+    sent: tokio::sync::broadcast::Sender<Arc<crate::tunnel::report::DownlinkSent>>,
 }
 
 /// A frame built and tried at least once.
@@ -227,8 +229,9 @@ impl Sender {
                 )
                 .await;
             let retry_at = match next {
-                ClassCNext::Delivered(_) => {
+                ClassCNext::Delivered(report) => {
                     tracing::debug!(%dev_eui, id = item.id, f_cnt = flight.f_cnt, %gateway, "class C downlink sent");
+                    self.tell(&entry, &item, &flight, report);
                     entry.queue.sent(item.id, flight.f_cnt, SystemTime::now());
                     self.save_queue(&entry.queue).await;
                     None
@@ -238,6 +241,7 @@ impl Sender {
                         %dev_eui, id = item.id, attempts = flight.attempts.attempts(),
                         cause = report.cause2_code(), "class C downlink not sent"
                     );
+                    self.tell(&entry, &item, &flight, report);
                     entry.queue.remove(item.id);
                     self.save_queue(&entry.queue).await;
                     None
@@ -254,6 +258,29 @@ impl Sender {
                     .unwrap_or(Duration::ZERO);
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+
+    /// Tells the application what became of its frame.
+    fn tell(
+        &self,
+        entry: &DeviceEntry,
+        item: &crate::downlink::queue::QueueItem,
+        flight: &InFlight,
+        report: crate::downlink::delivery::DeliveryReport,
+    ) {
+        if let Some(session) = &entry.session {
+            let event = super::downlink::sent_event(
+                self.dev_eui,
+                session,
+                item,
+                flight.f_cnt,
+                false,
+                &[],
+                report,
+                None,
+            );
+            let _ = self.sent.send(Arc::new(event));
         }
     }
 

@@ -36,7 +36,7 @@ pub enum ProvisionError {
 }
 
 /// A device as the API shows it: never its keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceView {
     /// The device.
     pub device: Device,
@@ -133,6 +133,14 @@ impl NetworkServer {
                 ))
             }
             _ => {}
+        }
+        if let Some(link) = &device.as_link {
+            if !self.as_profiles.contains_key(&link.as_id) {
+                return Err(ProvisionError::Activation(format!(
+                    "as_link.as_id {:?} is not an AS of [tunnel] as_profiles",
+                    link.as_id
+                )));
+            }
         }
         if profile.supports_join && device.join_eui.is_none() {
             return Err(ProvisionError::Activation(

@@ -199,7 +199,8 @@ impl Downlinks {
     }
 
     /// Sends `phy` in the class A windows of the uplink heard by `receptions`, `elapsed`
-    /// after it arrived: RX1, then RX2 if RX1 was skipped or refused.
+    /// after it arrived: RX1, then RX2 if RX1 was skipped or refused. Returns the delivery
+    /// and the transmission that went out, if one did.
     pub async fn class_a(
         &self,
         region: Region,
@@ -208,7 +209,7 @@ impl Downlinks {
         phy: &[u8],
         elapsed: Duration,
         may_transmit: impl Fn(crate::gateway::GatewayId) -> bool,
-    ) -> DeliveryReport {
+    ) -> (DeliveryReport, Option<Transmission>) {
         let now = SystemTime::now();
         let plan = {
             let mut ledgers = lock(&self.ledgers);
@@ -232,17 +233,17 @@ impl Downlinks {
                 let mut report = DeliveryReport::default();
                 report.failed(TransmissionSlot::Rx1, none.cause());
                 report.failed(TransmissionSlot::Rx2, none.cause());
-                return report;
+                return (report, None);
             }
         };
         let mut outcomes = Vec::new();
+        let mut sent = None;
         for slot in plan.candidates() {
-            let outcome = self
-                .link
-                .transmit_boxed(slot.transmission(phy.to_vec()))
-                .await;
+            let transmission = slot.transmission(phy.to_vec());
+            let outcome = self.link.transmit_boxed(transmission.clone()).await;
             outcomes.push((slot.slot, outcome));
             if outcome == TxOutcome::Sent {
+                sent = Some(transmission);
                 self.record(
                     region,
                     slot.gateway,
@@ -253,7 +254,7 @@ impl Downlinks {
                 break;
             }
         }
-        plan.report(&outcomes)
+        (plan.report(&outcomes), sent)
     }
 }
 
@@ -261,6 +262,50 @@ impl Downlinks {
 // stay consistent (each update is one call).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the application learns about one of its frames once a window has decided its fate.
+#[allow(clippy::too_many_arguments)] // each is one field of the report
+pub fn sent_event(
+    dev_eui: lorawan::ids::Eui64,
+    session: &crate::device::Session,
+    item: &crate::downlink::queue::QueueItem,
+    f_cnt: u32,
+    f_pending: bool,
+    mac_commands: &[u8],
+    delivery: DeliveryReport,
+    transmission: Option<&Transmission>,
+) -> crate::tunnel::report::DownlinkSent {
+    let (f_cnt_dn, af_cnt_dn) = if session.is_1_1() {
+        (None, Some(f_cnt))
+    } else {
+        (Some(f_cnt), None)
+    };
+    let spreading_factor = transmission.and_then(|t| match t.modulation {
+        crate::gateway::RadioModulation::Lora {
+            spreading_factor, ..
+        } => Some(spreading_factor),
+        _ => None,
+    });
+    crate::tunnel::report::DownlinkSent {
+        dev_eui,
+        dev_addr: session.dev_addr,
+        time: SystemTime::now(),
+        f_port: item.f_port,
+        f_cnt_dn,
+        af_cnt_dn,
+        f_cnt_up: session.f_cnt_up_next.checked_sub(1),
+        confirmed: item.confirmation == crate::downlink::queue::Confirmation::Confirmed,
+        f_pending,
+        mac_commands: mac_commands.to_vec(),
+        delivery,
+        gateway: transmission.map(|t| t.gateway),
+        frequency_hz: transmission.map(|t| t.frequency_hz),
+        spreading_factor,
+        channel: None,
+        sub_band: None,
+        correlation_id: item.correlation_id.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ impl NetworkServer {
             rx1_delay: Duration::from_secs(u64::from(JOIN_ACCEPT_DELAY1_S)),
             ..DeviceRadio::defaults(params)
         };
-        let delivery = self
+        let (delivery, _) = self
             .downlinks
             .class_a(
                 profile.region,

@@ -21,6 +21,7 @@ pub mod downlink;
 pub mod join;
 pub mod multicast;
 pub mod pipeline;
+pub mod tunnel;
 pub mod uplink;
 
 use std::collections::HashMap;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub gateways: Arc<GatewayRegistry>,
     /// Which tenants' gateways may serve which tenants' devices.
     pub tenancy: crate::device::tenancy::Tenancy,
+    /// The application servers (LRC-AS tunnel), by AS_ID.
+    pub as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
 }
 
 /// The shared state of one network server.
@@ -68,12 +71,14 @@ pub struct NetworkServer {
     joins: join::Joins,
     downlinks: downlink::Downlinks,
     tenancy: crate::device::tenancy::Tenancy,
+    as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
     gateways: Arc<GatewayRegistry>,
     devices_store: DeviceStore,
     gateways_store: GatewayStore,
     events: broadcast::Sender<Arc<UplinkEvent>>,
+    sent: broadcast::Sender<Arc<crate::tunnel::report::DownlinkSent>>,
 }
 
 impl std::fmt::Debug for NetworkServer {
@@ -116,6 +121,7 @@ impl NetworkServer {
             gateways.provision(gateway);
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let (sent, _) = broadcast::channel(EVENT_BACKLOG);
         Ok(Self {
             net_id: settings.net_id,
             nsid: settings.nsid,
@@ -123,12 +129,14 @@ impl NetworkServer {
             joins: settings.joins,
             downlinks: settings.downlinks,
             tenancy: settings.tenancy,
+            as_profiles: settings.as_profiles,
             registry,
             profiles: RwLock::new(profiles),
             gateways,
             devices_store,
             gateways_store,
             events,
+            sent,
         })
     }
 
@@ -145,6 +153,13 @@ impl NetworkServer {
     /// Application events (accepted uplinks), for the AS side and for tests.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<UplinkEvent>> {
         self.events.subscribe()
+    }
+
+    /// The fate of every application downlink (sent, or given up), for the AS side.
+    pub fn subscribe_downlinks(
+        &self,
+    ) -> broadcast::Receiver<Arc<crate::tunnel::report::DownlinkSent>> {
+        self.sent.subscribe()
     }
 
     /// Whether `gateway` may send downlinks: provisioned (the gateway layer knows whether it

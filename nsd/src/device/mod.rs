@@ -183,7 +183,7 @@ impl DeviceProfile {
 }
 
 /// A provisioned device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     /// DevEUI.
     pub dev_eui: Eui64,
@@ -195,4 +195,6 @@ pub struct Device {
     pub profile: String,
     /// JoinEUI, for devices that join.
     pub join_eui: Option<Eui64>,
+    /// The application server its frames are reported to (the LRC-AS tunnel), if any.
+    pub as_link: Option<crate::tunnel::config::DeviceAsLink>,
 }

@@ -118,9 +118,9 @@ impl DeviceStore {
     ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO devices (dev_eui, name, tenant, profile_id, join_eui, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dev_eui) DO UPDATE SET name = $2, \
-             tenant = $3, profile_id = $4, join_eui = $5",
+            "INSERT INTO devices (dev_eui, name, tenant, profile_id, join_eui, created_at, as_link) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dev_eui) DO UPDATE SET name = $2, \
+             tenant = $3, profile_id = $4, join_eui = $5, as_link = $7",
         )
         .bind(device.dev_eui.to_string())
         .bind(device.name.clone())
@@ -128,6 +128,14 @@ impl DeviceStore {
         .bind(device.profile.clone())
         .bind(device.join_eui.map(|e| e.to_string()))
         .bind(to_i64(at))
+        .bind(
+            device
+                .as_link
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| corrupt(&device.dev_eui.to_string(), format!("as_link: {e}")))?,
+        )
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM sessions WHERE dev_eui = $1")
@@ -266,7 +274,7 @@ impl DeviceStore {
     /// Every device with its session (at start, to fill the registry).
     pub async fn devices(&self) -> Result<Vec<StoredDevice>, StorageError> {
         let sql = format!(
-            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, q.queue, {} \
+            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, d.as_link, q.queue, {} \
              FROM devices d LEFT JOIN sessions s ON s.dev_eui = d.dev_eui \
              LEFT JOIN device_queues q ON q.dev_eui = d.dev_eui ORDER BY d.dev_eui",
             SESSION_COLUMNS
@@ -297,6 +305,11 @@ impl DeviceStore {
             tenant: row.try_get("tenant")?,
             profile: row.try_get("profile_id")?,
             join_eui,
+            as_link: row
+                .try_get::<Option<String>, _>("as_link")?
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| corrupt(&eui_text, format!("as_link: {e}")))?,
         };
         let session = match row.try_get::<Option<String>, _>("dev_addr")? {
             None => None,

@@ -177,6 +177,7 @@ pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev
                 tenant: "acme".into(),
                 profile: profile_id,
                 join_eui: None,
+                as_link: None,
             },
             Some(session),
         )

@@ -32,6 +32,7 @@ CREATE TABLE devices (
     tenant TEXT NOT NULL,
     profile_id TEXT NOT NULL REFERENCES device_profiles (id),
     join_eui TEXT,
+    as_link TEXT,                               -- JSON of tunnel::config::DeviceAsLink; NULL: no AS
     created_at BIGINT NOT NULL
 );
 CREATE INDEX devices_profile ON devices (profile_id);

@@ -1,0 +1,131 @@
+//! The network server as the LRC-AS tunnel sees it ([`TunnelNetwork`]): each device's AS
+//! routing, what an uplink report says beyond the event, and the AS's downlinks queued.
+
+use std::sync::Arc;
+
+use lorawan::ids::Eui64;
+
+use super::devices::EnqueueError;
+use super::{NetworkServer, UplinkEvent};
+use crate::downlink::queue::Payload;
+use crate::tunnel::{
+    AsCounter, AsRouting, DownlinkRefusal, DownlinkSubmission, TunnelNetwork, UplinkDetails,
+};
+
+/// How far ahead of the session an AS-encrypted frame's counter may be: a device accepts any
+/// forward jump, but a counter far ahead is more likely a bug of the AS than a plan.
+const MAX_AS_COUNTER_AHEAD: u32 = 16_384;
+
+impl TunnelNetwork for NetworkServer {
+    async fn routing(&self, dev_eui: Eui64) -> Option<AsRouting> {
+        let entry = self.registry.get(dev_eui)?;
+        let link = entry.lock().await.device.as_link.clone()?;
+        let profile = self.as_profiles.get(&link.as_id)?;
+        Some(link.routing(Arc::clone(profile)))
+    }
+
+    async fn uplink_details(&self, event: &UplinkEvent) -> UplinkDetails {
+        let Some(entry) = self.registry.get(event.dev_eui) else {
+            return UplinkDetails::default();
+        };
+        let entry = entry.lock().await;
+        let mut details = UplinkDetails {
+            class: Some(entry.profile.class),
+            ..UplinkDetails::default()
+        };
+        let params = entry.profile.region.params();
+        if let Some(rx) = event.receptions.first() {
+            details.channel = params
+                .uplink_channel_index(rx.frequency_hz)
+                .and_then(|c| u8::try_from(c).ok());
+            details.best_gateway_location = self
+                .gateways
+                .gateway(rx.gateway)
+                .and_then(|g| g.location)
+                .map(|l| (l.lat, l.lon));
+        }
+        if let Some(session) = &entry.session {
+            let queued = entry.queue.max_as_fcnt().map(|f| f.wrapping_add(1));
+            if session.is_1_1() {
+                details.af_cnt_dn = Some(queued.unwrap_or(0).max(session.a_f_cnt_down));
+                if event.ack {
+                    details.conf_af_cnt_dn = entry
+                        .queue
+                        .pending_ack()
+                        .filter(|p| p.item.f_port > 0)
+                        .map(|p| p.fcnt);
+                }
+            } else {
+                details.f_cnt_dn = Some(queued.unwrap_or(0).max(session.n_f_cnt_down));
+            }
+            if let Some(mac) = &session.mac {
+                details.nb_trans = Some(mac.confirmed.nb_trans);
+            }
+        }
+        details
+    }
+
+    async fn submit_downlink(
+        &self,
+        dev_eui: Eui64,
+        submission: DownlinkSubmission,
+    ) -> Result<(), DownlinkRefusal> {
+        if submission.flush {
+            self.flush_queue(dev_eui).await.map_err(refusal)?;
+        }
+        let Some(frame) = submission.frame else {
+            return Ok(());
+        };
+        if let (Payload::Encrypted(_), Some(counter)) = (&frame.payload, submission.counter) {
+            let expected = self.next_as_counter(dev_eui).await?;
+            let wanted = counter.value();
+            if wanted < expected {
+                return Err(DownlinkRefusal::CounterAlreadyUsed { expected });
+            }
+            if wanted - expected > MAX_AS_COUNTER_AHEAD {
+                return Err(DownlinkRefusal::CounterIncrementTooLarge { expected });
+            }
+            let _: AsCounter = counter;
+        }
+        self.enqueue(dev_eui, frame)
+            .await
+            .map(|_| ())
+            .map_err(refusal)
+    }
+}
+
+impl NetworkServer {
+    /// The counter the AS must encrypt its next frame for: FCntDown (1.0) or AFCntDown
+    /// (1.1), past every AS-encrypted frame already queued.
+    async fn next_as_counter(&self, dev_eui: Eui64) -> Result<u32, DownlinkRefusal> {
+        let entry = self
+            .registry
+            .get(dev_eui)
+            .ok_or(DownlinkRefusal::UnknownDevice)?;
+        let entry = entry.lock().await;
+        let session = entry
+            .session
+            .as_ref()
+            .ok_or(DownlinkRefusal::UnknownDevice)?;
+        let next = if session.is_1_1() {
+            session.a_f_cnt_down
+        } else {
+            session.n_f_cnt_down
+        };
+        let queued = entry.queue.max_as_fcnt().map_or(0, |f| f.wrapping_add(1));
+        Ok(next.max(queued))
+    }
+}
+
+fn refusal(error: EnqueueError) -> DownlinkRefusal {
+    match error {
+        EnqueueError::NotFound(_) | EnqueueError::NoSession(_) => DownlinkRefusal::UnknownDevice,
+        EnqueueError::NoAppSKey => DownlinkRefusal::EncryptionRequired,
+        EnqueueError::Queue(queue) => queue.into(),
+        EnqueueError::Storage(e) => {
+            // The seed has no code for our own failure; the AS may retry later.
+            tracing::error!(error = %e, "downlink not queued: storage");
+            DownlinkRefusal::TransmissionDisabled
+        }
+    }
+}
