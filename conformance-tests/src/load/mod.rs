@@ -82,6 +82,7 @@ pub mod message;
 mod runner;
 pub mod state;
 pub mod stats;
+pub mod uplinks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
