@@ -214,6 +214,32 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds per thread-name group (tokio workers, sqlx's SQLite worker, …).
+fn cpu_by_thread() -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+            continue;
+        };
+        let name: String = stat[open + 1..]
+            .split(')')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        *out.entry(name).or_default() += (ticks(11) + ticks(12)) / 100.0;
+    }
+    out
+}
+
 fn vm_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -331,9 +357,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     load.confirmed_every = args.confirmed_every;
     load.dedup_window = Duration::from_millis(args.window_ms);
     let cpu_before = cpu_seconds();
+    let threads_before = cpu_by_thread();
     let load_started = Instant::now();
     let summary = run_uplinks(&load, None).await?;
     let cpu = cpu_seconds() - cpu_before;
+    let mut threads = cpu_by_thread();
+    for (name, before) in threads_before {
+        if let Some(after) = threads.get_mut(&name) {
+            *after -= before;
+        }
+    }
     let wall = load_started.elapsed().as_secs_f64();
     let rss_loaded = vm_rss_kib();
 
@@ -370,6 +403,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cpu * 1e6 / summary.frames.max(1) as f64,
         rss_loaded / 1024
     );
+    eprintln!("CPU seconds by thread during the run: {threads:.1?}");
     let json = serde_json::json!({
         "engine": format!("{:?}", args.engine),
         "sqlite_sync": args.sqlite_sync,
@@ -387,6 +421,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "event_latency_p50_ms": ms(0.5),
         "event_latency_p99_ms": ms(0.99),
         "cpu_s": cpu,
+        "cpu_by_thread": threads,
         "rss_kib": rss_loaded,
         "load": summary,
     });

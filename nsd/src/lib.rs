@@ -123,7 +123,7 @@ pub async fn start_with(
             let served = Some(metrics::counting(frames, served));
             let server = app::NetworkServer::load(
                 settings,
-                storage::DeviceStore::new(pool.clone(), keyring),
+                storage::DeviceStore::with_group_commit(pool.clone(), keyring),
                 storage::GatewayStore::new(pool),
             )
             .await
