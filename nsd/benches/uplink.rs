@@ -5,6 +5,9 @@
 //! cargo bench -p nsd --bench uplink -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
@@ -152,7 +155,10 @@ fn matcher(c: &mut Criterion) {
         for count in [1u8, 3] {
             // The sender is the last candidate: the worst case, every other MIC computed.
             let sessions: Vec<Session> = (4 - count..=3).map(|k| session(version, k)).collect();
-            let keys: Vec<PreparedKeys> = sessions.iter().map(|s| PreparedKeys::new(&s.keys)).collect();
+            let keys: Vec<PreparedKeys> = sessions
+                .iter()
+                .map(|s| PreparedKeys::new(&s.keys))
+                .collect();
             let candidates: Vec<Candidate<'_>> = sessions
                 .iter()
                 .zip(&keys)
@@ -162,13 +168,16 @@ fn matcher(c: &mut Criterion) {
                     counter_reset_allowed: false,
                 })
                 .collect();
-            group.bench_function(format!("{version}, {count} candidate(s), parse + match"), |b| {
-                b.iter(|| {
-                    let frame = DataFrame::parse(black_box(&phy)).expect("parses");
-                    let matched = match_uplink(&frame, &candidates, RADIO).expect("matches");
-                    black_box(matched)
-                })
-            });
+            group.bench_function(
+                format!("{version}, {count} candidate(s), parse + match"),
+                |b| {
+                    b.iter(|| {
+                        let frame = DataFrame::parse(black_box(&phy)).expect("parses");
+                        let matched = match_uplink(&frame, &candidates, RADIO).expect("matches");
+                        black_box(matched)
+                    })
+                },
+            );
         }
     }
     group.finish();

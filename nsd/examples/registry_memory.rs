@@ -96,6 +96,15 @@ fn main() {
         measure(count, version);
         return;
     }
+    eprintln!(
+        "sizes (bytes): DeviceEntry {}, Session {}, PreparedKeys {}, MicKey {}, CipherKey {}, DeviceQueue {}",
+        std::mem::size_of::<DeviceEntry>(),
+        std::mem::size_of::<Session>(),
+        std::mem::size_of::<nsd::device::PreparedKeys>(),
+        std::mem::size_of::<lorawan::crypto::MicKey>(),
+        std::mem::size_of::<lorawan::crypto::CipherKey>(),
+        std::mem::size_of::<nsd::downlink::queue::DeviceQueue>(),
+    );
     let counts: Vec<&str> = if args.is_empty() {
         vec!["100000", "1000000"]
     } else {

@@ -209,7 +209,12 @@ fn cpu_seconds() -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Fields 14 and 15 (1-based) are utime and stime; `rest` starts at field 3. 100 Hz.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -234,7 +239,12 @@ fn cpu_by_thread() -> BTreeMap<String, f64> {
             .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
             .to_owned();
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         *out.entry(name).or_default() += (ticks(11) + ticks(12)) / 100.0;
     }
     out
@@ -257,6 +267,7 @@ struct Outcomes {
     retransmissions: u64,
     refused: BTreeMap<String, u64>,
     answered: u64,
+    first_refusal: Option<String>,
     first_accepted: Option<Instant>,
     last_accepted: Option<Instant>,
 }
@@ -268,7 +279,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env: BTreeMap<String, String> = [
         ("NSD_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
         ("NSD_GATEWAYS__UDP_LISTEN", "127.0.0.1:0".to_owned()),
-        ("NSD_KEYS__MASTER_KEY", "000102030405060708090a0b0c0d0e0f".to_owned()),
+        (
+            "NSD_KEYS__MASTER_KEY",
+            "000102030405060708090a0b0c0d0e0f".to_owned(),
+        ),
         ("NSD_NETWORK__NET_ID", "000013".to_owned()),
         ("NSD_DATABASE__URL", scratch.config.url.clone()),
         ("NSD_DATABASE__SQLITE_SYNC", args.sqlite_sync.clone()),
@@ -313,6 +327,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         o.retransmissions += 1
                     }
                     Served::Uplink(UplinkOutcome::Refused(reason), _) => {
+                        if o.first_refusal.is_none() {
+                            o.first_refusal = Some(reason.to_string());
+                        }
                         let key = format!("{reason:?}");
                         let key = key.split(['(', ' ', '{']).next().unwrap_or("").to_owned();
                         *o.refused.entry(key).or_default() += 1;
@@ -334,7 +351,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let took = SystemTime::now()
                             .duration_since(event.received_at)
                             .unwrap_or_default();
-                        latency.lock().unwrap_or_else(|e| e.into_inner()).record(took);
+                        latency
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .record(took);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         lagged.fetch_add(n, Ordering::Relaxed);
@@ -370,13 +390,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = load_started.elapsed().as_secs_f64();
     let rss_loaded = vm_rss_kib();
 
+    // Let a backlog finish (an overloaded run): until no frame is served for a second,
+    // at most a minute.
+    let served_so_far =
+        |o: &Outcomes| o.accepted + o.retransmissions + o.refused.values().sum::<u64>();
+    let mut last = u64::MAX;
+    for _ in 0..60 {
+        let now = served_so_far(&outcomes.lock().unwrap_or_else(|e| e.into_inner()));
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     timing.abort();
     // The pipeline holds a sender: stop the daemon, then read the counts.
     daemon.stop().await?;
     drop(server);
     let _ = tokio::time::timeout(Duration::from_secs(2), counting).await;
-    let o = outcomes.lock().unwrap_or_else(|e| e.into_inner());
-    let latency = latency.lock().unwrap_or_else(|e| e.into_inner());
+    let o = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|e| e.into_inner()));
+    let latency = latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
     // Accepted per second: from the first send to the last event, less the one window every
     // frame waits.
     let span = o
@@ -403,6 +436,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cpu * 1e6 / summary.frames.max(1) as f64,
         rss_loaded / 1024
     );
+    if let Some(reason) = &o.first_refusal {
+        eprintln!("first refusal: {reason}");
+    }
     eprintln!("CPU seconds by thread during the run: {threads:.1?}");
     let json = serde_json::json!({
         "engine": format!("{:?}", args.engine),

@@ -34,8 +34,7 @@ use tokio::time::Instant;
 
 use super::stats::Histogram;
 use crate::sim::{
-    DevAddr, Device, Eui64, GatewayConfig, MacVersion, RadioParams, SessionKeys, Simulation,
-    Uplink,
+    DevAddr, Device, Eui64, GatewayConfig, MacVersion, RadioParams, SessionKeys, Simulation, Uplink,
 };
 
 /// The US915 uplink every device sends on: 902.3 MHz (channel 0), SF7 / BW125 (DR3).
@@ -128,7 +127,12 @@ fn key(seed: u64, index: u32, which: u64) -> [u8; 16] {
 
 /// Device `index` of `seed`: deterministic DevEUI, DevAddr (`first_dev_addr + index`) and
 /// session keys.
-pub fn abp_identity(seed: u64, index: u32, first_dev_addr: u32, version: MacVersion) -> AbpIdentity {
+pub fn abp_identity(
+    seed: u64,
+    index: u32,
+    first_dev_addr: u32,
+    version: MacVersion,
+) -> AbpIdentity {
     let keys = if version == MacVersion::V1_1 {
         SessionKeys::V1_1 {
             f_nwk_s_int_key: key(seed, index, 1),
@@ -143,7 +147,9 @@ pub fn abp_identity(seed: u64, index: u32, first_dev_addr: u32, version: MacVers
         }
     };
     AbpIdentity {
-        dev_eui: Eui64(0x00f0_0000_0000_0000 | (seed << 32 & 0x000f_ffff_0000_0000) | u64::from(index)),
+        dev_eui: Eui64(
+            0x00f0_0000_0000_0000 | (seed << 32 & 0x000f_ffff_0000_0000) | u64::from(index),
+        ),
         dev_addr: first_dev_addr.wrapping_add(index),
         keys,
     }
@@ -279,15 +285,20 @@ pub async fn run_uplinks(
         // Send everything due by now (one timer wake-up sends a batch at high rates).
         let now = Instant::now();
         while due <= now {
-            let confirmed =
-                config.confirmed_every > 0 && summary.frames % u64::from(config.confirmed_every) == 0;
+            let confirmed = config.confirmed_every > 0
+                && summary.frames % u64::from(config.confirmed_every) == 0;
             let count = devices.len();
             let device = &mut devices[next_device];
             next_device = (next_device + 1) % count;
-            let up = if confirmed {
-                Uplink::confirmed(1, &payload)
-            } else {
-                Uplink::unconfirmed(1, &payload)
+            let up = Uplink {
+                // The 1.1 MIC covers TxDr and TxCh: US915 DR3 on channel 0.
+                tx_dr: 3,
+                tx_ch: 0,
+                ..if confirmed {
+                    Uplink::confirmed(1, &payload)
+                } else {
+                    Uplink::unconfirmed(1, &payload)
+                }
             };
             device.uplink_into(&up, &mut phy)?;
             if confirmed {
@@ -357,7 +368,9 @@ async fn listen_for_acks(
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&addr);
         if let Some(sent) = sent {
-            let delay = arrived.saturating_duration_since(sent).saturating_sub(window);
+            let delay = arrived
+                .saturating_duration_since(sent)
+                .saturating_sub(window);
             histogram
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -119,7 +119,10 @@ async fn write_groups(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
                     let outcome = if found {
                         Ok(())
                     } else {
-                        Err(StorageError::Gone(format!("session of {}", job.write.dev_eui)))
+                        Err(StorageError::Gone(format!(
+                            "session of {}",
+                            job.write.dev_eui
+                        )))
                     };
                     // A caller that went away no longer listens; its write is stored anyway.
                     let _ = job.done.send(outcome);
@@ -129,9 +132,11 @@ async fn write_groups(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
                 tracing::error!(error = %e, writes = group.len(), "counter group commit failed");
                 let reason = e.to_string();
                 for job in group.drain(..) {
-                    let _ = job.done.send(Err(StorageError::Database(sqlx::Error::Protocol(
-                        format!("counter group commit failed: {reason}"),
-                    ))));
+                    let _ = job
+                        .done
+                        .send(Err(StorageError::Database(sqlx::Error::Protocol(format!(
+                            "counter group commit failed: {reason}"
+                        )))));
                 }
             }
         }
@@ -143,7 +148,8 @@ async fn write_groups(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
 ///
 /// One `UPDATE … FROM (VALUES …)` per run of distinct devices (SQLite ≥ 3.33 and
 /// PostgreSQL both name the VALUES columns `column1`, `column2`, …): one statement instead
-/// of one per write, which is most of the cost at thousands of writes per second. A device
+/// of one per write, which is most of the cost at thousands of writes per second; runs are
+/// cut into power-of-two sizes so that a few statement shapes serve every group. A device
 /// twice in a group (not expected: its caller holds the device's lock until the commit)
 /// starts a new statement, so the later write applies last.
 async fn commit_group(pool: &AnyPool, group: &[Job]) -> Result<Vec<bool>, StorageError> {
@@ -152,10 +158,13 @@ async fn commit_group(pool: &AnyPool, group: &[Job]) -> Result<Vec<bool>, Storag
     let mut start = 0;
     while start < group.len() {
         let mut seen = std::collections::HashSet::new();
-        let end = group[start..]
+        let distinct = group[start..]
             .iter()
             .position(|job| !seen.insert(job.write.dev_eui))
-            .map_or(group.len(), |n| start + n);
+            .unwrap_or(group.len() - start);
+        // Statements of power-of-two sizes only: a handful of shapes, each prepared once
+        // and cached, instead of one fresh statement per group size.
+        let end = start + (1 << distinct.ilog2());
         let updated = update_many(&mut tx, &group[start..end]).await?;
         for (job, found) in group[start..end].iter().zip(&mut found[start..end]) {
             *found = updated.contains(&job.write.dev_eui.to_string());
