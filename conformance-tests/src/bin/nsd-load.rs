@@ -25,7 +25,7 @@ use conformance_tests::sim::MacVersion;
 
 /// Data-uplink load at a network server (loopback only).
 #[derive(Debug, Parser)]
-#[command(name = "nsd-load", version)]
+#[command(name = "nsd-load")]
 struct Cli {
     /// The network server's Semtech UDP address.
     #[arg(long)]
