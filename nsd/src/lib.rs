@@ -11,6 +11,7 @@ pub mod downlink;
 pub mod gateway;
 pub mod join;
 pub mod mac;
+pub mod metrics;
 pub mod storage;
 pub mod tunnel;
 pub mod uplink;
@@ -140,9 +141,11 @@ pub async fn start_with(
     let running =
         service::daemon::start(SPEC, &config.server, &config.database, async |resources| {
             let pool = resources.database.pool().clone();
+            let frames = metrics::FrameMetrics::register(resources.metrics.registry_mut());
+            let served = Some(metrics::counting(frames, served));
             let server = app::NetworkServer::load(
                 settings,
-                storage::DeviceStore::new(pool.clone(), keyring),
+                storage::DeviceStore::with_group_commit(pool.clone(), keyring),
                 storage::GatewayStore::new(pool),
             )
             .await

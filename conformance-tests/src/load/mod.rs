@@ -75,6 +75,12 @@
 //! A 1.1 device's accept is verified with the JSIntKey (derived from its NwkKey) over
 //! JoinReqType | JoinEUI | DevNonce when the accept has OptNeg set (1.1 §6.2.3), else in the
 //! 1.0 form with the NwkKey.
+//!
+//! # Uplinks at a network server
+//!
+//! [`uplinks`] is a different load: data uplinks from many ABP devices through simulated
+//! Semtech UDP gateways at a network server (the `nsd-load` binary, and the nsd's
+//! in-process `uplink_load` bench).
 
 pub mod devices;
 pub mod frame;
@@ -82,6 +88,7 @@ pub mod message;
 mod runner;
 pub mod state;
 pub mod stats;
+pub mod uplinks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

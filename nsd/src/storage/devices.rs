@@ -10,6 +10,7 @@ use service::sealing::{Keyring, SealedKey, SEALED_KEY_LEN};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::counters::{self, CounterWrite, CounterWriter};
 use super::{corrupt, to_i64, StorageError};
 use crate::device::{Class, Device, DeviceProfile, NetworkKeys, Session, SessionKeys};
 use crate::downlink::queue::DeviceQueue;
@@ -19,6 +20,7 @@ use crate::downlink::queue::DeviceQueue;
 pub struct DeviceStore {
     pool: AnyPool,
     keyring: Arc<Keyring>,
+    counters: Option<CounterWriter>,
 }
 
 impl std::fmt::Debug for DeviceStore {
@@ -47,7 +49,22 @@ const SESSION_COLUMNS: &str = "dev_addr, mac_version, split_keys, has_app_s_key,
 impl DeviceStore {
     /// A repository over a migrated pool, sealing with `keyring`.
     pub fn new(pool: AnyPool, keyring: Arc<Keyring>) -> Self {
-        Self { pool, keyring }
+        Self {
+            pool,
+            keyring,
+            counters: None,
+        }
+    }
+
+    /// As [`Self::new`], with counter writes group-committed ([`super::counters`]): the
+    /// daemon's choice. Starts the writer task on the current tokio runtime.
+    pub fn with_group_commit(pool: AnyPool, keyring: Arc<Keyring>) -> Self {
+        let counters = Some(CounterWriter::start(pool.clone()));
+        Self {
+            pool,
+            keyring,
+            counters,
+        }
     }
 
     /// The multicast group repository over the same database and keyring.
@@ -204,30 +221,19 @@ impl DeviceStore {
     }
 
     /// Writes a session's counters and MAC state (before the uplink is reported or the
-    /// downlink sent).
+    /// downlink sent); returns once they are committed.
     pub async fn save_counters(
         &self,
         dev_eui: Eui64,
         session: &Session,
         at: u64,
     ) -> Result<(), StorageError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET f_cnt_up_next = $2, n_f_cnt_down = $3, a_f_cnt_down = $4, \
-             last_confirmed_down = $5, updated_at = $6, mac_state = $8, rj_count0_last = $9 \
-             WHERE dev_eui = $1 AND dev_addr = $7",
-        )
-        .bind(dev_eui.to_string())
-        .bind(i64::from(session.f_cnt_up_next))
-        .bind(i64::from(session.n_f_cnt_down))
-        .bind(i64::from(session.a_f_cnt_down))
-        .bind(session.last_confirmed_down.map(i64::from))
-        .bind(to_i64(at))
-        .bind(session.dev_addr.to_string())
-        .bind(mac_json(dev_eui, session)?)
-        .bind(session.rj_count0_last.map(i64::from))
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
+        let write = CounterWrite::of(dev_eui, session, at)?;
+        let found = match &self.counters {
+            Some(writer) => return writer.save(write).await,
+            None => counters::apply(&mut *self.pool.acquire().await?, &write).await?,
+        };
+        if !found {
             return Err(StorageError::Gone(format!("session of {dev_eui}")));
         }
         Ok(())
@@ -396,7 +402,7 @@ impl DeviceStore {
     }
 }
 
-fn mac_json(dev_eui: Eui64, session: &Session) -> Result<Option<String>, StorageError> {
+pub(super) fn mac_json(dev_eui: Eui64, session: &Session) -> Result<Option<String>, StorageError> {
     session
         .mac
         .as_ref()

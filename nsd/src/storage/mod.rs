@@ -4,6 +4,7 @@
 //! The hot path does not read from here: everything is loaded into memory at start
 //! ([`crate::device::registry`]) and written through on every change.
 
+pub mod counters;
 mod devices;
 mod gateways;
 mod multicast;
