@@ -11,6 +11,7 @@ pub mod downlink;
 pub mod gateway;
 pub mod join;
 pub mod mac;
+pub mod roaming;
 pub mod storage;
 pub mod tunnel;
 pub mod uplink;
