@@ -533,8 +533,15 @@ pub fn xmit_data_refusal(request: &Header, refusal: &XmitRefusal) -> XmitDataAns
 /// The PRStartNotif (TS002 1.1 only) telling the sNS what became of the join-accept of
 /// `ans`: Success when the gateway took it, XmitFailed with the cause otherwise. Its header is
 /// the answer's with sender and receiver swapped back (our NetID / NSID as sender), and the
-/// same TransactionID, so the sNS can match it to its PRStartAns.
-pub fn pr_start_notif(ans: &PRStartAns, outcome: Result<TxOutcome, &XmitRefusal>) -> PRStartNotif {
+/// same TransactionID, so the sNS can match it to its PRStartAns. `None` when the exchange was
+/// in TS002 1.0, which has no PRStartNotif.
+pub fn pr_start_notif(
+    ans: &PRStartAns,
+    outcome: Result<TxOutcome, &XmitRefusal>,
+) -> Option<PRStartNotif> {
+    if ans.header.protocol_version != ProtocolVersion::V1_1 {
+        return None;
+    }
     let result = match outcome {
         Ok(outcome) => xmit_data_ans(&ans.header, outcome).result,
         Err(refusal) => {
@@ -543,12 +550,11 @@ pub fn pr_start_notif(ans: &PRStartAns, outcome: Result<TxOutcome, &XmitRefusal>
     };
     let mut header = ans.header.answer_header();
     header.message_type = MessageType::PRStartNotif;
-    header.protocol_version = ProtocolVersion::V1_1;
-    PRStartNotif {
+    Some(PRStartNotif {
         header,
         result,
         extra: serde_json::Map::new(),
-    }
+    })
 }
 
 /// The Semtech `TX_ACK` error name of a refusal.

@@ -657,7 +657,11 @@ fn join_accept_goes_out_in_the_join_windows_and_its_fate_is_notified() {
         TxTiming::AtCounter(4_294_000_000u32.wrapping_add(5_000_000))
     );
     assert_eq!(plan.attempts[0].1.phy, join_accept);
-    let notif = fns::pr_start_notif(&ans, Ok(TxOutcome::Refused(TxRefusal::TooLate)));
+    let notif = fns::pr_start_notif(&ans, Ok(TxOutcome::Refused(TxRefusal::TooLate)))
+        .expect("1.1 has PRStartNotif");
+    let mut ans10 = ans.clone();
+    ans10.header.protocol_version = ProtocolVersion::V1_0;
+    assert_eq!(fns::pr_start_notif(&ans10, Ok(TxOutcome::Sent)), None);
     assert_eq!(notif.header.message_type, MessageType::PRStartNotif);
     assert_eq!(
         (
