@@ -129,7 +129,7 @@ pub enum ForwardError {
 /// reception, RFRegion, RecvTime (the earliest gateway time, else `now`), GWCnt and one GWInfo
 /// per reception (ID = the 8-byte gateway EUI, RFRegion, RSSI, SNR, Lat/Lon when known,
 /// FineRecvTime in 1.1, DLAllowed, and a [`UlToken`] sealed with `key` for gateways that may
-/// transmit). FNSULToken carries the best gateway's token as well, for peers that only echo
+/// transmit). FNSULToken carries the token of the best gateway that may transmit as well, for peers that only echo
 /// that one (Helium's XmitDataReq does).
 pub fn pr_start_req(
     frame: &Deduplicated,
@@ -190,7 +190,8 @@ pub fn pr_start_req(
             ..GwInfo::default()
         });
     }
-    meta.fns_ul_token = gw_info.first().and_then(|g| g.ul_token.clone());
+    // The best gateway that may transmit (receptions are best first).
+    meta.fns_ul_token = gw_info.iter().find_map(|g| g.ul_token.clone());
     meta.gw_info = Some(gw_info);
     let mut header = Header::new(
         forwarding.protocol_version.clone(),
