@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod join;
 pub mod mac;
 pub mod metrics;
+pub mod roaming;
 pub mod storage;
 pub mod tunnel;
 pub mod uplink;
