@@ -266,6 +266,18 @@ impl NetworkServer {
             mac_events: mac_outcome.events,
             needs_downlink: mac_outcome.needs_downlink,
         });
+        if matches!(matched.counter, Counter::Reset) {
+            // The tunnel's `reset` notification (seed 001 §6.4.1, ABP automatic reset).
+            self.notify(super::notice::Notice::CounterReset {
+                dev_eui,
+                dev_addr,
+                time: event
+                    .receptions
+                    .first()
+                    .and_then(|rx| rx.time)
+                    .unwrap_or(received_at),
+            });
+        }
         // No subscriber is not an error: the AS side may not be configured.
         let _ = self.events.send(event.clone());
         UplinkOutcome::Accepted(event)
