@@ -104,6 +104,7 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
         config.tunnel.as_profiles.push(AsProfileConfig {
             as_id: "as-1".into(),
             key: Some(service::config::Secret(AS_KEY.parse().expect("key"))),
+            transport_key: None,
             max_time_deviation_s: 60,
             max_in_flight: 4,
             timeout_ms: 2000,
