@@ -1,7 +1,8 @@
 //! The LRC-AS tunnel of the real nsd, end to end: a device's uplink heard over real UDP is
 //! reported to a real HTTP application server on loopback, signed; the AS's downlink request
 //! (API v2, signed) is queued, reaches the device in its next RX1, and the AS hears of it in a
-//! `DevEUI_downlink_Sent` report.
+//! `DevEUI_downlink_Sent` report. A multicast group linked to the AS (`[[tunnel.multicast]]`)
+//! gets a `DevEUI_multicast_summary` for each frame sent.
 
 mod common;
 
@@ -240,5 +241,82 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
     assert_eq!(answer.status(), 409);
     let refusal: Value = serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
     assert!(refusal["code"].is_number(), "{refusal}");
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_multicast_frame_is_summarised_to_the_groups_as() {
+    let (as_url, mut reports) = application_server().await;
+    let gateways = [SimGatewaySpec {
+        tags: vec!["city".into()],
+        location: Some((48.8566, 2.3522)),
+    }];
+    let running = start_specs_with(&gateways, |config| {
+        config.tunnel.as_profiles.push(AsProfileConfig {
+            as_id: "as-1".into(),
+            key: Some(service::config::Secret(AS_KEY.parse().expect("key"))),
+            transport_key: None,
+            max_time_deviation_s: 60,
+            max_in_flight: 4,
+            timeout_ms: 2000,
+            routes: vec![RouteConfig {
+                url: as_url.clone(),
+                content_type: ContentTypeConfig::Json,
+            }],
+        });
+        config
+            .tunnel
+            .multicast
+            .push(nsd::tunnel::config::MulticastLinkConfig {
+                group: "lights".into(),
+                dev_eui: "70B3D5FFFE000001".into(),
+                as_id: "as-1".into(),
+                lrn_infos: String::new(),
+                customer_id: "100".into(),
+            });
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let group = serde_json::json!({
+        "dev_addr": "01020304",
+        "mc_nwk_s_key": "11111111111111111111111111111111",
+        "mc_app_s_key": "22222222222222222222222222222222",
+        "f_cnt": 5,
+        "region": "EU868",
+        "gateway_tags": ["city"],
+    });
+    let put = http
+        .put(format!("{}/api/multicast-groups/lights", running.http))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(group.to_string())
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(put.status(), 200);
+    let sent = http
+        .post(format!(
+            "{}/api/multicast-groups/lights/queue",
+            running.http
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"f_port": 200, "payload_hex": "0102"}"#)
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(sent.status(), 200);
+    let report = next_report(&mut reports).await;
+    let summary = &report.body["DevEUI_multicast_summary"];
+    assert_eq!(summary["DevEUI"], "70B3D5FFFE000001", "{}", report.body);
+    assert_eq!(summary["DevAddr"], "01020304");
+    assert_eq!(summary["FPort"], 200);
+    assert_eq!(summary["FCntDn"], 5);
+    assert_eq!(summary["TransmissionStatus"], "SENT");
+    assert_eq!(
+        (summary["LrrCnt"].clone(), summary["LrrSuccessCnt"].clone()),
+        (1.into(), 1.into())
+    );
+    assert!(signed(&report, "10070B3D5FFFE000001"), "{}", report.query);
     running.daemon.stop().await.expect("stops");
 }
