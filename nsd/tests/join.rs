@@ -699,15 +699,29 @@ async fn application_server() -> (String, mpsc::UnboundedReceiver<(String, Strin
 }
 
 #[tokio::test]
-async fn a_join_is_notified_to_the_as_with_the_app_s_key_wrapped_by_its_transport_key() {
+async fn a_1_0_4_join_is_notified_to_the_as_with_the_app_s_key_wrapped_by_its_transport_key() {
+    join_notification(SimVersion::V1_0_4).await;
+}
+
+#[tokio::test]
+async fn a_1_1_join_is_notified_on_the_rekey_ind_uplink() {
+    join_notification(SimVersion::V1_1).await;
+}
+
+/// The `join` notification (seed 001 §6.4.1): at the join-request for 1.0.4 (DevNonce
+/// counter-based), on the uplink carrying `RekeyInd` for 1.1; `Var1` the AppSKey the device
+/// derived, wrapped with the AS transport key.
+async fn join_notification(version: SimVersion) {
     use nsd::tunnel::config::{AsProfileConfig, ContentTypeConfig, DeviceAsLink, RouteConfig};
     const ASTK: [u8; 16] = [0x5a; 16];
+    let v1_1 = version == SimVersion::V1_1;
     let (as_url, mut reports) = application_server().await;
-    let jsd = Jsd::start(false).await;
-    let device = TestDevice::new(7, SimVersion::V1_0_4);
+    let jsd = Jsd::start(v1_1).await;
+    let device = TestDevice::new(7, version);
     let tokens = jsd.import(&[&device]).await;
     jsd.claim(&device, &tokens[0], "000013").await;
-    let mut nsd = start_nsd_with(&jsd, Reach::Bi, |config| {
+    let reach = if v1_1 { Reach::BiWithKek } else { Reach::Bi };
+    let mut nsd = start_nsd_with(&jsd, reach, |config| {
         config.tunnel.as_profiles.push(AsProfileConfig {
             as_id: "as-1".into(),
             key: Some(Secret(
@@ -741,6 +755,19 @@ async fn a_join_is_notified_to_the_as_with_the_app_s_key_wrapped_by_its_transpor
 
     let mut sim = device.sim();
     join(&mut nsd, &mut sim).await;
+    if v1_1 {
+        // Nothing yet: the 1.1 join is reported on the RekeyInd uplink (CID 0x0B, minor 1).
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), reports.recv())
+                .await
+                .is_err(),
+            "no notification before RekeyInd"
+        );
+        let up = sim
+            .uplink(&on_radio(Uplink::mac_only(&[0x0b, 0x01])))
+            .expect("uplink");
+        nsd.sim.uplink(&up, &radio(), &heard()).await.expect("sent");
+    }
     let (query, body) = tokio::time::timeout(WAIT, reports.recv())
         .await
         .expect("a notification in time")
@@ -749,7 +776,8 @@ async fn a_join_is_notified_to_the_as_with_the_app_s_key_wrapped_by_its_transpor
     let n = &body["DevEUI_notification"];
     assert_eq!(n["Type"], "join", "{body}");
     assert_eq!(n["DevEUI"], format!("{:X}", device.dev_eui()), "{body}");
-    assert_eq!(n["FCntDn"], 0, "a new session: {body}");
+    let counter = if v1_1 { "AFCntDn" } else { "FCntDn" };
+    assert_eq!(n[counter], 0, "a new session: {body}");
     assert!(query.contains("Token="), "{query}");
     // Var1: the AppSKey the device derived, wrapped with the AS transport key (RFC 3394).
     let wrapped = hex::decode(n["Var1"].as_str().expect("Var1")).expect("hex");

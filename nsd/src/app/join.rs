@@ -281,7 +281,9 @@ impl NetworkServer {
         if delivery.status != DeliveryStatus::Sent {
             tracing::warn!(%dev_eui, ?delivery, "join-accept not transmitted");
         }
-        if delivery.status == DeliveryStatus::Sent {
+        // 1.1 devices are announced on their RekeyInd instead (see `uplink`).
+        let v1_1 = matches!(&notice, super::notice::Notice::Joined { mac_version, .. } if *mac_version == lorawan::join::MacVersion::V1_1);
+        if delivery.status == DeliveryStatus::Sent && !v1_1 {
             self.notify(notice);
         }
         JoinOutcome::Joined {

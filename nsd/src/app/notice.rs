@@ -14,7 +14,8 @@ use super::NetworkServer;
 /// One announcement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// A device joined (OTAA): the join-accept went out.
+    /// A device joined (OTAA): for LoRaWAN 1.0.x when the join-accept went out, for 1.1 when
+    /// its first uplink carrying `RekeyInd` arrived (the seed's triggers).
     Joined {
         /// The device.
         dev_eui: Eui64,
@@ -24,7 +25,7 @@ pub enum Notice {
         mac_version: MacVersion,
         /// The new AppSKey, when the join server gave it to us (not when it is the AS's).
         app_s_key: Option<AesKey>,
-        /// The join-request's gateway timestamp, else when it arrived.
+        /// The triggering frame's gateway timestamp, else when it arrived.
         time: SystemTime,
     },
     /// A LoRaWAN 1.0 ABP device restarted its uplink counter (automatic reset allowed).
