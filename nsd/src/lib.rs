@@ -137,6 +137,10 @@ pub async fn start_with(
     };
     let delivery = tunnel::delivery::ReportDelivery::new(config.tunnel.delivery())
         .map_err(|e| setup(format!("tunnel client: {e}")))?;
+    let multicast_links = config
+        .tunnel
+        .multicast_links(&settings.as_profiles)
+        .map_err(|e| setup(format!("tunnel: {e}")))?;
     let uplink = config.uplink;
     let operators = config.operators.clone();
     let running =
@@ -163,7 +167,8 @@ pub async fn start_with(
             ));
             // Reports to the application servers: every accepted uplink, and the fate of every
             // application downlink; both end with the daemon.
-            let reports = forward_reports(Arc::clone(&server), Arc::clone(&delivery));
+            let reports =
+                forward_reports(Arc::clone(&server), Arc::clone(&delivery), multicast_links);
             let stopping = resources.stopping();
             tokio::spawn(async move {
                 tokio::select! {
@@ -179,11 +184,17 @@ pub async fn start_with(
     Ok((running, Handles { server, udp_addr }))
 }
 
-/// Reports accepted uplinks and downlink fates to the devices' application servers.
+/// The multicast groups' report targets by group id: DevEUI and routing.
+type MulticastLinks = std::collections::HashMap<String, (lorawan::ids::Eui64, tunnel::AsRouting)>;
+
+/// Reports accepted uplinks, downlink fates, joins, resets and multicast frames to the
+/// application servers.
 async fn forward_reports(
     server: Arc<app::NetworkServer>,
     delivery: Arc<tunnel::delivery::ReportDelivery>,
+    multicast_links: MulticastLinks,
 ) {
+    let notices = forward_notices(Arc::clone(&server), Arc::clone(&delivery), multicast_links);
     let uplinks = delivery
         .clone()
         .forward_uplinks(Arc::clone(&server), server.subscribe());
@@ -208,7 +219,121 @@ async fn forward_reports(
             }
         }
     };
-    tokio::join!(uplinks, downlinks);
+    tokio::join!(uplinks, downlinks, notices);
+}
+
+/// Joins, ABP counter resets and multicast frames → notification and multicast summary
+/// reports (seed 001 §6.4).
+async fn forward_notices(
+    server: Arc<app::NetworkServer>,
+    delivery: Arc<tunnel::delivery::ReportDelivery>,
+    multicast_links: MulticastLinks,
+) {
+    use app::notice::Notice;
+    use tunnel::report::{self, Notification};
+    let mut notices = server.subscribe_notices();
+    loop {
+        let notice = match notices.recv().await {
+            Ok(notice) => notice,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "AS tunnel fell behind; notifications lost");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        let now = SystemTime::now();
+        match &*notice {
+            Notice::Joined {
+                dev_eui,
+                dev_addr,
+                mac_version,
+                app_s_key,
+                time,
+            } => {
+                // "The FCntDn [AFCntDn] is reset to 0 in this report" (§6.4.1): a new session.
+                let v1_1 = *mac_version == lorawan::join::MacVersion::V1_1;
+                delivery
+                    .report_with(&*server, *dev_eui, now, |routing, lrc| {
+                        let wrapped = routing
+                            .profile
+                            .transport_key
+                            .as_ref()
+                            .zip(app_s_key.as_ref())
+                            .map(|(astk, key)| {
+                                lorawan::keywrap::wrap_key(astk, key)
+                                    .iter()
+                                    .map(|b| format!("{b:02x}"))
+                                    .collect()
+                            });
+                        report::notification(
+                            *dev_eui,
+                            *dev_addr,
+                            &Notification::Join { app_s_key: wrapped },
+                            *time,
+                            (!v1_1).then_some(0),
+                            v1_1.then_some(0),
+                            routing,
+                            lrc,
+                        )
+                    })
+                    .await;
+            }
+            Notice::CounterReset {
+                dev_eui,
+                dev_addr,
+                time,
+            } => {
+                let next = server.next_as_counter(*dev_eui).await.ok();
+                delivery
+                    .report_with(&*server, *dev_eui, now, |routing, lrc| {
+                        report::notification(
+                            *dev_eui,
+                            *dev_addr,
+                            &Notification::AutomaticReset,
+                            *time,
+                            next,
+                            None,
+                            routing,
+                            lrc,
+                        )
+                    })
+                    .await;
+            }
+            Notice::MulticastSent {
+                group,
+                dev_addr,
+                f_port,
+                report: sent,
+                time,
+            } => {
+                let Some((dev_eui, routing)) = multicast_links.get(group) else {
+                    continue;
+                };
+                let mut failures: Vec<(downlink::delivery::DeliveryFailedCause, u32)> = Vec::new();
+                for cause in sent.gateways.iter().filter_map(|g| g.result.err()) {
+                    match failures.iter_mut().find(|(c, _)| *c == cause) {
+                        Some((_, n)) => *n += 1,
+                        None => failures.push((cause, 1)),
+                    }
+                }
+                let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                let summary = report::MulticastSummary {
+                    dev_eui: *dev_eui,
+                    dev_addr: *dev_addr,
+                    time: *time,
+                    f_port: *f_port,
+                    f_cnt_dn: sent.f_cnt,
+                    lrr_count: count(sent.gateways.len()),
+                    lrr_success: count(sent.gateways.iter().filter(|g| g.result.is_ok()).count()),
+                    failures,
+                    correlation_id: None,
+                };
+                let report =
+                    report::multicast_summary(&summary, routing, &delivery.config().lrc_id);
+                delivery.submit(&report, routing, now);
+            }
+        }
+    }
 }
 
 fn setup(reason: impl ToString) -> StartError {

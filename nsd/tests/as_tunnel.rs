@@ -1,7 +1,8 @@
 //! The LRC-AS tunnel of the real nsd, end to end: a device's uplink heard over real UDP is
 //! reported to a real HTTP application server on loopback, signed; the AS's downlink request
 //! (API v2, signed) is queued, reaches the device in its next RX1, and the AS hears of it in a
-//! `DevEUI_downlink_Sent` report.
+//! `DevEUI_downlink_Sent` report. A multicast group linked to the AS (`[[tunnel.multicast]]`)
+//! gets a `DevEUI_multicast_summary` for each frame sent.
 
 mod common;
 
@@ -104,6 +105,7 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
         config.tunnel.as_profiles.push(AsProfileConfig {
             as_id: "as-1".into(),
             key: Some(service::config::Secret(AS_KEY.parse().expect("key"))),
+            transport_key: None,
             max_time_deviation_s: 60,
             max_in_flight: 4,
             timeout_ms: 2000,
@@ -239,5 +241,183 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
     assert_eq!(answer.status(), 409);
     let refusal: Value = serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
     assert!(refusal["code"].is_number(), "{refusal}");
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_multicast_frame_is_summarised_to_the_groups_as() {
+    let (as_url, mut reports) = application_server().await;
+    let gateways = [SimGatewaySpec {
+        tags: vec!["city".into()],
+        location: Some((48.8566, 2.3522)),
+    }];
+    let running = start_specs_with(&gateways, |config| {
+        config.tunnel.as_profiles.push(AsProfileConfig {
+            as_id: "as-1".into(),
+            key: Some(service::config::Secret(AS_KEY.parse().expect("key"))),
+            transport_key: None,
+            max_time_deviation_s: 60,
+            max_in_flight: 4,
+            timeout_ms: 2000,
+            routes: vec![RouteConfig {
+                url: as_url.clone(),
+                content_type: ContentTypeConfig::Json,
+            }],
+        });
+        config
+            .tunnel
+            .multicast
+            .push(nsd::tunnel::config::MulticastLinkConfig {
+                group: "lights".into(),
+                dev_eui: "70B3D5FFFE000001".into(),
+                as_id: "as-1".into(),
+                lrn_infos: String::new(),
+                customer_id: "100".into(),
+            });
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let group = serde_json::json!({
+        "dev_addr": "01020304",
+        "mc_nwk_s_key": "11111111111111111111111111111111",
+        "mc_app_s_key": "22222222222222222222222222222222",
+        "f_cnt": 5,
+        "region": "EU868",
+        "gateway_tags": ["city"],
+    });
+    let put = http
+        .put(format!("{}/api/multicast-groups/lights", running.http))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(group.to_string())
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(put.status(), 200);
+    let sent = http
+        .post(format!(
+            "{}/api/multicast-groups/lights/queue",
+            running.http
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"f_port": 200, "payload_hex": "0102"}"#)
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(sent.status(), 200);
+    let report = next_report(&mut reports).await;
+    let summary = &report.body["DevEUI_multicast_summary"];
+    assert_eq!(summary["DevEUI"], "70B3D5FFFE000001", "{}", report.body);
+    assert_eq!(summary["DevAddr"], "01020304");
+    assert_eq!(summary["FPort"], 200);
+    assert_eq!(summary["FCntDn"], 5);
+    assert_eq!(summary["TransmissionStatus"], "SENT");
+    assert_eq!(
+        (summary["LrrCnt"].clone(), summary["LrrSuccessCnt"].clone()),
+        (1.into(), 1.into())
+    );
+    assert!(signed(&report, "10070B3D5FFFE000001"), "{}", report.query);
+    running.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_abp_counter_reset_is_notified_as_automatic_reset() {
+    let (as_url, mut reports) = application_server().await;
+    let running = start_with(1, |config| {
+        config.tunnel.as_profiles.push(AsProfileConfig {
+            as_id: "as-1".into(),
+            key: Some(service::config::Secret(AS_KEY.parse().expect("key"))),
+            transport_key: None,
+            max_time_deviation_s: 60,
+            max_in_flight: 4,
+            timeout_ms: 2000,
+            routes: vec![RouteConfig {
+                url: as_url.clone(),
+                content_type: ContentTypeConfig::Json,
+            }],
+        });
+    })
+    .await;
+    // A LoRaWAN 1.0.3 device whose profile allows counter resets (seed 001 §6.4.1: "1.0
+    // when ABP automatic reset is allowed").
+    let mut profile = nsd::device::DeviceProfile::defaults(
+        "abp103",
+        lorawan::region::Region::Eu868,
+        MacVersion::V1_0_3,
+    );
+    profile.supports_join = false;
+    profile.abp_counter_reset = true;
+    running.server.put_profile(profile).await.expect("profile");
+    running
+        .server
+        .put_device(
+            Device {
+                dev_eui: Eui64::from_u64(9),
+                name: "old meter".into(),
+                tenant: "acme".into(),
+                profile: "abp103".into(),
+                join_eui: None,
+                as_link: Some(DeviceAsLink {
+                    as_id: "as-1".into(),
+                    lrn_infos: String::new(),
+                    customer_id: "100".into(),
+                    customer_data: None,
+                    driver_cfg: None,
+                    downlink_rate_per_s: None,
+                    downlink_burst: None,
+                }),
+            },
+            Some(Session::new(
+                DevAddr::from_be_bytes(ADDR.to_be_bytes()),
+                MacVersion::V1_0_3,
+                SessionKeys {
+                    network: NetworkKeys::V1_0 {
+                        nwk_s_key: AesKey::new(NWK_S_KEY),
+                    },
+                    app_s_key: Some(AesKey::new(APP_S_KEY)),
+                },
+            )),
+        )
+        .await
+        .expect("device");
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let heard = [Heard::new(0, -80, 7.5)];
+    let mut device = sim_device(MacVersion::V1_0_3);
+    for payload in [b"a", b"b"] {
+        let up = device
+            .uplink(&Uplink::unconfirmed(2, payload))
+            .expect("uplink");
+        running.sim.uplink(&up, &radio, &heard).await.expect("sent");
+        let report = next_report(&mut reports).await;
+        assert!(
+            report.body.get("DevEUI_uplink").is_some(),
+            "{}",
+            report.body
+        );
+    }
+    // The device reboots: its counter starts again at 0.
+    let mut rebooted = sim_device(MacVersion::V1_0_3);
+    let up = rebooted
+        .uplink(&Uplink::unconfirmed(2, b"c"))
+        .expect("uplink");
+    running.sim.uplink(&up, &radio, &heard).await.expect("sent");
+    let mut notification = None;
+    for _ in 0..2 {
+        let report = next_report(&mut reports).await;
+        if report.body.get("DevEUI_notification").is_some() {
+            notification = Some(report);
+        }
+    }
+    let report = notification.expect("a reset notification");
+    let n = &report.body["DevEUI_notification"];
+    assert_eq!(
+        (n["Type"].clone(), n["Var1"].clone()),
+        ("reset".into(), "automatic_reset".into()),
+        "{}",
+        report.body
+    );
+    assert!(n["FCntDn"].is_number(), "1.0: FCntDn: {}", report.body);
+    assert!(signed(&report, "1000000000000000009"), "{}", report.query);
     running.daemon.stop().await.expect("stops");
 }

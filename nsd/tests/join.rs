@@ -246,6 +246,11 @@ enum Reach {
 /// An nsd of NetID 000013 with two gateways, OTAA profiles for 1.0.4 and 1.1, and the jsd as
 /// the join server of every JoinEUI.
 async fn start_nsd(jsd: &Jsd, reach: Reach) -> Nsd {
+    start_nsd_with(jsd, reach, |_| {}).await
+}
+
+/// [`start_nsd`], letting `adjust` change the config first.
+async fn start_nsd_with(jsd: &Jsd, reach: Reach, adjust: impl FnOnce(&mut nsd::Config)) -> Nsd {
     let scratch = ScratchDatabase::create(Engine::Sqlite).await;
     let env: BTreeMap<String, String> = [
         ("NSD_SERVER__LISTEN", "127.0.0.1:0"),
@@ -275,6 +280,7 @@ async fn start_nsd(jsd: &Jsd, reach: Reach) -> Nsd {
         name: "ops".into(),
         token: NS_OPS_TOKEN.into(),
     });
+    adjust(&mut config);
     let (tx, served) = mpsc::unbounded_channel();
     let (daemon, handles) = nsd::start_with(&config, Some(tx))
         .await
@@ -666,4 +672,121 @@ async fn devices_created_with_an_owner_token_are_claimed_and_released_on_delete(
     let (status, _) = nsd.admin(reqwest::Method::GET, &path(&doomed), None).await;
     assert_eq!(status, 404);
     nsd.daemon.stop().await.expect("nsd stops");
+}
+
+/// The AS's side of the tunnel: its URL and the bodies it receives.
+async fn application_server() -> (String, mpsc::UnboundedReceiver<(String, String)>) {
+    use axum::extract::RawQuery;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/as",
+        axum::routing::post(move |RawQuery(query): RawQuery, body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((query.unwrap_or_default(), body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/as"), rx)
+}
+
+#[tokio::test]
+async fn a_1_0_4_join_is_notified_to_the_as_with_the_app_s_key_wrapped_by_its_transport_key() {
+    join_notification(SimVersion::V1_0_4).await;
+}
+
+#[tokio::test]
+async fn a_1_1_join_is_notified_on_the_rekey_ind_uplink() {
+    join_notification(SimVersion::V1_1).await;
+}
+
+/// The `join` notification (seed 001 §6.4.1): at the join-request for 1.0.4 (DevNonce
+/// counter-based), on the uplink carrying `RekeyInd` for 1.1; `Var1` the AppSKey the device
+/// derived, wrapped with the AS transport key.
+async fn join_notification(version: SimVersion) {
+    use nsd::tunnel::config::{AsProfileConfig, ContentTypeConfig, DeviceAsLink, RouteConfig};
+    const ASTK: [u8; 16] = [0x5a; 16];
+    let v1_1 = version == SimVersion::V1_1;
+    let (as_url, mut reports) = application_server().await;
+    let jsd = Jsd::start(v1_1).await;
+    let device = TestDevice::new(7, version);
+    let tokens = jsd.import(&[&device]).await;
+    jsd.claim(&device, &tokens[0], "000013").await;
+    let reach = if v1_1 { Reach::BiWithKek } else { Reach::Bi };
+    let mut nsd = start_nsd_with(&jsd, reach, |config| {
+        config.tunnel.as_profiles.push(AsProfileConfig {
+            as_id: "as-1".into(),
+            key: Some(Secret(
+                "46ab678cd45df4a4e4b375eacd096acc".parse().expect("key"),
+            )),
+            transport_key: Some(Secret(AesKey::new(ASTK))),
+            max_time_deviation_s: 60,
+            max_in_flight: 4,
+            timeout_ms: 2000,
+            routes: vec![RouteConfig {
+                url: as_url.clone(),
+                content_type: ContentTypeConfig::Json,
+            }],
+        });
+    })
+    .await;
+    let mut provisioned = device.nsd_device();
+    provisioned.as_link = Some(DeviceAsLink {
+        as_id: "as-1".into(),
+        lrn_infos: String::new(),
+        customer_id: "100".into(),
+        customer_data: None,
+        driver_cfg: None,
+        downlink_rate_per_s: None,
+        downlink_burst: None,
+    });
+    nsd.server
+        .put_device(provisioned, None)
+        .await
+        .expect("device");
+
+    let mut sim = device.sim();
+    join(&mut nsd, &mut sim).await;
+    if v1_1 {
+        // Nothing yet: the 1.1 join is reported on the RekeyInd uplink (CID 0x0B, minor 1).
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), reports.recv())
+                .await
+                .is_err(),
+            "no notification before RekeyInd"
+        );
+        let up = sim
+            .uplink(&on_radio(Uplink::mac_only(&[0x0b, 0x01])))
+            .expect("uplink");
+        nsd.sim.uplink(&up, &radio(), &heard()).await.expect("sent");
+    }
+    let (query, body) = tokio::time::timeout(WAIT, reports.recv())
+        .await
+        .expect("a notification in time")
+        .expect("AS running");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    let n = &body["DevEUI_notification"];
+    assert_eq!(n["Type"], "join", "{body}");
+    assert_eq!(n["DevEUI"], format!("{:X}", device.dev_eui()), "{body}");
+    let counter = if v1_1 { "AFCntDn" } else { "FCntDn" };
+    assert_eq!(n[counter], 0, "a new session: {body}");
+    assert!(query.contains("Token="), "{query}");
+    // Var1: the AppSKey the device derived, wrapped with the AS transport key (RFC 3394).
+    let wrapped = hex::decode(n["Var1"].as_str().expect("Var1")).expect("hex");
+    let app_s_key = lorawan::keywrap::unwrap_key(&AesKey::new(ASTK), &wrapped).expect("unwraps");
+    let derived = match sim.session().expect("session").keys() {
+        conformance_tests::sim::device::SessionKeys::V1_0 { app_s_key, .. }
+        | conformance_tests::sim::device::SessionKeys::V1_1 { app_s_key, .. } => *app_s_key,
+    };
+    assert_eq!(app_s_key, AesKey::new(derived));
+    nsd.daemon.stop().await.expect("nsd stops");
+    jsd.running.stop().await.expect("jsd stops");
 }

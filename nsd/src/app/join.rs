@@ -241,6 +241,19 @@ impl NetworkServer {
         {
             return JoinOutcome::Refused(format!("storing the session: {e}"));
         }
+        // Announced once the join-accept is out (seed 001 §6.4.1: "After sending the
+        // Join-accept message, the new AppSKey is reported to the Application Server").
+        let notice = super::notice::Notice::Joined {
+            dev_eui,
+            dev_addr,
+            mac_version: joined.session.mac_version,
+            app_s_key: joined.session.keys.app_s_key,
+            time: frame
+                .receptions
+                .first()
+                .and_then(|rx| rx.time)
+                .unwrap_or_else(std::time::SystemTime::now),
+        };
         {
             let mut entry = entry.lock().await;
             entry.set_session(joined.session);
@@ -267,6 +280,11 @@ impl NetworkServer {
             .await;
         if delivery.status != DeliveryStatus::Sent {
             tracing::warn!(%dev_eui, ?delivery, "join-accept not transmitted");
+        }
+        // 1.1 devices are announced on their RekeyInd instead (see `uplink`).
+        let v1_1 = matches!(&notice, super::notice::Notice::Joined { mac_version, .. } if *mac_version == lorawan::join::MacVersion::V1_1);
+        if delivery.status == DeliveryStatus::Sent && !v1_1 {
+            self.notify(notice);
         }
         JoinOutcome::Joined {
             dev_eui,

@@ -10,6 +10,7 @@
 //! - [`answer`]: the class A downlink that answers an uplink (ACK, queue head);
 //! - [`class_c`]: class C frames sent as soon as they are queued;
 //! - [`multicast`]: multicast groups and their frames;
+//! - [`notice`]: joins, counter resets and multicast frames announced to subscribers;
 //! - [`join`]: a join-request → `JoinReq` to the join server → session → join-accept;
 //! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink.
 
@@ -20,6 +21,7 @@ pub mod devices;
 pub mod downlink;
 pub mod join;
 pub mod multicast;
+pub mod notice;
 pub mod pipeline;
 pub mod tunnel;
 pub mod uplink;
@@ -79,6 +81,7 @@ pub struct NetworkServer {
     gateways_store: GatewayStore,
     events: broadcast::Sender<Arc<UplinkEvent>>,
     sent: broadcast::Sender<Arc<crate::tunnel::report::DownlinkSent>>,
+    notices: broadcast::Sender<Arc<notice::Notice>>,
 }
 
 impl std::fmt::Debug for NetworkServer {
@@ -122,6 +125,7 @@ impl NetworkServer {
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (sent, _) = broadcast::channel(EVENT_BACKLOG);
+        let (notices, _) = broadcast::channel(EVENT_BACKLOG);
         Ok(Self {
             net_id: settings.net_id,
             nsid: settings.nsid,
@@ -137,6 +141,7 @@ impl NetworkServer {
             gateways_store,
             events,
             sent,
+            notices,
         })
     }
 

@@ -176,10 +176,19 @@ impl NetworkServer {
         let gateways = tokio::spawn(delivery.run(gateways))
             .await
             .unwrap_or_default();
-        Ok(MulticastReport {
+        let report = MulticastReport {
             f_cnt: frame.f_cnt,
             gateways,
-        })
+        };
+        // The tunnel's multicast summary report.
+        self.notify(super::notice::Notice::MulticastSent {
+            group: id.to_owned(),
+            dev_addr: group.dev_addr,
+            f_port,
+            report: report.clone(),
+            time: SystemTime::now(),
+        });
+        Ok(report)
     }
 }
 

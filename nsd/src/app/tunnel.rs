@@ -97,7 +97,7 @@ impl TunnelNetwork for NetworkServer {
 impl NetworkServer {
     /// The counter the AS must encrypt its next frame for: FCntDown (1.0) or AFCntDown
     /// (1.1), past every AS-encrypted frame already queued.
-    async fn next_as_counter(&self, dev_eui: Eui64) -> Result<u32, DownlinkRefusal> {
+    pub(crate) async fn next_as_counter(&self, dev_eui: Eui64) -> Result<u32, DownlinkRefusal> {
         let entry = self
             .registry
             .get(dev_eui)

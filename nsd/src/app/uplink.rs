@@ -266,6 +266,37 @@ impl NetworkServer {
             mac_events: mac_outcome.events,
             needs_downlink: mac_outcome.needs_downlink,
         });
+        let rekeyed = event
+            .mac_events
+            .iter()
+            .any(|e| matches!(e, crate::mac::MacEvent::Rekeyed { .. }));
+        if rekeyed {
+            // 1.1 OTAA: the tunnel's `join` notification "is triggered by the uplink frame
+            // containing the ReKeyInd MAC command" (seed 001 §6.4.1).
+            self.notify(super::notice::Notice::Joined {
+                dev_eui,
+                dev_addr,
+                mac_version: version,
+                app_s_key: session.keys.app_s_key,
+                time: event
+                    .receptions
+                    .first()
+                    .and_then(|rx| rx.time)
+                    .unwrap_or(received_at),
+            });
+        }
+        if matches!(matched.counter, Counter::Reset) {
+            // The tunnel's `reset` notification (seed 001 §6.4.1, ABP automatic reset).
+            self.notify(super::notice::Notice::CounterReset {
+                dev_eui,
+                dev_addr,
+                time: event
+                    .receptions
+                    .first()
+                    .and_then(|rx| rx.time)
+                    .unwrap_or(received_at),
+            });
+        }
         // No subscriber is not an error: the AS side may not be configured.
         let _ = self.events.send(event.clone());
         UplinkOutcome::Accepted(event)

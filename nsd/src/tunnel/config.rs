@@ -24,7 +24,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lorawan::ids::AesKey;
+use lorawan::ids::{AesKey, Eui64};
 use serde::Deserialize;
 use service::config::Secret;
 use service::ratelimit::Quota;
@@ -54,6 +54,28 @@ pub struct TunnelConfig {
     /// The application servers.
     #[serde(default)]
     pub as_profiles: Vec<AsProfileConfig>,
+    /// Which multicast groups report to which AS (multicast summary reports).
+    #[serde(default)]
+    pub multicast: Vec<MulticastLinkConfig>,
+}
+
+/// `[[tunnel.multicast]]`: the AS a multicast group's summary reports go to. A group is a
+/// "virtual" device (seed 000): it has a DevEUI for the reports and an AS link like a device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MulticastLinkConfig {
+    /// The multicast group's id, as provisioned through the admin API.
+    pub group: String,
+    /// The DevEUI the reports name the group by (16 hex digits).
+    pub dev_eui: String,
+    /// The AS profile's `AS_ID`.
+    pub as_id: String,
+    /// `LrnInfos`.
+    #[serde(default)]
+    pub lrn_infos: String,
+    /// `CustomerID`.
+    #[serde(default)]
+    pub customer_id: String,
 }
 
 impl Default for TunnelConfig {
@@ -65,6 +87,7 @@ impl Default for TunnelConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             history: default_history(),
             as_profiles: Vec::new(),
+            multicast: Vec::new(),
         }
     }
 }
@@ -78,6 +101,10 @@ pub struct AsProfileConfig {
     /// The Tunnel Interface Authentication Key (32 hex digits); absent: security off.
     #[serde(default)]
     pub key: Option<Secret<AesKey>>,
+    /// The AS transport key (32 hex digits) the `join` notification wraps the AppSKey with;
+    /// absent: join notifications carry no key.
+    #[serde(default)]
+    pub transport_key: Option<Secret<AesKey>>,
     /// Largest accepted `Time` deviation of a downlink, seconds.
     #[serde(default = "default_max_time_deviation_s")]
     pub max_time_deviation_s: u64,
@@ -142,6 +169,17 @@ pub enum TunnelConfigError {
         /// The URL.
         url: String,
     },
+    /// A multicast link naming an AS that is not configured.
+    #[error("tunnel.multicast: group {group:?} names as_id {as_id:?}, which is not in tunnel.as_profiles")]
+    MulticastAs {
+        /// The group.
+        group: String,
+        /// The missing AS.
+        as_id: String,
+    },
+    /// A multicast link whose DevEUI is not 16 hex digits.
+    #[error("tunnel.multicast: group {0:?}: dev_eui must be 16 hex digits")]
+    MulticastDevEui(String),
     /// A zero limit or timeout.
     #[error("tunnel.as_profiles[{0}]: max_in_flight and timeout_ms must be above 0")]
     Limits(String),
@@ -193,6 +231,7 @@ impl TunnelConfig {
             let profile = AsProfile {
                 as_id: p.as_id.clone(),
                 key: p.key.as_ref().map(|secret| secret.0),
+                transport_key: p.transport_key.as_ref().map(|secret| secret.0),
                 max_time_deviation: Duration::from_secs(p.max_time_deviation_s),
                 routes,
                 max_in_flight: p.max_in_flight,
@@ -201,6 +240,41 @@ impl TunnelConfig {
             profiles.insert(p.as_id.clone(), Arc::new(profile));
         }
         Ok(profiles)
+    }
+}
+
+impl TunnelConfig {
+    /// The multicast groups' report targets by group id: the DevEUI reports name and the
+    /// routing, checked against `profiles`.
+    pub fn multicast_links(
+        &self,
+        profiles: &HashMap<String, Arc<AsProfile>>,
+    ) -> Result<HashMap<String, (Eui64, AsRouting)>, TunnelConfigError> {
+        self.multicast
+            .iter()
+            .map(|m| {
+                let dev_eui: Eui64 = m
+                    .dev_eui
+                    .parse()
+                    .map_err(|_| TunnelConfigError::MulticastDevEui(m.group.clone()))?;
+                let profile =
+                    profiles
+                        .get(&m.as_id)
+                        .ok_or_else(|| TunnelConfigError::MulticastAs {
+                            group: m.group.clone(),
+                            as_id: m.as_id.clone(),
+                        })?;
+                let routing = AsRouting {
+                    profile: Arc::clone(profile),
+                    lrn_infos: m.lrn_infos.clone(),
+                    customer_id: m.customer_id.clone(),
+                    customer_data: None,
+                    driver_cfg: None,
+                    downlink_quota: None,
+                };
+                Ok((m.group.clone(), (dev_eui, routing)))
+            })
+            .collect()
     }
 }
 
@@ -346,6 +420,29 @@ mod tests {
         );
         assert!(key_error.contains("text withheld: a secret"), "{key_error}");
         assert!(bad("unknown = 1").contains("unknown"));
+    }
+
+    #[test]
+    fn multicast_groups_link_to_a_configured_as() {
+        let text = format!(
+            "{EXAMPLE}\n[[multicast]]\ngroup = \"lights\"\ndev_eui = \"70B3D5FFFE000001\"\nas_id = \"open.as\"\ncustomer_id = \"42\""
+        );
+        let config: TunnelConfig = toml::from_str(&text).expect("config");
+        let profiles = config.profiles().expect("profiles");
+        let links = config.multicast_links(&profiles).expect("links");
+        let (dev_eui, routing) = &links["lights"];
+        assert_eq!(format!("{dev_eui:X}"), "70B3D5FFFE000001");
+        assert_eq!(routing.profile.as_id, "open.as");
+        assert_eq!(routing.customer_id, "42");
+        let missing = text.replace(
+            "as_id = \"open.as\"\ncustomer_id",
+            "as_id = \"nope\"\ncustomer_id",
+        );
+        let config: TunnelConfig = toml::from_str(&missing).expect("config");
+        let error = config
+            .multicast_links(&config.profiles().expect("profiles"))
+            .expect_err("unknown AS");
+        assert!(error.to_string().contains("nope"), "{error}");
     }
 
     #[test]

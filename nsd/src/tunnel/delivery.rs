@@ -301,8 +301,8 @@ impl ReportDelivery {
         Some(self.submit(&report, &routing, now))
     }
 
-    /// Reports an accepted uplink when §6.1.1 says so, and the `devstatusans` notification
-    /// it triggers; returns the records' ids.
+    /// Reports an accepted uplink when §6.1.1 says so, and the notifications it triggers
+    /// (`reset` on a 1.1 `ResetInd`, `devstatusans`); returns the records' ids.
     pub async fn report_uplink<N: TunnelNetwork>(
         self: &Arc<Self>,
         network: &N,
@@ -318,7 +318,17 @@ impl ReportDelivery {
             let report = report::uplink(event, &routing, &details, &self.config.lrc_id);
             ids.push(self.submit(&report, &routing, now));
         }
-        if let Some(what) = report::dev_status_notification(event) {
+        // 1.1 ABP `ResetInd`: "triggered by the uplink frame containing the ResetInd MAC
+        // command … The AFCntDn is NOT reset to 0 in this report" (§6.4.1).
+        let reset = event
+            .mac_events
+            .iter()
+            .any(|e| matches!(e, crate::mac::MacEvent::DeviceReset { .. }))
+            .then_some(report::Notification::AutomaticReset);
+        for what in reset
+            .into_iter()
+            .chain(report::dev_status_notification(event))
+        {
             let time = event
                 .receptions
                 .first()

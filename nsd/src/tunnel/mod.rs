@@ -90,6 +90,11 @@ pub struct AsProfile {
     /// The Tunnel Interface Authentication Key. `Some` activates the uplink/downlink security
     /// of §6.5 and §7.3: reports carry `AS_ID`, `Time` and `Token`, and downlinks must.
     pub key: Option<AesKey>,
+    /// The AS transport key (ASTK): the `join` notification's `Var1` is the new AppSKey
+    /// "encrypted with AS transport key" (seed 001 §6.4.3), wrapped with it (RFC 3394).
+    /// `None`: the AS gets no AppSKey (the notification says the join happened, without
+    /// `Var1`); the key never travels in the clear.
+    pub transport_key: Option<AesKey>,
     /// The largest accepted difference between a downlink's `Time` and our clock.
     pub max_time_deviation: Duration,
     /// Where reports go.
@@ -108,6 +113,7 @@ impl AsProfile {
         Self {
             as_id: as_id.to_owned(),
             key,
+            transport_key: None,
             max_time_deviation: Duration::from_secs(30),
             routes: vec![AsRoute {
                 url: url.to_owned(),

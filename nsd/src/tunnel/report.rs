@@ -563,8 +563,8 @@ pub enum Notification {
     AdminReset,
     /// `join`: the new AppSKey, encrypted with the AS transport key, as text.
     Join {
-        /// `Var1`.
-        app_s_key: String,
+        /// `Var1`; `None` when the AS has no transport key (or we have no AppSKey).
+        app_s_key: Option<String>,
     },
     /// `devstatusans`: battery and margin of a `DevStatusAns` on a frame without payload.
     DevStatusAns {
@@ -603,7 +603,7 @@ pub fn notification(
     let (kind, var1, var2) = match what {
         Notification::AutomaticReset => ("reset", "automatic_reset".to_owned(), None),
         Notification::AdminReset => ("reset", "admin_reset".to_owned(), None),
-        Notification::Join { app_s_key } => ("join", app_s_key.clone(), None),
+        Notification::Join { app_s_key } => ("join", app_s_key.clone().unwrap_or_default(), None),
         Notification::DevStatusAns { battery, margin } => (
             "devstatusans",
             battery.to_string(),
@@ -611,7 +611,9 @@ pub fn notification(
         ),
     };
     r.text("Type", kind);
-    r.text("Var1", var1);
+    if !var1.is_empty() {
+        r.text("Var1", var1);
+    }
     if let Some(var2) = var2 {
         r.text("Var2", var2);
     }

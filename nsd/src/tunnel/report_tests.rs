@@ -446,3 +446,37 @@ fn esp_follows_the_formula() {
     // Below the noise floor the signal power is about RSSI + SNR.
     assert!((esp(-120.0, -10.0) - -130.4139).abs() < 1e-3);
 }
+
+#[test]
+fn join_notification_carries_the_wrapped_app_s_key_or_nothing() {
+    let dev_eui: Eui64 = "000000000F1D8693".parse().expect("eui");
+    let dev_addr: DevAddr = "0405F519".parse().expect("addr");
+    let t = UNIX_EPOCH + Duration::from_secs(1_547_544_679);
+    let join = |app_s_key: Option<String>| {
+        notification(
+            dev_eui,
+            dev_addr,
+            &Notification::Join { app_s_key },
+            t,
+            None,
+            Some(0),
+            &routing(None),
+            "1",
+        )
+    };
+    let wrapped = join(Some(
+        "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5".into(),
+    ));
+    assert_eq!(wrapped.field("Type"), Some(&Value::Text("join".into())));
+    assert_eq!(
+        wrapped.field("Var1"),
+        Some(&Value::Text(
+            "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5".into()
+        ))
+    );
+    assert_eq!(wrapped.field("AFCntDn"), Some(&Value::Int(0)));
+    assert_eq!(wrapped.field("FCntDn"), None);
+    let bare = join(None);
+    assert_eq!(bare.field("Type"), Some(&Value::Text("join".into())));
+    assert_eq!(bare.field("Var1"), None);
+}

@@ -79,6 +79,14 @@ pub async fn start_with(gateways: usize, adjust: impl FnOnce(&mut nsd::Config)) 
     launch(&vec![SimGatewaySpec::default(); gateways], &[], adjust).await
 }
 
+/// One simulated gateway per spec, letting `adjust` change the config first.
+pub async fn start_specs_with(
+    gateways: &[SimGatewaySpec],
+    adjust: impl FnOnce(&mut nsd::Config),
+) -> Running {
+    launch(gateways, &[], adjust).await
+}
+
 /// Starts the nsd with `env` on top of the test defaults, and one simulated gateway per spec.
 pub async fn start_specs(gateways: &[SimGatewaySpec], env: &[(&str, &str)]) -> Running {
     launch(gateways, env, |_| {}).await
