@@ -89,6 +89,7 @@ async fn main() {
                         driver_cfg: None,
                         downlink_rate_per_s: None,
                         downlink_burst: None,
+                        confirmed_downlinks: true,
                     }),
                 },
                 Some(Session::new(

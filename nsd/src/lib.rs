@@ -134,6 +134,7 @@ pub async fn start_with(
             .tunnel
             .profiles()
             .map_err(|e| setup(format!("tunnel: {e}")))?,
+        keepalive_timeout: Duration::from_secs(config.gateways.keepalive_timeout_s),
     };
     let delivery = tunnel::delivery::ReportDelivery::new(config.tunnel.delivery())
         .map_err(|e| setup(format!("tunnel client: {e}")))?;

@@ -135,6 +135,7 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
                     driver_cfg: None,
                     downlink_rate_per_s: None,
                     downlink_burst: None,
+                    confirmed_downlinks: true,
                 }),
             },
             Some(Session::new(
@@ -366,6 +367,7 @@ async fn an_abp_counter_reset_is_notified_as_automatic_reset() {
                     driver_cfg: None,
                     downlink_rate_per_s: None,
                     downlink_burst: None,
+                    confirmed_downlinks: true,
                 }),
             },
             Some(Session::new(

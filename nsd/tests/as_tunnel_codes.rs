@@ -130,6 +130,7 @@ async fn linked_device(
                     driver_cfg: None,
                     downlink_rate_per_s: rate.and_then(std::num::NonZeroU32::new),
                     downlink_burst: None,
+                    confirmed_downlinks: true,
                 }),
             },
             Some(Session::new(

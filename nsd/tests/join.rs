@@ -747,6 +747,7 @@ async fn join_notification(version: SimVersion) {
         driver_cfg: None,
         downlink_rate_per_s: None,
         downlink_burst: None,
+        confirmed_downlinks: true,
     });
     nsd.server
         .put_device(provisioned, None)

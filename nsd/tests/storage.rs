@@ -32,6 +32,7 @@ fn device(n: u64, profile: &str) -> Device {
             driver_cfg: None,
             downlink_rate_per_s: None,
             downlink_burst: None,
+            confirmed_downlinks: true,
         }),
     }
 }

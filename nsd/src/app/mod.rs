@@ -63,6 +63,8 @@ pub struct Settings {
     pub tenancy: crate::device::tenancy::Tenancy,
     /// The application servers (LRC-AS tunnel), by AS_ID.
     pub as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
+    /// A gateway silent for longer is not connected (its frames cannot go down).
+    pub keepalive_timeout: std::time::Duration,
 }
 
 /// The shared state of one network server.
@@ -74,6 +76,7 @@ pub struct NetworkServer {
     downlinks: downlink::Downlinks,
     tenancy: crate::device::tenancy::Tenancy,
     as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
+    keepalive_timeout: std::time::Duration,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
     gateways: Arc<GatewayRegistry>,
@@ -134,6 +137,7 @@ impl NetworkServer {
             downlinks: settings.downlinks,
             tenancy: settings.tenancy,
             as_profiles: settings.as_profiles,
+            keepalive_timeout: settings.keepalive_timeout,
             registry,
             profiles: RwLock::new(profiles),
             gateways,

@@ -87,6 +87,7 @@ impl TunnelNetwork for NetworkServer {
             }
             let _: AsCounter = counter;
         }
+        self.deliverable(dev_eui, &frame).await?;
         self.enqueue(dev_eui, frame)
             .await
             .map(|_| ())
@@ -95,6 +96,63 @@ impl TunnelNetwork for NetworkServer {
 }
 
 impl NetworkServer {
+    /// The seed's refusals that depend on the device and its gateways (seed 001 §7.1.5):
+    /// confirmed downlinks not allowed for it (103), a payload larger than its RX2 data rate
+    /// carries (116: RX2 is the window every class A and C frame can fall back to), and no
+    /// connected gateway among those that heard it last (115).
+    async fn deliverable(
+        &self,
+        dev_eui: Eui64,
+        frame: &crate::downlink::queue::NewDownlink,
+    ) -> Result<(), DownlinkRefusal> {
+        let entry = self
+            .registry
+            .get(dev_eui)
+            .ok_or(DownlinkRefusal::UnknownDevice)?;
+        let entry = entry.lock().await;
+        let confirmed = frame.confirmation == crate::downlink::queue::Confirmation::Confirmed;
+        if confirmed
+            && entry
+                .device
+                .as_link
+                .as_ref()
+                .is_some_and(|link| !link.confirmed_downlinks)
+        {
+            return Err(DownlinkRefusal::ConfirmedNotAllowed);
+        }
+        let rx2_data_rate = entry
+            .session
+            .as_ref()
+            .and_then(|s| s.mac.as_ref())
+            .map_or(entry.profile.rx2_data_rate, |mac| {
+                mac.confirmed.rx2_data_rate
+            });
+        let max = entry.profile.region.params().max_payload(
+            rx2_data_rate,
+            lorawan::region::DwellTime::NoLimit,
+            lorawan::region::Repeater::NotCompatible,
+        );
+        if let Some(max) = max {
+            if frame.payload.bytes().len() > usize::from(max.n) {
+                return Err(DownlinkRefusal::PayloadTooBigForDataRate {
+                    slot: crate::tunnel::SizeLimitSlot::Rx2,
+                    data_rate: rx2_data_rate,
+                    max_size: usize::from(max.n),
+                });
+            }
+        }
+        let now = std::time::SystemTime::now();
+        let heard_by_connected = entry.last_receptions.iter().any(|rx| {
+            self.gateways
+                .status(rx.gateway)
+                .is_some_and(|s| s.is_connected(now, self.keepalive_timeout))
+        });
+        if !entry.last_receptions.is_empty() && !heard_by_connected {
+            return Err(DownlinkRefusal::NoBaseStation);
+        }
+        Ok(())
+    }
+
     /// The counter the AS must encrypt its next frame for: FCntDown (1.0) or AFCntDown
     /// (1.1), past every AS-encrypted frame already queued.
     pub(crate) async fn next_as_counter(&self, dev_eui: Eui64) -> Result<u32, DownlinkRefusal> {

@@ -302,6 +302,14 @@ pub struct DeviceAsLink {
     /// And this many at once (defaults to the rate).
     #[serde(default)]
     pub downlink_burst: Option<NonZeroU32>,
+    /// Whether the AS may send confirmed downlinks to the device (seed 001 code 103 when
+    /// not).
+    #[serde(default = "confirmed_allowed")]
+    pub confirmed_downlinks: bool,
+}
+
+const fn confirmed_allowed() -> bool {
+    true
 }
 
 impl DeviceAsLink {

@@ -193,6 +193,49 @@ pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev
         .expect("device");
 }
 
+/// Provisions ABP device `dev_eui` (EU868, profile "abp", the test keys) linked to an AS.
+pub async fn abp_device_linked(
+    server: &NetworkServer,
+    version: MacVersion,
+    dev_eui: u64,
+    link: nsd::tunnel::config::DeviceAsLink,
+) {
+    abp_device(server, version, dev_eui).await;
+    let view = server
+        .device(Eui64::from_u64(dev_eui))
+        .await
+        .expect("provisioned");
+    let network = if version >= MacVersion::V1_1 {
+        NetworkKeys::V1_1 {
+            f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
+            s_nwk_s_int_key: AesKey::new(S_NWK_S_INT_KEY),
+            nwk_s_enc_key: AesKey::new(NWK_S_ENC_KEY),
+        }
+    } else {
+        NetworkKeys::V1_0 {
+            nwk_s_key: AesKey::new(NWK_S_KEY),
+        }
+    };
+    let session = Session::new(
+        DevAddr::from_be_bytes(ADDR.to_be_bytes()),
+        version,
+        SessionKeys {
+            network,
+            app_s_key: Some(AesKey::new(APP_S_KEY)),
+        },
+    );
+    server
+        .put_device(
+            Device {
+                as_link: Some(link),
+                ..view.device
+            },
+            Some(session),
+        )
+        .await
+        .expect("linked");
+}
+
 /// Provisions an EU868 class A ABP device of `version`, profile "abp".
 pub async fn abp_device(server: &NetworkServer, version: MacVersion, dev_eui: u64) {
     let mut profile = DeviceProfile::defaults("abp", Region::Eu868, version);
