@@ -153,11 +153,8 @@ async fn launch(
     }
 }
 
-/// Provisions ABP device `dev_eui` of `profile` (created if new) with the test keys.
-pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev_eui: u64) {
-    let version = profile.mac_version;
-    let profile_id = profile.id.clone();
-    server.put_profile(profile).await.expect("profile");
+/// The ABP session of the test keys for `version`.
+pub fn test_session(version: MacVersion) -> Session {
     let network = if version >= MacVersion::V1_1 {
         NetworkKeys::V1_1 {
             f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
@@ -169,14 +166,22 @@ pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev
             nwk_s_key: AesKey::new(NWK_S_KEY),
         }
     };
-    let session = Session::new(
+    Session::new(
         DevAddr::from_be_bytes(ADDR.to_be_bytes()),
         version,
         SessionKeys {
             network,
             app_s_key: Some(AesKey::new(APP_S_KEY)),
         },
-    );
+    )
+}
+
+/// Provisions ABP device `dev_eui` of `profile` (created if new) with the test keys.
+pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev_eui: u64) {
+    let version = profile.mac_version;
+    let profile_id = profile.id.clone();
+    server.put_profile(profile).await.expect("profile");
+    let session = test_session(version);
     server
         .put_device(
             Device {
@@ -205,25 +210,7 @@ pub async fn abp_device_linked(
         .device(Eui64::from_u64(dev_eui))
         .await
         .expect("provisioned");
-    let network = if version >= MacVersion::V1_1 {
-        NetworkKeys::V1_1 {
-            f_nwk_s_int_key: AesKey::new(NWK_S_KEY),
-            s_nwk_s_int_key: AesKey::new(S_NWK_S_INT_KEY),
-            nwk_s_enc_key: AesKey::new(NWK_S_ENC_KEY),
-        }
-    } else {
-        NetworkKeys::V1_0 {
-            nwk_s_key: AesKey::new(NWK_S_KEY),
-        }
-    };
-    let session = Session::new(
-        DevAddr::from_be_bytes(ADDR.to_be_bytes()),
-        version,
-        SessionKeys {
-            network,
-            app_s_key: Some(AesKey::new(APP_S_KEY)),
-        },
-    );
+    let session = test_session(version);
     server
         .put_device(
             Device {
