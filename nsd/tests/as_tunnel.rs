@@ -13,9 +13,9 @@ use axum::routing::post;
 use axum::Router;
 use common::*;
 use conformance_tests::sim::{Heard, RadioParams, Uplink};
-use lorawan::ids::{AesKey, DevAddr, Eui64};
+use lorawan::ids::{AesKey, Eui64};
 use lorawan::join::MacVersion;
-use nsd::device::{Device, NetworkKeys, Session, SessionKeys};
+use nsd::device::Device;
 use nsd::tunnel::config::{AsProfileConfig, ContentTypeConfig, DeviceAsLink, RouteConfig};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -138,16 +138,7 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
                     confirmed_downlinks: true,
                 }),
             },
-            Some(Session::new(
-                DevAddr::from_be_bytes(ADDR.to_be_bytes()),
-                MacVersion::V1_0_4,
-                SessionKeys {
-                    network: NetworkKeys::V1_0 {
-                        nwk_s_key: AesKey::new(NWK_S_KEY),
-                    },
-                    app_s_key: Some(AesKey::new(APP_S_KEY)),
-                },
-            )),
+            Some(test_session(MacVersion::V1_0_4)),
         )
         .await
         .expect("linked");
@@ -370,16 +361,7 @@ async fn an_abp_counter_reset_is_notified_as_automatic_reset() {
                     confirmed_downlinks: true,
                 }),
             },
-            Some(Session::new(
-                DevAddr::from_be_bytes(ADDR.to_be_bytes()),
-                MacVersion::V1_0_3,
-                SessionKeys {
-                    network: NetworkKeys::V1_0 {
-                        nwk_s_key: AesKey::new(NWK_S_KEY),
-                    },
-                    app_s_key: Some(AesKey::new(APP_S_KEY)),
-                },
-            )),
+            Some(test_session(MacVersion::V1_0_3)),
         )
         .await
         .expect("device");
