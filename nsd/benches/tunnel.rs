@@ -88,6 +88,7 @@ fn event() -> UplinkEvent {
         fine_timestamp_ns: None,
     };
     UplinkEvent {
+        roaming: None,
         dev_eui: Eui64::from_u64(0x0f1d_8693),
         dev_addr: DevAddr::from_u32(0x0405_f519),
         mac_version: MacVersion::V1_0_4,

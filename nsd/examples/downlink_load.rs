@@ -81,6 +81,7 @@ async fn main() {
                     tenant: "load".into(),
                     profile: "abp".into(),
                     join_eui: None,
+                    roaming: false,
                     as_link: Some(DeviceAsLink {
                         as_id: "load-as".into(),
                         lrn_infos: String::new(),

@@ -68,6 +68,7 @@ fn measure(count: u32, version: MacVersion) {
                 tenant: "acme".into(),
                 profile: "abp".into(),
                 join_eui: None,
+                roaming: false,
                 as_link: None,
             },
             profile.clone(),

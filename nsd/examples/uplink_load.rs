@@ -185,6 +185,7 @@ async fn provision(server: &Arc<NetworkServer>, args: &Args) -> Result<(), Strin
                     tenant: "load".into(),
                     profile: "load".into(),
                     join_eui: None,
+                    roaming: false,
                     as_link: None,
                 };
                 server

@@ -50,6 +50,9 @@ pub struct Config {
     /// The LRC-AS tunnel: application servers and report delivery.
     #[serde(default)]
     pub tunnel: crate::tunnel::config::TunnelConfig,
+    /// Passive roaming through the hub.
+    #[serde(default)]
+    pub roaming: crate::roaming::config::RoamingConfig,
 }
 
 /// `[[tenants]]`: what lets another tenant's gateways serve this tenant's devices.
@@ -317,6 +320,9 @@ pub enum ConfigProblem {
     /// `[tunnel]` is unusable.
     #[error("tunnel: {0}")]
     Tunnel(String),
+    /// `[roaming]` is unusable (the text names the key).
+    #[error("{0}")]
+    Roaming(String),
     /// A `[[tenants]]` entry is unusable.
     #[error("tenants[{index}]: {reason}")]
     Tenant {
@@ -450,6 +456,7 @@ impl Config {
         self.tunnel
             .profiles()
             .map_err(|e| ConfigProblem::Tunnel(e.to_string()))?;
+        self.roaming.settings().map_err(ConfigProblem::Roaming)?;
         service::auth::check_operators(&self.operators).map_err(ConfigProblem::Operators)
     }
 }

@@ -80,8 +80,15 @@ pub async fn start_with(
         tracing::warn!("no [[operators]]: the admin API refuses every request");
     }
     let codec = Arc::new(Codec::new().map_err(|e| setup(format!("schemas: {e}")))?);
-    let client = BiClient::new(&ClientConfig::default(), codec)
+    let client = BiClient::new(&ClientConfig::default(), Arc::clone(&codec))
         .map_err(|e| setup(format!("join client: {e}")))?;
+    let roaming = match config.roaming.settings().map_err(setup)? {
+        Some(settings) => Some(Arc::new(
+            app::roaming::Roaming::new(settings, client.clone()).map_err(setup)?,
+        )),
+        None => None,
+    };
+    let pending = PendingAnswers::new();
     let servers = join_servers(config)?;
     let registry = Arc::new(gateway::registry::Registry::new());
     let (receptions, reception_queue) = tokio::sync::mpsc::channel(RECEPTION_QUEUE);
@@ -111,7 +118,7 @@ pub async fn start_with(
         joins: app::join::Joins {
             servers,
             client,
-            pending: PendingAnswers::new(),
+            pending: pending.clone(),
         },
         downlinks: app::downlink::Downlinks::new(udp.clone()).with_options(
             downlink::class_c::ClassCOptions {
@@ -135,6 +142,7 @@ pub async fn start_with(
             .profiles()
             .map_err(|e| setup(format!("tunnel: {e}")))?,
         keepalive_timeout: Duration::from_secs(config.gateways.keepalive_timeout_s),
+        roaming: roaming.clone(),
     };
     let delivery = tunnel::delivery::ReportDelivery::new(config.tunnel.delivery())
         .map_err(|e| setup(format!("tunnel client: {e}")))?;
@@ -177,8 +185,19 @@ pub async fn start_with(
                     () = stopping => {}
                 }
             });
+            if let Some(roaming) = roaming {
+                // The partners and join servers the hub lets us use; ends with the daemon.
+                let stopping = resources.stopping();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = app::roaming::keep_peers_fresh(roaming) => {}
+                        () = stopping => {}
+                    }
+                });
+            }
             handles = Some(Arc::clone(&server));
-            Ok(api::routes(server, &operators, Some(delivery)))
+            let bi = api::bi::router(Arc::clone(&server), codec, pending);
+            Ok(api::routes(server, &operators, Some(delivery)).merge(bi))
         })
         .await?;
     let server = handles.ok_or_else(|| setup("the routes were not built"))?;

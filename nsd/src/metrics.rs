@@ -2,7 +2,8 @@
 //!
 //! - `switchyard_nsd_frames_total{outcome}`: every deduplicated frame the pipeline served,
 //!   by outcome: `accepted` (a new data uplink, reported to the application),
-//!   `retransmission`, `refused`, `join`;
+//!   `retransmission`, `refused`, `join`, `forwarded` (another network's frame sent to its
+//!   home through the hub: passive roaming, forwarding role);
 //! - `switchyard_nsd_class_a_answers_total`: uplinks that got a class A answer (an ACK, an
 //!   ADRACKReq answer, a queued frame) handed to a gateway or refused by the planner.
 //!
@@ -29,6 +30,7 @@ pub struct FrameMetrics {
     retransmission: Counter,
     refused: Counter,
     join: Counter,
+    forwarded: Counter,
     answers: Counter,
 }
 
@@ -60,6 +62,7 @@ impl FrameMetrics {
             retransmission: outcome("retransmission"),
             refused: outcome("refused"),
             join: outcome("join"),
+            forwarded: outcome("forwarded"),
             answers,
         }
     }
@@ -80,6 +83,9 @@ impl FrameMetrics {
             }
             Served::Join(_) => {
                 self.join.inc();
+            }
+            Served::Forwarded(_) => {
+                self.forwarded.inc();
             }
         }
     }

@@ -127,6 +127,7 @@ async fn uplinks_are_reported_signed_and_the_as_downlink_reaches_the_device() {
                 tenant: "acme".into(),
                 profile: "abp".into(),
                 join_eui: None,
+                roaming: false,
                 as_link: Some(DeviceAsLink {
                     as_id: "as-1".into(),
                     lrn_infos: String::new(),
@@ -350,6 +351,7 @@ async fn an_abp_counter_reset_is_notified_as_automatic_reset() {
                 tenant: "acme".into(),
                 profile: "abp103".into(),
                 join_eui: None,
+                roaming: false,
                 as_link: Some(DeviceAsLink {
                     as_id: "as-1".into(),
                     lrn_infos: String::new(),

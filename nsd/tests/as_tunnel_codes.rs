@@ -122,6 +122,7 @@ async fn linked_device(
                 tenant: "acme".into(),
                 profile: profile_id,
                 join_eui: None,
+                roaming: false,
                 as_link: (!as_id.is_empty()).then(|| DeviceAsLink {
                     as_id: as_id.into(),
                     lrn_infos: "UPHTTP_LAB_LORA".into(),

@@ -51,6 +51,7 @@ async fn class_c_device(running: &Running) -> SimDevice {
                 tenant: "acme".into(),
                 profile: "class-c".into(),
                 join_eui: None,
+                roaming: false,
                 as_link: None,
             },
             Some(session),

@@ -49,6 +49,7 @@ async fn concurrent_counter_writes_are_all_stored_and_a_stale_session_is_refused
                 tenant: "acme".into(),
                 profile: "abp".into(),
                 join_eui: None,
+                roaming: false,
                 as_link: None,
             };
             plain

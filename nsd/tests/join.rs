@@ -210,6 +210,7 @@ impl TestDevice {
             tenant: "acme".into(),
             profile: profile_id(self.mac_version()),
             join_eui: Some(Eui64::from_u64(JOIN_EUI)),
+            roaming: false,
             as_link: None,
         }
     }

@@ -79,6 +79,7 @@ fn routing(as_id: &str, routes: Vec<AsRoute>, max_in_flight: usize) -> AsRouting
 
 fn event(dev_eui: Eui64, f_cnt: u32) -> UplinkEvent {
     UplinkEvent {
+        roaming: None,
         dev_eui,
         dev_addr: DevAddr::from_u32(0x0405_f519),
         mac_version: MacVersion::V1_0_4,

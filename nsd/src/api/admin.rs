@@ -292,6 +292,9 @@ struct DeviceBody {
     /// The application server its frames are reported to.
     #[serde(default)]
     as_link: Option<crate::tunnel::config::DeviceAsLink>,
+    /// Roam-out allowed (passive roaming through partners' gateways).
+    #[serde(default)]
+    roaming: bool,
     /// OTAA devices: claim the device on its join server with this owner token first.
     #[serde(default)]
     owner_token: Option<Secret<String>>,
@@ -395,7 +398,7 @@ fn device_json(view: &DeviceView) -> Value {
         "dev_eui": view.device.dev_eui.to_string(), "name": view.device.name,
         "tenant": view.device.tenant, "profile": view.device.profile,
         "join_eui": view.device.join_eui.map(|e| e.to_string()), "session": session,
-        "as_link": view.device.as_link,
+        "as_link": view.device.as_link, "roaming": view.device.roaming,
     })
 }
 
@@ -461,6 +464,7 @@ async fn put_device(
         profile: body.profile,
         join_eui,
         as_link: body.as_link,
+        roaming: body.roaming,
     };
     let view = match (&body.owner_token, session) {
         (Some(token), None) => state.server.put_device_claimed(device, &token.0).await?,

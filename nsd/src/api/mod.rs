@@ -2,9 +2,12 @@
 //!
 //! - [`admin`]: `/api/…`, the admin REST API (profiles, devices, queues, gateways) and its
 //!   OpenAPI document;
-//! - [`multicast`]: the admin API's multicast-group routes.
+//! - [`multicast`]: the admin API's multicast-group routes;
+//! - [`bi`]: `POST /bi`, Backend Interfaces from the hub (passive roaming);
+//! - [`tunnel`]: the application servers' downlink API.
 
 pub mod admin;
+pub mod bi;
 pub mod multicast;
 
 use std::sync::Arc;

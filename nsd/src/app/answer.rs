@@ -49,13 +49,15 @@ pub struct UplinkAsks {
 
 impl NetworkServer {
     /// Sends the class A answer to an uplink of `dev_eui` heard by `receptions`, if one is
-    /// due; `elapsed` says how long ago the uplink arrived. `None`: nothing was due.
+    /// due; `elapsed` says how long ago the uplink arrived. `roamed`: a partner's gateways
+    /// heard it, and the answer goes back through the partner. `None`: nothing was due.
     pub async fn answer_class_a(
         &self,
         dev_eui: Eui64,
         asks: UplinkAsks,
         receptions: &[RxInfo],
         elapsed: impl Fn() -> Duration,
+        roamed: Option<&crate::roaming::sns::RoamingContext>,
     ) -> Option<DeliveryReport> {
         let entry = self.registry.get(dev_eui)?;
         let mut entry = entry.lock().await;
@@ -149,17 +151,34 @@ impl NetworkServer {
             return None;
         }
         entry.session = Some(session);
-        let (report, transmission) = self
-            .downlinks
-            .class_a(
-                profile.region,
-                &radio,
-                receptions,
-                &built.phy,
-                elapsed(),
-                |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
-            )
-            .await;
+        let (report, transmission) = match roamed {
+            None => {
+                self.downlinks
+                    .class_a(
+                        profile.region,
+                        &radio,
+                        receptions,
+                        &built.phy,
+                        elapsed(),
+                        |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
+                    )
+                    .await
+            }
+            Some(context) => {
+                let details = crate::roaming::sns::DownlinkDetails {
+                    dev_eui: Some(dev_eui),
+                    f_port: item.as_ref().map(|i| i.f_port),
+                    f_cnt_down: Some(built.f_cnt),
+                    confirmed: item
+                        .as_ref()
+                        .map(|i| i.confirmation == crate::downlink::queue::Confirmation::Confirmed),
+                };
+                let report = self
+                    .send_through_partner(context, &radio, receptions, &built.phy, details)
+                    .await;
+                (report, None)
+            }
+        };
         if let (Some(item), Some(session)) = (&item, &entry.session) {
             // The application hears of its frame either way (DevEUI_downlink_Sent).
             let event = super::downlink::sent_event(

@@ -87,7 +87,8 @@ impl NetworkServer {
             if let Some(entry) = self.registry.get(dev_eui) {
                 let mut entry = entry.lock().await;
                 if entry.profile.id == profile.id {
-                    entry.profile = profile.clone();
+                    entry.profile =
+                        super::profile_for(&entry.device, &profile, self.roaming.as_deref());
                 }
             }
         }
@@ -142,6 +143,12 @@ impl NetworkServer {
                 )));
             }
         }
+        if device.roaming && !crate::roaming::fns::may_roam_out(self.net_id) {
+            return Err(ProvisionError::Activation(format!(
+                "roaming: devices of private NetID {} cannot roam out (a dedicated NetID is needed)",
+                self.net_id
+            )));
+        }
         if profile.supports_join && device.join_eui.is_none() {
             return Err(ProvisionError::Activation(
                 "an OTAA device needs its join_eui".into(),
@@ -177,6 +184,7 @@ impl NetworkServer {
             device: device.clone(),
             session: session.as_ref().map(SessionView::from),
         };
+        let profile = super::profile_for(&device, &profile, self.roaming.as_deref());
         let mut entry = DeviceEntry::new(device, profile, session);
         entry.queue = kept_queue;
         self.registry.insert(entry);

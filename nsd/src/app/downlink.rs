@@ -258,6 +258,40 @@ impl Downlinks {
     }
 }
 
+impl Downlinks {
+    /// Sends the first of `attempts` a gateway accepts (a roaming partner's XmitDataReq: RX1,
+    /// then RX2), recording it in the duty-cycle ledger of `region`. Returns the index of
+    /// the one sent, and the last gateway answer.
+    pub async fn send_first(
+        &self,
+        region: Region,
+        attempts: &[Transmission],
+    ) -> (Option<usize>, TxOutcome) {
+        let mut last = TxOutcome::NoAnswer;
+        for (index, transmission) in attempts.iter().enumerate() {
+            last = self.link.transmit_boxed(transmission.clone()).await;
+            if last == TxOutcome::Sent {
+                let time_on_air = crate::downlink::airtime::time_on_air(
+                    &transmission.modulation,
+                    transmission.phy.len(),
+                    lorawan::mac::Direction::Downlink,
+                );
+                if let Some(time_on_air) = time_on_air {
+                    self.record(
+                        region,
+                        transmission.gateway,
+                        transmission.frequency_hz,
+                        time_on_air,
+                        SystemTime::now(),
+                    );
+                }
+                return (Some(index), last);
+            }
+        }
+        (None, last)
+    }
+}
+
 // A poisoned lock only means a thread panicked holding it; the ledgers and the sender set
 // stay consistent (each update is one call).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -96,6 +96,25 @@ impl Asked {
     }
 }
 
+/// A join the join server accepted, its session stored: the join-accept to transmit.
+#[derive(Debug)]
+pub(crate) struct AcceptedJoin {
+    /// The device.
+    pub dev_eui: Eui64,
+    /// Its new address.
+    pub dev_addr: DevAddr,
+    /// The join-accept PHYPayload.
+    pub join_accept: Vec<u8>,
+    /// The device's region.
+    pub region: lorawan::region::Region,
+    /// Its tenant.
+    pub tenant: String,
+    /// The join notice for the application, once the join-accept is out.
+    pub notice: super::notice::Notice,
+    /// A LoRaWAN 1.1 session (announced on RekeyInd instead).
+    pub v1_1: bool,
+}
+
 /// What became of a join-request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -116,6 +135,58 @@ impl NetworkServer {
     /// Serves a join-request or a (LoRaWAN 1.1) rejoin-request heard by the gateways of
     /// `frame`.
     pub async fn join(&self, frame: &Deduplicated, elapsed: impl Fn() -> Duration) -> JoinOutcome {
+        let accepted = match self.accept_join(frame, false).await {
+            Ok(accepted) => accepted,
+            Err(reason) => return JoinOutcome::Refused(reason),
+        };
+        let AcceptedJoin {
+            dev_eui,
+            dev_addr,
+            join_accept,
+            region,
+            tenant,
+            notice,
+            v1_1,
+        } = accepted;
+        // TS001: the join-accept goes out JOIN_ACCEPT_DELAY1 after the request (RX1, offset
+        // 0) or one second later on the default RX2.
+        let radio = DeviceRadio {
+            rx1_delay: Duration::from_secs(u64::from(JOIN_ACCEPT_DELAY1_S)),
+            ..DeviceRadio::defaults(region.params())
+        };
+        let (delivery, _) = self
+            .downlinks
+            .class_a(
+                region,
+                &radio,
+                &frame.receptions,
+                &join_accept,
+                elapsed(),
+                |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
+            )
+            .await;
+        if delivery.status != DeliveryStatus::Sent {
+            tracing::warn!(%dev_eui, ?delivery, "join-accept not transmitted");
+        }
+        // 1.1 devices are announced on their RekeyInd instead (see `uplink`).
+        if delivery.status == DeliveryStatus::Sent && !v1_1 {
+            self.notify(notice);
+        }
+        JoinOutcome::Joined {
+            dev_eui,
+            dev_addr,
+            delivery,
+        }
+    }
+
+    /// Checks a join- or rejoin-request, asks the join server, and stores the new session:
+    /// the join-accept is then ready to go. `roamed`: a roaming partner's gateways heard it
+    /// (our tenants' gateway rules do not apply).
+    pub(crate) async fn accept_join(
+        &self,
+        frame: &Deduplicated,
+        roamed: bool,
+    ) -> Result<AcceptedJoin, String> {
         let asked = match PhyPayload::parse(&frame.phy).map(|p| p.frame()) {
             Ok(Frame::JoinRequest(r)) => Asked::Join {
                 dev_eui: r.dev_eui(),
@@ -128,12 +199,12 @@ impl NetworkServer {
                 net_id: r.net_id(),
                 rj_count: r.rj_count(),
             },
-            Ok(_) => return JoinOutcome::Refused("not a join- or rejoin-request".into()),
-            Err(e) => return JoinOutcome::Refused(format!("malformed join-request: {e}")),
+            Ok(_) => return Err("not a join- or rejoin-request".into()),
+            Err(e) => return Err(format!("malformed join-request: {e}")),
         };
         let dev_eui = asked.dev_eui();
         let Some(entry) = self.registry.get(dev_eui) else {
-            return JoinOutcome::Refused(format!("unknown device {dev_eui}"));
+            return Err(format!("unknown device {dev_eui}"));
         };
         let (profile, expected_join_eui, tenant) = {
             let entry = entry.lock().await;
@@ -143,12 +214,13 @@ impl NetworkServer {
                 entry.device.tenant.clone(),
             )
         };
-        if !frame
-            .receptions
-            .iter()
-            .any(|rx| self.serves_tenant(rx.gateway, &tenant))
+        if !roamed
+            && !frame
+                .receptions
+                .iter()
+                .any(|rx| self.serves_tenant(rx.gateway, &tenant))
         {
-            return JoinOutcome::Refused(format!(
+            return Err(format!(
                 "device {dev_eui} of tenant {tenant} heard only by gateways that may not serve it"
             ));
         }
@@ -156,11 +228,11 @@ impl NetworkServer {
             Asked::Join { join_eui, .. } => *join_eui,
             Asked::Rejoin { .. } => match self.check_rejoin(&entry, &asked, &frame.phy).await {
                 Ok(join_eui) => join_eui,
-                Err(reason) => return JoinOutcome::Refused(reason),
+                Err(reason) => return Err(reason),
             },
         };
         if !profile.supports_join || expected_join_eui != Some(join_eui) {
-            return JoinOutcome::Refused(format!(
+            return Err(format!(
                 "device {dev_eui} is not provisioned to join with JoinEUI {join_eui}"
             ));
         }
@@ -170,13 +242,13 @@ impl NetworkServer {
             .iter()
             .find(|s| s.ranges.iter().any(|r| r.contains(join_eui)))
         else {
-            return JoinOutcome::Refused(format!("no join server configured for {join_eui}"));
+            return Err(format!("no join server configured for {join_eui}"));
         };
         let registry = &self.registry;
         let Some(dev_addr) =
             allocate_dev_addr(self.dev_addr_pool, |a| !registry.by_dev_addr(a).is_empty())
         else {
-            return JoinOutcome::Refused("DevAddr pool exhausted".into());
+            return Err("DevAddr pool exhausted".into());
         };
         let receiver_id = server
             .receiver_id
@@ -213,12 +285,12 @@ impl NetworkServer {
             Ok(Message::JoinAns(answer)) => answer,
             Ok(Message::RejoinAns(answer)) => crate::join::from_rejoin_ans(answer),
             Ok(other) => {
-                return JoinOutcome::Refused(format!(
+                return Err(format!(
                     "join server answered {}",
                     other.header().message_type.as_str()
                 ))
             }
-            Err(e) => return JoinOutcome::Refused(format!("join server: {e}")),
+            Err(e) => return Err(format!("join server: {e}")),
         };
         let kek = |label: &str| {
             server
@@ -230,16 +302,16 @@ impl NetworkServer {
         let joined = match session_from(&answer, dev_addr, &profile, kek) {
             Ok(joined) => joined,
             Err(JoinFailure::Refused { code, description }) => {
-                return JoinOutcome::Refused(format!("join server refused: {code} {description}"))
+                return Err(format!("join server refused: {code} {description}"))
             }
-            Err(e) => return JoinOutcome::Refused(e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         if let Err(e) = self
             .devices_store
             .put_session(dev_eui, &joined.session, unix_seconds())
             .await
         {
-            return JoinOutcome::Refused(format!("storing the session: {e}"));
+            return Err(format!("storing the session: {e}"));
         }
         // Announced once the join-accept is out (seed 001 §6.4.1: "After sending the
         // Join-accept message, the new AppSKey is reported to the Application Server").
@@ -260,37 +332,16 @@ impl NetworkServer {
             entry.last_receptions = frame.receptions.clone();
         }
         self.registry.index_addr(dev_eui, Some(dev_addr));
-        // TS001: the join-accept goes out JOIN_ACCEPT_DELAY1 after the request (RX1, offset
-        // 0) or one second later on the default RX2.
-        let params = profile.region.params();
-        let radio = DeviceRadio {
-            rx1_delay: Duration::from_secs(u64::from(JOIN_ACCEPT_DELAY1_S)),
-            ..DeviceRadio::defaults(params)
-        };
-        let (delivery, _) = self
-            .downlinks
-            .class_a(
-                profile.region,
-                &radio,
-                &frame.receptions,
-                &joined.join_accept,
-                elapsed(),
-                |g| self.may_transmit(g) && self.serves_tenant(g, &tenant),
-            )
-            .await;
-        if delivery.status != DeliveryStatus::Sent {
-            tracing::warn!(%dev_eui, ?delivery, "join-accept not transmitted");
-        }
-        // 1.1 devices are announced on their RekeyInd instead (see `uplink`).
         let v1_1 = matches!(&notice, super::notice::Notice::Joined { mac_version, .. } if *mac_version == lorawan::join::MacVersion::V1_1);
-        if delivery.status == DeliveryStatus::Sent && !v1_1 {
-            self.notify(notice);
-        }
-        JoinOutcome::Joined {
+        Ok(AcceptedJoin {
             dev_eui,
             dev_addr,
-            delivery,
-        }
+            join_accept: joined.join_accept,
+            region: profile.region,
+            tenant,
+            notice,
+            v1_1,
+        })
     }
 }
 

@@ -12,7 +12,8 @@
 //! - [`multicast`]: multicast groups and their frames;
 //! - [`notice`]: joins, counter resets and multicast frames announced to subscribers;
 //! - [`join`]: a join-request → `JoinReq` to the join server → session → join-accept;
-//! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink.
+//! - [`downlink`]: the gateway link and the duty-cycle ledgers, for every downlink;
+//! - [`roaming`]: passive roaming through the hub, as forwarding and as serving NS.
 
 pub mod answer;
 pub mod claim;
@@ -23,6 +24,7 @@ pub mod join;
 pub mod multicast;
 pub mod notice;
 pub mod pipeline;
+pub mod roaming;
 pub mod tunnel;
 pub mod uplink;
 
@@ -65,6 +67,8 @@ pub struct Settings {
     pub as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
     /// A gateway silent for longer is not connected (its frames cannot go down).
     pub keepalive_timeout: std::time::Duration,
+    /// Passive roaming through the hub, when configured.
+    pub roaming: Option<Arc<roaming::Roaming>>,
 }
 
 /// The shared state of one network server.
@@ -77,6 +81,7 @@ pub struct NetworkServer {
     tenancy: crate::device::tenancy::Tenancy,
     as_profiles: HashMap<String, Arc<crate::tunnel::AsProfile>>,
     keepalive_timeout: std::time::Duration,
+    roaming: Option<Arc<roaming::Roaming>>,
     registry: DeviceRegistry,
     profiles: RwLock<HashMap<String, Arc<DeviceProfile>>>,
     gateways: Arc<GatewayRegistry>,
@@ -116,11 +121,8 @@ impl NetworkServer {
                 tracing::error!(dev_eui = %stored.device.dev_eui, profile = %stored.device.profile, "device names a missing profile; not served");
                 continue;
             };
-            registry.insert(DeviceEntry::new(
-                stored.device,
-                profile.clone(),
-                stored.session,
-            ));
+            let profile = profile_for(&stored.device, profile, settings.roaming.as_deref());
+            registry.insert(DeviceEntry::new(stored.device, profile, stored.session));
         }
         let gateways = settings.gateways;
         for gateway in gateways_store.all().await? {
@@ -138,6 +140,7 @@ impl NetworkServer {
             tenancy: settings.tenancy,
             as_profiles: settings.as_profiles,
             keepalive_timeout: settings.keepalive_timeout,
+            roaming: settings.roaming,
             registry,
             profiles: RwLock::new(profiles),
             gateways,
@@ -188,6 +191,25 @@ impl NetworkServer {
     /// The provisioned gateways with their status, shared with the gateway front end.
     pub fn gateway_registry(&self) -> &Arc<GatewayRegistry> {
         &self.gateways
+    }
+}
+
+/// The profile a device is served with: its own, with the roaming RX1 delay when the device
+/// may roam (the round trip through the hub does not fit in the usual 1 s), so the join
+/// gives it that delay and the MAC layer asks an ABP device for it (RXTimingSetupReq).
+pub(crate) fn profile_for(
+    device: &crate::device::Device,
+    profile: &Arc<DeviceProfile>,
+    roaming: Option<&roaming::Roaming>,
+) -> Arc<DeviceProfile> {
+    match roaming {
+        Some(roaming) if device.roaming && profile.rx1_delay_s < roaming.settings().rx1_delay_s => {
+            Arc::new(DeviceProfile {
+                rx1_delay_s: roaming.settings().rx1_delay_s,
+                ..(**profile).clone()
+            })
+        }
+        _ => Arc::clone(profile),
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Served {
     ),
     /// A join-request.
     Join(JoinOutcome),
+    /// Another network's frame, forwarded to its home (passive roaming, forwarding role).
+    Forwarded(super::roaming::Forwarded),
 }
 
 impl NetworkServer {
@@ -30,48 +32,57 @@ impl NetworkServer {
     pub async fn serve(&self, frame: Deduplicated, first_seen: Instant) -> Served {
         let received_at = SystemTime::now() - first_seen.elapsed();
         let elapsed = || first_seen.elapsed();
-        let outcome = self.handle_uplink(&frame, received_at).await;
-        let asks = match &outcome {
+        if let Some(forwarded) = self.forward_if_foreign(&frame).await {
+            return Served::Forwarded(forwarded);
+        }
+        let outcome = self.handle_uplink(&frame, received_at, None).await;
+        match &outcome {
             UplinkOutcome::JoinRequest => return Served::Join(self.join(&frame, elapsed).await),
-            UplinkOutcome::Accepted(event) => Some((
-                event.dev_eui,
-                UplinkAsks {
-                    f_cnt: event.f_cnt,
-                    confirmed: event.confirmed,
-                    adr_ack_req: event.adr_ack_req,
-                    ack: event.ack,
-                    mac: event.needs_downlink,
-                },
-            )),
-            // A confirmed frame repeated: our ACK was lost; acknowledge again.
-            UplinkOutcome::Retransmission {
-                dev_eui,
-                f_cnt,
-                confirmed: true,
-            } => Some((
-                *dev_eui,
-                UplinkAsks {
-                    f_cnt: *f_cnt,
-                    confirmed: true,
-                    adr_ack_req: false,
-                    ack: false,
-                    mac: false,
-                },
-            )),
-            UplinkOutcome::Retransmission { .. } => None,
-            UplinkOutcome::Refused(reason) => {
-                tracing::debug!(%reason, "uplink refused");
-                None
-            }
-        };
-        let delivery = match asks {
+            UplinkOutcome::Accepted(event) => self.remember_home_frame(&frame.phy, event.dev_eui),
+            UplinkOutcome::Refused(reason) => tracing::debug!(%reason, "uplink refused"),
+            UplinkOutcome::Retransmission { .. } => {}
+        }
+        let delivery = match asks_of(&outcome) {
             Some((dev_eui, asks)) => {
-                self.answer_class_a(dev_eui, asks, &frame.receptions, elapsed)
+                self.answer_class_a(dev_eui, asks, &frame.receptions, elapsed, None)
                     .await
             }
             None => None,
         };
         Served::Uplink(outcome, delivery)
+    }
+}
+
+/// What an uplink asks of the network's class A answer, and of which device; `None` when no
+/// answer can be due (refused, join-request, unconfirmed repetition).
+pub(crate) fn asks_of(outcome: &UplinkOutcome) -> Option<(lorawan::ids::Eui64, UplinkAsks)> {
+    match outcome {
+        UplinkOutcome::Accepted(event) => Some((
+            event.dev_eui,
+            UplinkAsks {
+                f_cnt: event.f_cnt,
+                confirmed: event.confirmed,
+                adr_ack_req: event.adr_ack_req,
+                ack: event.ack,
+                mac: event.needs_downlink,
+            },
+        )),
+        // A confirmed frame repeated: our ACK was lost; acknowledge again.
+        UplinkOutcome::Retransmission {
+            dev_eui,
+            f_cnt,
+            confirmed: true,
+        } => Some((
+            *dev_eui,
+            UplinkAsks {
+                f_cnt: *f_cnt,
+                confirmed: true,
+                adr_ack_req: false,
+                ack: false,
+                mac: false,
+            },
+        )),
+        _ => None,
     }
 }
 

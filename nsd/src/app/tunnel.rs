@@ -31,6 +31,7 @@ impl TunnelNetwork for NetworkServer {
         let entry = entry.lock().await;
         let mut details = UplinkDetails {
             class: Some(entry.profile.class),
+            roaming: event.roaming,
             ..UplinkDetails::default()
         };
         let params = entry.profile.region.params();

@@ -62,6 +62,8 @@ pub struct UplinkEvent {
     pub mac_events: Vec<crate::mac::MacEvent>,
     /// The MAC layer wants a downlink in this uplink's windows (answers, requests).
     pub needs_downlink: bool,
+    /// Heard through a roaming partner's gateways (we are the serving NS).
+    pub roaming: Option<crate::tunnel::RoamingInfo>,
 }
 
 /// What became of a frame.
@@ -116,11 +118,13 @@ pub enum Refusal {
 }
 
 impl NetworkServer {
-    /// Serves one deduplicated frame.
+    /// Serves one deduplicated frame; `roamed` when a partner's gateways heard it (only
+    /// roaming-enabled devices are then candidates, and the event says where it came from).
     pub async fn handle_uplink(
         &self,
         frame: &Deduplicated,
         received_at: SystemTime,
+        roamed: Option<crate::tunnel::RoamingInfo>,
     ) -> UplinkOutcome {
         let parsed = match PhyPayload::parse(&frame.phy) {
             Ok(parsed) => parsed,
@@ -128,7 +132,7 @@ impl NetworkServer {
         };
         match parsed.frame() {
             Frame::Data(data) if data.direction() == Direction::Uplink => {
-                self.handle_data(&data, frame, received_at).await
+                self.handle_data(&data, frame, received_at, roamed).await
             }
             Frame::JoinRequest(_) | Frame::RejoinRequest(_) => UplinkOutcome::JoinRequest,
             _ => UplinkOutcome::Refused(Refusal::NotUplink),
@@ -140,6 +144,7 @@ impl NetworkServer {
         frame: &DataFrame<'_>,
         heard: &Deduplicated,
         received_at: SystemTime,
+        roamed: Option<crate::tunnel::RoamingInfo>,
     ) -> UplinkOutcome {
         let dev_addr = frame.dev_addr();
         // In DevEUI order, so two frames for overlapping candidate sets cannot deadlock.
@@ -152,6 +157,9 @@ impl NetworkServer {
         let mut candidates = Vec::with_capacity(locked.len());
         let mut owners = Vec::with_capacity(locked.len());
         for (i, entry) in locked.iter().enumerate() {
+            if roamed.is_some() && !entry.device.roaming {
+                continue;
+            }
             if let (Some(session), Some(keys)) = (&entry.session, &entry.keys) {
                 if session.dev_addr == dev_addr {
                     candidates.push(Candidate {
@@ -180,11 +188,12 @@ impl NetworkServer {
         let entry = &mut locked[owners[matched.index]];
         let dev_eui = entry.device.dev_eui;
         // Segregation: only the receptions of gateways allowed to serve the device's tenant
-        // count; none left, and the frame is not this network's to serve.
+        // count; none left, and the frame is not this network's to serve. A partner's
+        // gateways serve a roaming device under the roaming agreement instead.
         let receptions: Vec<RxInfo> = heard
             .receptions
             .iter()
-            .filter(|rx| self.serves_tenant(rx.gateway, &entry.device.tenant))
+            .filter(|rx| roamed.is_some() || self.serves_tenant(rx.gateway, &entry.device.tenant))
             .cloned()
             .collect();
         if receptions.is_empty() {
@@ -265,6 +274,7 @@ impl NetworkServer {
             received_at,
             mac_events: mac_outcome.events,
             needs_downlink: mac_outcome.needs_downlink,
+            roaming: roamed,
         });
         let rekeyed = event
             .mac_events

@@ -197,4 +197,7 @@ pub struct Device {
     pub join_eui: Option<Eui64>,
     /// The application server its frames are reported to (the LRC-AS tunnel), if any.
     pub as_link: Option<crate::tunnel::config::DeviceAsLink>,
+    /// Roam-out: the device may be served through roaming partners' gateways (passive
+    /// roaming); its RX1 delay is then the roaming one.
+    pub roaming: bool,
 }

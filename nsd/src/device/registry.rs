@@ -159,6 +159,7 @@ mod tests {
             tenant: "t".into(),
             profile: "p".into(),
             join_eui: None,
+            roaming: false,
             as_link: None,
         };
         let profile = Arc::new(DeviceProfile::defaults(

@@ -34,7 +34,9 @@
 //! chose); the fNS schedules the answer at the uplink's concentrator counter plus RXDelay1
 //! (RX1) or RXDelay1 + 1 s (RX2), exactly like a home class A answer.
 
+pub mod config;
 pub mod fns;
+pub mod peers;
 pub mod sns;
 pub mod ultoken;
 

@@ -135,9 +135,10 @@ impl DeviceStore {
     ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO devices (dev_eui, name, tenant, profile_id, join_eui, created_at, as_link) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dev_eui) DO UPDATE SET name = $2, \
-             tenant = $3, profile_id = $4, join_eui = $5, as_link = $7",
+            "INSERT INTO devices (dev_eui, name, tenant, profile_id, join_eui, created_at, as_link, \
+             roaming) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dev_eui) DO UPDATE \
+             SET name = $2, tenant = $3, profile_id = $4, join_eui = $5, as_link = $7, \
+             roaming = $8",
         )
         .bind(device.dev_eui.to_string())
         .bind(device.name.clone())
@@ -153,6 +154,7 @@ impl DeviceStore {
                 .transpose()
                 .map_err(|e| corrupt(&device.dev_eui.to_string(), format!("as_link: {e}")))?,
         )
+        .bind(i32::from(device.roaming))
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM sessions WHERE dev_eui = $1")
@@ -280,7 +282,8 @@ impl DeviceStore {
     /// Every device with its session (at start, to fill the registry).
     pub async fn devices(&self) -> Result<Vec<StoredDevice>, StorageError> {
         let sql = format!(
-            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, d.as_link, q.queue, {} \
+            "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, d.as_link, d.roaming, \
+             q.queue, {} \
              FROM devices d LEFT JOIN sessions s ON s.dev_eui = d.dev_eui \
              LEFT JOIN device_queues q ON q.dev_eui = d.dev_eui ORDER BY d.dev_eui",
             SESSION_COLUMNS
@@ -316,6 +319,7 @@ impl DeviceStore {
                 .map(|text| serde_json::from_str(&text))
                 .transpose()
                 .map_err(|e| corrupt(&eui_text, format!("as_link: {e}")))?,
+            roaming: row.try_get::<i32, _>("roaming")? != 0,
         };
         let session = match row.try_get::<Option<String>, _>("dev_addr")? {
             None => None,

@@ -51,6 +51,7 @@ fn rx(gateway: u64, rssi: i16, snr: f32) -> RxInfo {
 /// confirmed (MType 4), payload 0027bd00, two gateways.
 fn sample_event() -> UplinkEvent {
     UplinkEvent {
+        roaming: None,
         dev_eui: "000000000F1D8693".parse().expect("eui"),
         dev_addr: "0405F519".parse().expect("addr"),
         mac_version: MacVersion::V1_0_4,

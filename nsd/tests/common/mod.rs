@@ -190,6 +190,7 @@ pub async fn abp_device_with(server: &NetworkServer, profile: DeviceProfile, dev
                 tenant: "acme".into(),
                 profile: profile_id,
                 join_eui: None,
+                roaming: false,
                 as_link: None,
             },
             Some(session),
@@ -214,6 +215,7 @@ pub async fn abp_device_linked(
     server
         .put_device(
             Device {
+                roaming: false,
                 as_link: Some(link),
                 ..view.device
             },

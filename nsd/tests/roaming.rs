@@ -1,0 +1,334 @@
+//! Passive roaming end to end on loopback: the real hub between two real nsd (home:
+//! NetID 000013 with an NSID, speaking TS002 1.1; visited: NetID 000014, speaking 1.0), each
+//! with its simulated gateways over real UDP. A device of the home network heard only by the
+//! visited network's gateway is served by its home, and answered through the visited gateway.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{abp_device, sim_device, Running, WAIT};
+use conformance_tests::sim::{Heard, RadioParams, Uplink};
+use lorawan::ids::{Eui64, NetId};
+use lorawan::join::MacVersion;
+use nsd::app::pipeline::Served;
+use nsd::app::roaming::Forwarded;
+use nsd::device::Device;
+use service::daemon::{Daemon, Running as Daemon_};
+use service::testing::{Engine, ScratchDatabase};
+
+const HOME_TOKEN: &str = "home-ns-token-at-the-hub";
+const HUB_AT_HOME: &str = "hub-token-at-the-home-ns";
+const VISITED_TOKEN: &str = "visited-ns-token-at-hub";
+const HUB_AT_VISITED: &str = "hub-token-at-visited-ns";
+const HOME_NSID: &str = "0000000000000013";
+
+/// A free loopback port (bound, then released for the daemon to take).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+struct Federation {
+    home: Running,
+    visited: Running,
+    _hub: Daemon_,
+    _hub_db: ScratchDatabase,
+    _dir: tempfile::TempDir,
+}
+
+async fn federation() -> Federation {
+    let (hub_addr, home_addr, visited_addr) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let members = dir.path().join("members.toml");
+    std::fs::write(
+        &members,
+        format!(
+            "[[member]]\nid = \"home\"\nurl = \"http://{home_addr}/bi\"\ntoken = \"{HOME_TOKEN}\"\n\
+             outbound_token = \"{HUB_AT_HOME}\"\nprotocol = \"1.1\"\nnet_id = \"000013\"\n\
+             nsid = \"{HOME_NSID}\"\n\n\
+             [[member]]\nid = \"visited\"\nurl = \"http://{visited_addr}/bi\"\n\
+             token = \"{VISITED_TOKEN}\"\noutbound_token = \"{HUB_AT_VISITED}\"\n\
+             protocol = \"1.0\"\nnet_id = \"000014\"\n"
+        ),
+    )
+    .expect("members file");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("policies dir");
+    std::fs::write(
+        policies.join("roaming.toml"),
+        "[[agreement]]\nid = \"home/visited\"\nbetween = [\"home\", \"visited\"]\n",
+    )
+    .expect("policy file");
+    let hub_db = ScratchDatabase::create(Engine::Sqlite).await;
+    let env: BTreeMap<String, String> = [
+        ("HUB_SERVER__LISTEN", hub_addr.to_string()),
+        ("HUB_DATABASE__URL", hub_db.config.url.clone()),
+        ("HUB_MEMBERS__FILE", members.display().to_string()),
+        ("HUB_POLICIES__DIR", policies.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config: hub::Config = service::config::load(None, "HUB", &env).expect("hub config");
+    let hub = hub::Hub::start(&config).await.expect("hub starts");
+
+    let hub_url = format!("http://{hub_addr}/bi");
+    let roaming = |listen: SocketAddr, token: &str, inbound: &str, protocol: &str| {
+        vec![
+            ("NSD_SERVER__LISTEN".to_owned(), listen.to_string()),
+            ("NSD_ROAMING__HUB_URL".to_owned(), hub_url.clone()),
+            ("NSD_ROAMING__HUB_TOKEN".to_owned(), token.to_owned()),
+            ("NSD_ROAMING__INBOUND_TOKEN".to_owned(), inbound.to_owned()),
+            ("NSD_ROAMING__PROTOCOL".to_owned(), protocol.to_owned()),
+        ]
+    };
+    let mut home_env = roaming(home_addr, HOME_TOKEN, HUB_AT_HOME, "1.1");
+    home_env.push(("NSD_NETWORK__NSID".into(), HOME_NSID.into()));
+    let mut visited_env = roaming(visited_addr, VISITED_TOKEN, HUB_AT_VISITED, "1.0");
+    visited_env.push(("NSD_NETWORK__NET_ID".into(), "000014".into()));
+    let home = common::start_specs(&[Default::default()], &borrowed(&home_env)).await;
+    let visited = common::start_specs(&[Default::default()], &borrowed(&visited_env)).await;
+    for running in [&home, &visited] {
+        let roaming = running.server.roaming().expect("roaming on");
+        roaming
+            .refresh_peers()
+            .await
+            .expect("the hub's peer configuration");
+        assert_eq!(roaming.peers().partners.len(), 1, "one partner each");
+    }
+    Federation {
+        home,
+        visited,
+        _hub: hub,
+        _hub_db: hub_db,
+        _dir: dir,
+    }
+}
+
+fn borrowed(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+async fn next_forwarded(running: &mut Running) -> Forwarded {
+    match common::next_served(running).await {
+        Served::Forwarded(forwarded) => forwarded,
+        other => panic!("expected a forwarded frame, got {other:?}"),
+    }
+}
+
+/// Makes the home network's ABP test device roam (or not).
+async fn set_roaming(server: &nsd::app::NetworkServer, dev_eui: u64, roaming: bool) {
+    let view = server
+        .device(Eui64::from_u64(dev_eui))
+        .await
+        .expect("provisioned");
+    server
+        .put_device(
+            Device {
+                roaming,
+                ..view.device
+            },
+            Some(common::test_session(MacVersion::V1_0_4)),
+        )
+        .await
+        .expect("updated");
+}
+
+#[tokio::test]
+async fn a_home_device_heard_only_by_the_visited_gateway_is_served_home_and_answered_through_it() {
+    let mut fed = federation().await;
+    abp_device(&fed.home.server, MacVersion::V1_0_4, 1).await;
+    set_roaming(&fed.home.server, 1, true).await;
+    let mut events = fed.home.server.subscribe();
+    let mut device = sim_device(MacVersion::V1_0_4);
+    let radio = RadioParams::eu868(5, 2).expect("channel");
+    let heard = [Heard::new(0, -80, 7.5)];
+
+    // An unconfirmed uplink: forwarded, accepted at home, reported with Roaming.
+    let up = device
+        .uplink(&Uplink::unconfirmed(1, b"roamed"))
+        .expect("uplink");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    assert_eq!(
+        next_forwarded(&mut fed.visited).await,
+        Forwarded::Accepted {
+            home: "000013".parse::<NetId>().unwrap()
+        }
+    );
+    let event = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(event.f_cnt, 0);
+    let roaming = event.roaming.expect("heard through a partner");
+    assert_eq!(
+        roaming.forwarding_net_id,
+        "000014".parse::<NetId>().unwrap()
+    );
+    assert_eq!(event.receptions.len(), 1);
+    assert_eq!(event.receptions[0].rssi_dbm, -80);
+    // The home network's MAC layer has its first requests for the device: they go down
+    // through the visited gateway too, five seconds after the uplink.
+    let first = fed
+        .visited
+        .sim
+        .next_downlink(Duration::from_secs(6))
+        .await
+        .expect("MAC requests");
+    device
+        .accept_downlink(&first.phy)
+        .expect("a valid downlink");
+
+    // A confirmed uplink: the ACK goes down through the visited gateway, RX1 five seconds
+    // after the uplink (the roaming RX1 delay), scheduled by the visited network.
+    let up = device
+        .uplink(&Uplink::confirmed(1, b"ack me"))
+        .expect("uplink");
+    let report = fed
+        .visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    assert!(matches!(
+        next_forwarded(&mut fed.visited).await,
+        Forwarded::Accepted { .. }
+    ));
+    let down = fed
+        .visited
+        .sim
+        .next_downlink(Duration::from_secs(5))
+        .await
+        .expect("the ACK through the visited gateway");
+    assert_eq!(
+        down.delay_after(report.tmst(0).expect("tmst")),
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(down.freq_hz, 868_500_000, "RX1 on the uplink channel");
+    let frame = device.accept_downlink(&down.phy).expect("a valid downlink");
+    assert!(frame.ack);
+    assert!(
+        fed.home
+            .sim
+            .drain_downlinks(Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "nothing through the home gateway, which did not hear it"
+    );
+}
+
+#[tokio::test]
+async fn refused_roam_out_and_unknown_partners_are_answered_precisely() {
+    let mut fed = federation().await;
+    abp_device(&fed.home.server, MacVersion::V1_0_4, 1).await;
+    let mut device = sim_device(MacVersion::V1_0_4);
+    let radio = RadioParams::eu868(5, 2).expect("channel");
+    let heard = [Heard::new(0, -80, 7.5)];
+
+    // Roam-out off for this device: the home refuses, the visited network says why.
+    let up = device
+        .uplink(&Uplink::unconfirmed(1, b"x"))
+        .expect("uplink");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    match next_forwarded(&mut fed.visited).await {
+        Forwarded::Refused { code, .. } => assert_eq!(code, "DevRoamingDisallowed"),
+        other => panic!("{other:?}"),
+    }
+
+    // A DevAddr of a network with no agreement (NetID 000021): dropped by the visited NS.
+    let mut stranger = conformance_tests::sim::Device::abp(
+        conformance_tests::sim::MacVersion::V1_0_4,
+        conformance_tests::sim::crypto::DevAddr(0x4200_0001),
+        conformance_tests::sim::device::SessionKeys::V1_0 {
+            nwk_s_key: [1; 16],
+            app_s_key: [2; 16],
+        },
+    )
+    .expect("device");
+    let up = stranger
+        .uplink(&Uplink::unconfirmed(1, b"?"))
+        .expect("uplink");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    assert_eq!(
+        next_forwarded(&mut fed.visited).await,
+        Forwarded::NoAgreement
+    );
+
+    // Roam-out on, but a wrong MIC (other keys, same DevAddr): MICFailed.
+    set_roaming(&fed.home.server, 1, true).await;
+    let mut forger = conformance_tests::sim::Device::abp(
+        conformance_tests::sim::MacVersion::V1_0_4,
+        conformance_tests::sim::crypto::DevAddr(common::ADDR),
+        conformance_tests::sim::device::SessionKeys::V1_0 {
+            nwk_s_key: [9; 16],
+            app_s_key: [9; 16],
+        },
+    )
+    .expect("device");
+    let up = forger
+        .uplink(&Uplink::unconfirmed(1, b"forged"))
+        .expect("uplink");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    match next_forwarded(&mut fed.visited).await {
+        Forwarded::Refused { code, .. } => assert_eq!(code, "MICFailed"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_frame_heard_at_home_and_through_the_partner_is_one_uplink() {
+    let mut fed = federation().await;
+    abp_device(&fed.home.server, MacVersion::V1_0_4, 1).await;
+    set_roaming(&fed.home.server, 1, true).await;
+    let mut events = fed.home.server.subscribe();
+    let mut device = sim_device(MacVersion::V1_0_4);
+    let radio = RadioParams::eu868(5, 2).expect("channel");
+    let heard = [Heard::new(0, -80, 7.5)];
+    let up = device
+        .uplink(&Uplink::unconfirmed(1, b"both"))
+        .expect("uplink");
+    fed.home
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    assert!(matches!(
+        common::next_served(&mut fed.home).await,
+        Served::Uplink(nsd::app::UplinkOutcome::Accepted(_), _)
+    ));
+    assert!(matches!(
+        next_forwarded(&mut fed.visited).await,
+        Forwarded::Accepted { .. }
+    ));
+    let _first = events.recv().await.expect("one event");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), events.recv())
+            .await
+            .is_err(),
+        "reported once"
+    );
+}
