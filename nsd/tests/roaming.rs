@@ -24,6 +24,10 @@ const HUB_AT_HOME: &str = "hub-token-at-the-home-ns";
 const VISITED_TOKEN: &str = "visited-ns-token-at-hub";
 const HUB_AT_VISITED: &str = "hub-token-at-visited-ns";
 const HOME_NSID: &str = "0000000000000013";
+const JSD_TOKEN: &str = "jsd-token-at-the-hub-000";
+const HUB_AT_JSD: &str = "hub-token-at-the-jsd-000";
+const JSD_OPS: &str = "jsd-operator-token-00000";
+const JOIN_EUI: u64 = 0x70b3_d57e_d000_0001;
 
 /// A free loopback port (bound, then released for the daemon to take).
 fn free_port() -> SocketAddr {
@@ -34,14 +38,28 @@ fn free_port() -> SocketAddr {
 struct Federation {
     home: Running,
     visited: Running,
+    jsd: Daemon_,
     _hub: Daemon_,
-    _hub_db: ScratchDatabase,
+    _dbs: [ScratchDatabase; 2],
     _dir: tempfile::TempDir,
 }
 
 async fn federation() -> Federation {
     let (hub_addr, home_addr, visited_addr) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().expect("tempdir");
+    // The real jsd, trusting the hub for any NetID (the hub checks who may send as which).
+    let jsd_db = ScratchDatabase::create(Engine::Sqlite).await;
+    let jsd_config: jsd::Config = serde_json::from_value(serde_json::json!({
+        "server": { "listen": "127.0.0.1:0" },
+        "database": { "url": jsd_db.config.url },
+        "keys": { "master_key": "00112233445566778899aabbccddeeff" },
+        "peers": [
+            { "name": "hub", "token": HUB_AT_JSD, "net_ids": ["*"] },
+            { "name": "ops", "token": JSD_OPS, "operator": true },
+        ],
+    }))
+    .expect("jsd config");
+    let jsd = jsd::Jsd::start(&jsd_config).await.expect("jsd starts");
     let members = dir.path().join("members.toml");
     std::fs::write(
         &members,
@@ -51,7 +69,10 @@ async fn federation() -> Federation {
              nsid = \"{HOME_NSID}\"\n\n\
              [[member]]\nid = \"visited\"\nurl = \"http://{visited_addr}/bi\"\n\
              token = \"{VISITED_TOKEN}\"\noutbound_token = \"{HUB_AT_VISITED}\"\n\
-             protocol = \"1.0\"\nnet_id = \"000014\"\n"
+             protocol = \"1.0\"\nnet_id = \"000014\"\n\n\
+             [[member]]\nid = \"jsd\"\nurl = \"http://{}/bi\"\ntoken = \"{JSD_TOKEN}\"\n\
+             outbound_token = \"{HUB_AT_JSD}\"\njoin_eui_ranges = [\"70b3d57ed0000000/56\"]\n",
+            jsd.local_addr
         ),
     )
     .expect("members file");
@@ -59,7 +80,8 @@ async fn federation() -> Federation {
     std::fs::create_dir(&policies).expect("policies dir");
     std::fs::write(
         policies.join("roaming.toml"),
-        "[[agreement]]\nid = \"home/visited\"\nbetween = [\"home\", \"visited\"]\n",
+        "[[agreement]]\nid = \"home/visited\"\nbetween = [\"home\", \"visited\"]\n\n\
+         [[activation]]\nid = \"everyone\"\nns = \"*\"\njs = \"*\"\nallow = true\n",
     )
     .expect("policy file");
     let hub_db = ScratchDatabase::create(Engine::Sqlite).await;
@@ -89,7 +111,19 @@ async fn federation() -> Federation {
     home_env.push(("NSD_NETWORK__NSID".into(), HOME_NSID.into()));
     let mut visited_env = roaming(visited_addr, VISITED_TOKEN, HUB_AT_VISITED, "1.0");
     visited_env.push(("NSD_NETWORK__NET_ID".into(), "000014".into()));
-    let home = common::start_specs(&[Default::default()], &borrowed(&home_env)).await;
+    // The home network's joins go to the jsd through the hub.
+    let home = common::start_specs_env_with(&[Default::default()], &borrowed(&home_env), |c| {
+        c.join.servers.push(nsd::config::JoinServerConfig {
+            url: hub_url.clone(),
+            join_euis: vec!["*".into()],
+            token: Some(service::config::Secret(HOME_TOKEN.into())),
+            receiver_id: None,
+            kek: None,
+            admin_url: None,
+            admin_token: None,
+        })
+    })
+    .await;
     let visited = common::start_specs(&[Default::default()], &borrowed(&visited_env)).await;
     for running in [&home, &visited] {
         let roaming = running.server.roaming().expect("roaming on");
@@ -102,8 +136,9 @@ async fn federation() -> Federation {
     Federation {
         home,
         visited,
+        jsd,
         _hub: hub,
-        _hub_db: hub_db,
+        _dbs: [hub_db, jsd_db],
         _dir: dir,
     }
 }
@@ -331,4 +366,133 @@ async fn a_frame_heard_at_home_and_through_the_partner_is_one_uplink() {
             .is_err(),
         "reported once"
     );
+}
+
+#[tokio::test]
+async fn a_home_device_joins_through_the_visited_network_then_roams() {
+    let mut fed = federation().await;
+    let http = reqwest::Client::new();
+    let jsd = format!("http://{}", fed.jsd.local_addr);
+    let dev_eui = Eui64::from_u64(0x0004_a30b_0000_0077);
+    let app_key = [0x5a; 16];
+    // The manufacturer imported it; the home operator claimed it.
+    let imported: serde_json::Value = http
+        .post(format!("{jsd}/api/imports?batch=roaming"))
+        .bearer_auth(JSD_OPS)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({ "devices": [{
+                "DevEUI": dev_eui.to_string(), "JoinEUI": Eui64::from_u64(JOIN_EUI).to_string(),
+                "AppKey": hex::encode(app_key), "LoRaWANVersion": "1.0.4",
+            }]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("jsd answers")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).expect("JSON"))
+        .expect("body");
+    let owner_token = imported["devices"][0]["owner_token"]
+        .as_str()
+        .expect("token");
+    let claimed = http
+        .post(format!("{jsd}/api/devices/{dev_eui}/claim"))
+        .bearer_auth(JSD_OPS)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({ "owner_token": owner_token, "home_net_id": "000013" }).to_string(),
+        )
+        .send()
+        .await
+        .expect("jsd answers");
+    assert!(claimed.status().is_success(), "{claimed:?}");
+    let profile = nsd::device::DeviceProfile::defaults(
+        "otaa",
+        lorawan::region::Region::Eu868,
+        MacVersion::V1_0_4,
+    );
+    fed.home.server.put_profile(profile).await.expect("profile");
+    fed.home
+        .server
+        .put_device(
+            Device {
+                dev_eui,
+                name: "roamer".into(),
+                tenant: "acme".into(),
+                profile: "otaa".into(),
+                join_eui: Some(Eui64::from_u64(JOIN_EUI)),
+                as_link: None,
+                roaming: true,
+            },
+            None,
+        )
+        .await
+        .expect("device");
+    let mut device = conformance_tests::sim::Device::otaa(
+        conformance_tests::sim::MacVersion::V1_0_4,
+        conformance_tests::sim::OtaaKeys {
+            dev_eui: conformance_tests::sim::Eui64(dev_eui.to_u64()),
+            join_eui: conformance_tests::sim::Eui64(JOIN_EUI),
+            app_key,
+            nwk_key: None,
+        },
+    )
+    .expect("device");
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let heard = [Heard::new(0, -90, 3.0)];
+
+    // Heard only by the visited gateway: HomeNSReq → PRStartReq → the join-accept back.
+    let request = device.join_request().expect("join-request");
+    let report = fed
+        .visited
+        .sim
+        .uplink(&request, &radio, &heard)
+        .await
+        .expect("sent");
+    match next_forwarded(&mut fed.visited).await {
+        Forwarded::Joined { home, outcome } => {
+            assert_eq!(home, "000013".parse::<NetId>().unwrap());
+            assert_eq!(outcome, nsd::gateway::TxOutcome::Sent);
+        }
+        other => panic!("{other:?}"),
+    }
+    let accept = fed
+        .visited
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("the join-accept through the visited gateway");
+    assert_eq!(
+        accept.delay_after(report.tmst(0).expect("tmst")),
+        Some(Duration::from_secs(5)),
+        "JOIN_ACCEPT_DELAY1"
+    );
+    device
+        .accept_join_accept(&accept.phy)
+        .expect("a join-accept the device takes");
+    let view = fed.home.server.device(dev_eui).await.expect("device");
+    assert!(view.session.is_some(), "the home network holds the session");
+
+    // Its first data uplink, again through the visited network.
+    let mut events = fed.home.server.subscribe();
+    let up = device
+        .uplink(&Uplink::unconfirmed(2, b"hello"))
+        .expect("uplink");
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &heard)
+        .await
+        .expect("sent");
+    assert!(matches!(
+        next_forwarded(&mut fed.visited).await,
+        Forwarded::Accepted { .. }
+    ));
+    let event = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(event.dev_eui, dev_eui);
+    assert!(event.roaming.is_some());
 }

@@ -92,6 +92,15 @@ pub async fn start_specs(gateways: &[SimGatewaySpec], env: &[(&str, &str)]) -> R
     launch(gateways, env, |_| {}).await
 }
 
+/// One simulated gateway per spec, `env` on top of the test defaults, then `adjust`.
+pub async fn start_specs_env_with(
+    gateways: &[SimGatewaySpec],
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut nsd::Config),
+) -> Running {
+    launch(gateways, env, adjust).await
+}
+
 async fn launch(
     gateways: &[SimGatewaySpec],
     env: &[(&str, &str)],
