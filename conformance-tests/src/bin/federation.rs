@@ -589,7 +589,10 @@ impl Scenario {
                 true
             }
             Err(e) => {
-                let why = self.hub_trace(&device.dev_eui(), None).await;
+                let mut why = self.hub_trace(&device.dev_eui(), None).await;
+                if roaming && why.contains("no record") {
+                    why.push_str(" (nsd-b sent no HomeNSReq: is its [roaming] on?)");
+                }
                 self.fail(
                     step,
                     &format!("{} ({}): {e:#}{why}", device.name, device.dev_eui()),
