@@ -99,16 +99,11 @@ nsd_b_key="$(key nsd-b)"
 nsd_a_config="$(nsd_config nsd-a "$nsd_a_key")"
 nsd_b_config="$(nsd_config nsd-b "$nsd_b_key")"
 
-start hub -- "$bin/hub" --config deploy/local/hub.toml
-start jsd "JSD_KEYS__MASTER_KEY=$jsd_key" -- "$bin/jsd" --config deploy/local/jsd.toml
-start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" -- "$bin/nsd" --config "$nsd_a_config"
-start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" -- "$bin/nsd" --config "$nsd_b_config"
-start as-receiver -- "$bin/as-receiver" --listen 127.0.0.1:8900
-
-# Every daemon listening (the driver then waits for each /health); one that exits is shown.
-for port in 8600 8800 8700 8710 8900; do
+# wait_port PORT: until something listens on 127.0.0.1:PORT (15 s at most); a daemon that
+# exits meanwhile is shown and ends the run.
+wait_port() {
     for _ in $(seq 1 150); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
         for i in "${!pids[@]}"; do
             if ! kill -0 "${pids[$i]}" 2>/dev/null; then
                 echo "local.sh: ${names[$i]} exited; the end of $run/${names[$i]}.log:" >&2
@@ -118,7 +113,20 @@ for port in 8600 8800 8700 8710 8900; do
         done
         sleep 0.1
     done
-done
+    echo "local.sh: nothing listens on 127.0.0.1:$1 after 15 s (logs in $run/)" >&2
+    exit 1
+}
+
+# The hub and the jsd first: the nsds fetch their roaming peers from the hub as they start.
+start hub -- "$bin/hub" --config deploy/local/hub.toml
+start jsd "JSD_KEYS__MASTER_KEY=$jsd_key" -- "$bin/jsd" --config deploy/local/jsd.toml
+wait_port 8600
+wait_port 8800
+start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" -- "$bin/nsd" --config "$nsd_a_config"
+start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" -- "$bin/nsd" --config "$nsd_b_config"
+start as-receiver -- "$bin/as-receiver" --listen 127.0.0.1:8900
+# The driver then waits for every /health.
+for port in 8700 8710 8900; do wait_port "$port"; done
 
 echo
 status=0

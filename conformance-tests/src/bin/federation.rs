@@ -611,7 +611,12 @@ impl Scenario {
         step: &str,
         roaming: bool,
     ) -> bool {
-        let payload = format!("{}-{}", if roaming { "roam" } else { "home" }, step.len());
+        let next = device
+            .device
+            .session()
+            .and_then(|s| s.next_fcnt_up())
+            .unwrap_or_default();
+        let payload = format!("{}-{next}", if roaming { "roam" } else { "home" });
         let result = async {
             let (phy, fcnt) = device.uplink(payload.as_bytes())?;
             let report = sim.uplink(&phy, &radio()?, &Self::heard(sim)).await?;
