@@ -1,26 +1,63 @@
 #!/usr/bin/env bash
-# Starts a local Switchyard on this machine: hub, nsd and jsd with the example configs in
-# deploy/, each on its own SQLite file under var/. Ctrl-C stops all three.
-# (The passive-roaming issue grows this into a full two-operator federation.)
+# The local federation, in one command: builds the binaries, then starts on this machine, each
+# on its own SQLite file under var/local/,
+#   hub          the roaming hub                                   http://127.0.0.1:8600
+#   nsd-a        operator A's network server (NetID 000002 + NSID)   http://127.0.0.1:8700, udp 1700
+#   nsd-b        operator B's network server (NetID 000003)          http://127.0.0.1:8710, udp 1710
+#   jsd          the join server of A's devices                     http://127.0.0.1:8800
+#   as-receiver  A's application server, printing every report      http://127.0.0.1:8900
+# with the example configs of deploy/local/ (README.md there), plays the scenario (simulated
+# gateways of A and B, A's devices joining at home and roaming behind B's gateways, AS uplinks
+# and downlinks, the hub's UDRs) and keeps the federation running until Ctrl-C.
+#
+#   ./deploy/local.sh            scenario, then keep running (Ctrl-C stops everything)
+#   ./deploy/local.sh --once     stop after the scenario; exit status 1 if a step failed
+#   ./deploy/local.sh --keep     keep the databases of the previous run (default: start empty)
+# SWITCHYARD_LOCAL_ONCE=1 is --once. CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bin hub --bin nsd --bin jsd
-mkdir -p var
+once="${SWITCHYARD_LOCAL_ONCE:-0}"
+keep=0
+for arg in "$@"; do
+    case "$arg" in
+        --once) once=1 ;;
+        --keep) keep=1 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "local.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
 
-# The jsd seals root keys, the nsd session keys, with a master key that has no default. A
-# local run makes one per daemon once and keeps it beside the database (a real deployment
-# keeps it in a secret store instead).
-for daemon in jsd nsd; do
-    if [ ! -s "var/$daemon-master.key" ]; then
-        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "var/$daemon-master.key")
+echo "Building hub, nsd, jsd, as-receiver and the scenario driver ..."
+cargo build --quiet --bin hub --bin nsd --bin jsd --bin as-receiver --bin federation
+bin="${CARGO_TARGET_DIR:-target}/debug"
+
+# A port already taken is most likely an earlier federation still running.
+for port in 8600 8700 8710 8800 8900; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "local.sh: 127.0.0.1:$port is in use (a federation already running?)" >&2
+        exit 1
     fi
 done
-JSD_KEYS__MASTER_KEY="$(cat var/jsd-master.key)"
-NSD_KEYS__MASTER_KEY="$(cat var/nsd-master.key)"
-export JSD_KEYS__MASTER_KEY NSD_KEYS__MASTER_KEY
+
+run=var/local
+mkdir -p "$run"
+if [ "$keep" = 0 ]; then
+    rm -f "$run"/*.db "$run"/*.db-shm "$run"/*.db-wal "$run"/members.api.toml
+fi
+
+# The jsd seals root keys, the nsds session keys, with a master key that has no default. A
+# local run makes one per daemon once and keeps it beside the database (a real deployment
+# keeps it in a secret store instead).
+key() {
+    if [ ! -s "$run/$1-master.key" ]; then
+        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$run/$1-master.key")
+    fi
+    cat "$run/$1-master.key"
+}
 
 pids=()
+names=()
 stop() {
     trap - INT TERM EXIT
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -28,25 +65,92 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for daemon in hub nsd jsd; do
-    "target/debug/$daemon" --config "deploy/$daemon.toml" &
+# start NAME ENV... -- COMMAND...: in the background, output to var/local/NAME.log.
+start() {
+    local name="$1"; shift
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    env "${envs[@]}" "$@" > "$run/$name.log" 2>&1 &
     pids+=("$!")
-done
+    names+=("$name")
+}
 
-# Wait until every daemon answers /health, then say where they are.
-for port in 8600 8700 8800; do
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+# The nsd config to start with: the example itself, or, for an nsd that does not know
+# [roaming] yet, a copy without that section (the roaming steps then fail, saying why).
+nsd_config() {
+    local name="$1" config="deploy/local/$1.toml"
+    local problem
+    if problem="$(NSD_KEYS__MASTER_KEY="$2" "$bin/nsd" --config "$config" --check-config 2>&1)"; then
+        echo "$config"
+    elif grep -q roaming <<<"$problem"; then
+        echo "local.sh: this nsd refuses [roaming] ($(head -1 <<<"$problem")): $name starts without it" >&2
+        awk '/^\[/ { skip = ($0 == "[roaming]") } !skip' "$config" > "$run/$name.toml"
+        echo "$run/$name.toml"
+    else
+        echo "local.sh: $config: $problem" >&2
+        return 1
+    fi
+}
+
+jsd_key="$(key jsd)"
+nsd_a_key="$(key nsd-a)"
+nsd_b_key="$(key nsd-b)"
+nsd_a_config="$(nsd_config nsd-a "$nsd_a_key")"
+nsd_b_config="$(nsd_config nsd-b "$nsd_b_key")"
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (15 s at most); a daemon that
+# exits meanwhile is shown and ends the run.
+wait_port() {
+    for _ in $(seq 1 150); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        for i in "${!pids[@]}"; do
+            if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+                echo "local.sh: ${names[$i]} exited; the end of $run/${names[$i]}.log:" >&2
+                tail -n 20 "$run/${names[$i]}.log" >&2
+                exit 1
+            fi
+        done
         sleep 0.1
     done
-done
+    echo "local.sh: nothing listens on 127.0.0.1:$1 after 15 s (logs in $run/)" >&2
+    exit 1
+}
+
+# The hub and the jsd first: the nsds fetch their roaming peers from the hub as they start.
+start hub -- "$bin/hub" --config deploy/local/hub.toml
+start jsd "JSD_KEYS__MASTER_KEY=$jsd_key" -- "$bin/jsd" --config deploy/local/jsd.toml
+wait_port 8600
+wait_port 8800
+start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" -- "$bin/nsd" --config "$nsd_a_config"
+start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" -- "$bin/nsd" --config "$nsd_b_config"
+start as-receiver -- "$bin/as-receiver" --listen 127.0.0.1:8900
+# The driver then waits for every /health.
+for port in 8700 8710 8900; do wait_port "$port"; done
+
+echo
+status=0
+"$bin/federation" || status=$?
+
+echo
+echo "A's application server received (var/local/as-receiver.log):"
+sed -n 's|^as-receiver: /|  /|p' "$run/as-receiver.log"
+
+if [ "$once" = 1 ]; then
+    exit "$status"
+fi
+
 cat <<TXT
 
-Switchyard is running (Ctrl-C to stop):
-  hub  http://127.0.0.1:8600/health   http://127.0.0.1:8600/metrics
-  nsd  http://127.0.0.1:8700/health   http://127.0.0.1:8700/metrics   gateways: udp://127.0.0.1:1700
-  jsd  http://127.0.0.1:8800/health   http://127.0.0.1:8800/metrics
-Databases: var/hub.db, var/nsd.db, var/jsd.db
+The federation is running (Ctrl-C stops it); configs in deploy/local/, logs and databases in var/local/:
+  hub          http://127.0.0.1:8600   /bi /control /api (token local-hub-operator-token) /health /metrics
+  nsd-a        http://127.0.0.1:8700   gateways udp://127.0.0.1:1700, NetID 000002 (operator A)
+  nsd-b        http://127.0.0.1:8710   gateways udp://127.0.0.1:1710, NetID 000003 (operator B)
+  jsd          http://127.0.0.1:8800
+  as-receiver  http://127.0.0.1:8900   GET /reports; new reports are printed below
+Try: curl -s -H 'Authorization: Bearer local-hub-operator-token' http://127.0.0.1:8600/api/udrs
 
 TXT
+tail -n 0 -f "$run/as-receiver.log" &
+pids+=("$!")
 wait -n "${pids[@]}"
