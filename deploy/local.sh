@@ -13,7 +13,9 @@
 #   ./deploy/local.sh            scenario, then keep running (Ctrl-C stops everything)
 #   ./deploy/local.sh --once     stop after the scenario; exit status 1 if a step failed
 #   ./deploy/local.sh --keep     keep the databases of the previous run (default: start empty)
-# SWITCHYARD_LOCAL_ONCE=1 is --once. CARGO_TARGET_DIR is honoured.
+# SWITCHYARD_LOCAL_ONCE=1 is --once. CARGO_TARGET_DIR is honoured. For tests:
+# SWITCHYARD_LOCAL_BIN=DIR uses the binaries already built in DIR (no cargo build), and
+# SWITCHYARD_LOCAL_DIR=DIR keeps databases and logs there instead of var/local.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,9 +30,13 @@ for arg in "$@"; do
     esac
 done
 
-echo "Building hub, nsd, jsd, as-receiver and the scenario driver ..."
-cargo build --quiet --bin hub --bin nsd --bin jsd --bin as-receiver --bin federation
-bin="${CARGO_TARGET_DIR:-target}/debug"
+if [ -n "${SWITCHYARD_LOCAL_BIN:-}" ]; then
+    bin="$SWITCHYARD_LOCAL_BIN"
+else
+    echo "Building hub, nsd, jsd, as-receiver and the scenario driver ..."
+    cargo build --quiet --bin hub --bin nsd --bin jsd --bin as-receiver --bin federation
+    bin="${CARGO_TARGET_DIR:-target}/debug"
+fi
 
 # A port already taken is most likely an earlier federation still running.
 for port in 8600 8700 8710 8800 8900; do
@@ -40,7 +46,7 @@ for port in 8600 8700 8710 8800 8900; do
     fi
 done
 
-run=var/local
+run="${SWITCHYARD_LOCAL_DIR:-var/local}"
 mkdir -p "$run"
 if [ "$keep" = 0 ]; then
     rm -f "$run"/*.db "$run"/*.db-shm "$run"/*.db-wal "$run"/members.api.toml
@@ -76,28 +82,9 @@ start() {
     names+=("$name")
 }
 
-# The nsd config to start with: the example itself, or, for an nsd that does not know
-# [roaming] yet, a copy without that section (the roaming steps then fail, saying why).
-nsd_config() {
-    local name="$1" config="deploy/local/$1.toml"
-    local problem
-    if problem="$(NSD_KEYS__MASTER_KEY="$2" "$bin/nsd" --config "$config" --check-config 2>&1)"; then
-        echo "$config"
-    elif grep -q roaming <<<"$problem"; then
-        echo "local.sh: this nsd refuses [roaming] ($(head -1 <<<"$problem")): $name starts without it" >&2
-        awk '/^\[/ { skip = ($0 == "[roaming]") } !skip' "$config" > "$run/$name.toml"
-        echo "$run/$name.toml"
-    else
-        echo "local.sh: $config: $problem" >&2
-        return 1
-    fi
-}
-
 jsd_key="$(key jsd)"
 nsd_a_key="$(key nsd-a)"
 nsd_b_key="$(key nsd-b)"
-nsd_a_config="$(nsd_config nsd-a "$nsd_a_key")"
-nsd_b_config="$(nsd_config nsd-b "$nsd_b_key")"
 
 # wait_port PORT: until something listens on 127.0.0.1:PORT (15 s at most); a daemon that
 # exits meanwhile is shown and ends the run.
@@ -118,12 +105,17 @@ wait_port() {
 }
 
 # The hub and the jsd first: the nsds fetch their roaming peers from the hub as they start.
-start hub -- "$bin/hub" --config deploy/local/hub.toml
-start jsd "JSD_KEYS__MASTER_KEY=$jsd_key" -- "$bin/jsd" --config deploy/local/jsd.toml
+# (Databases in $run, whatever the example configs say.)
+start hub "HUB_DATABASE__URL=sqlite://$run/hub.db" "HUB_MEMBERS__API_FILE=$run/members.api.toml" \
+    -- "$bin/hub" --config deploy/local/hub.toml
+start jsd "JSD_KEYS__MASTER_KEY=$jsd_key" "JSD_DATABASE__URL=sqlite://$run/jsd.db" \
+    -- "$bin/jsd" --config deploy/local/jsd.toml
 wait_port 8600
 wait_port 8800
-start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" -- "$bin/nsd" --config "$nsd_a_config"
-start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" -- "$bin/nsd" --config "$nsd_b_config"
+start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" "NSD_DATABASE__URL=sqlite://$run/nsd-a.db" \
+    -- "$bin/nsd" --config deploy/local/nsd-a.toml
+start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" "NSD_DATABASE__URL=sqlite://$run/nsd-b.db" \
+    -- "$bin/nsd" --config deploy/local/nsd-b.toml
 start as-receiver -- "$bin/as-receiver" --listen 127.0.0.1:8900
 # The driver then waits for every /health.
 for port in 8700 8710 8900; do wait_port "$port"; done
@@ -133,7 +125,7 @@ status=0
 "$bin/federation" || status=$?
 
 echo
-echo "A's application server received (var/local/as-receiver.log):"
+echo "A's application server received ($run/as-receiver.log):"
 sed -n 's|^as-receiver: /|  /|p' "$run/as-receiver.log"
 
 if [ "$once" = 1 ]; then

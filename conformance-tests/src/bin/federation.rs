@@ -406,7 +406,6 @@ impl Scenario {
                 }
             }
             let mut claimed = 0;
-            let mut roaming_refused = false;
             for entry in section["devices"].as_array().into_iter().flatten() {
                 let (id, mut body) = split_id(entry, "dev_eui")?;
                 if let Some(token) = owner_tokens.get(&id.to_ascii_uppercase()) {
@@ -414,15 +413,7 @@ impl Scenario {
                     claimed += 1;
                 }
                 let url = format!("{origin}/api/devices/{id}");
-                let (mut status, mut answer) = self.put_json(&url, &token, &body).await?;
-                if status == 400 && answer.to_string().contains("roaming") {
-                    // A network server without the per-device roaming switch yet.
-                    roaming_refused = true;
-                    if let Some(fields) = body.as_object_mut() {
-                        fields.remove("roaming");
-                    }
-                    (status, answer) = self.put_json(&url, &token, &body).await?;
-                }
+                let (status, answer) = self.put_json(&url, &token, &body).await?;
                 if status != 200 {
                     bail!(
                         "{member}: PUT /api/devices/{id} answered {status}: {}",
@@ -439,9 +430,6 @@ impl Scenario {
             );
             if claimed > 0 {
                 note.push_str(&format!(" ({claimed} claimed on the jsd)"));
-            }
-            if roaming_refused {
-                note.push_str(" (it refused the device field \"roaming\": created without it)");
             }
             notes.push(note);
         }

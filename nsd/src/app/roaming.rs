@@ -58,6 +58,9 @@ pub struct Roaming {
     peers: RwLock<Arc<Peers>>,
     next_transaction: AtomicU32,
     recent: Mutex<RecentFrames>,
+    /// Our devices whose last uplink came through a partner (their downlinks go back that
+    /// way: our own gateways' state says nothing about them).
+    roaming_now: Mutex<std::collections::HashSet<Eui64>>,
 }
 
 impl std::fmt::Debug for Roaming {
@@ -116,6 +119,7 @@ impl Roaming {
             peers: RwLock::new(Arc::new(Peers::default())),
             next_transaction: AtomicU32::new(u32::from_le_bytes(seed)),
             recent: Mutex::new(RecentFrames::default()),
+            roaming_now: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -231,6 +235,16 @@ impl Roaming {
         Ok(changed)
     }
 
+    /// Notes where `dev_eui` was last heard: through a partner or at home.
+    fn heard_through_partner(&self, dev_eui: Eui64, through_partner: bool) {
+        let mut now = self.roaming_now.lock().unwrap_or_else(|e| e.into_inner());
+        if through_partner {
+            now.insert(dev_eui);
+        } else {
+            now.remove(&dev_eui);
+        }
+    }
+
     fn remember(&self, phy: &[u8], dev_eui: Eui64) {
         self.recent
             .lock()
@@ -312,7 +326,18 @@ impl NetworkServer {
     pub(crate) fn remember_home_frame(&self, phy: &[u8], dev_eui: Eui64) {
         if let Some(roaming) = &self.roaming {
             roaming.remember(phy, dev_eui);
+            roaming.heard_through_partner(dev_eui, false);
         }
+    }
+
+    /// Whether `dev_eui`'s last uplink came through a roaming partner.
+    pub fn last_heard_through_partner(&self, dev_eui: Eui64) -> bool {
+        self.roaming.as_ref().is_some_and(|r| {
+            r.roaming_now
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&dev_eui)
+        })
     }
 
     /// Forwarding role: forwards `frame` to its home network when it belongs to another
@@ -609,6 +634,7 @@ impl NetworkServer {
         let accepted = match &outcome {
             UplinkOutcome::Accepted(event) => {
                 roaming.remember(&roamed.frame.phy, event.dev_eui);
+                roaming.heard_through_partner(event.dev_eui, true);
                 PrOutcome::Accepted {
                     dev_eui: event.dev_eui,
                 }

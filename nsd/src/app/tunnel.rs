@@ -148,7 +148,11 @@ impl NetworkServer {
                 .status(rx.gateway)
                 .is_some_and(|s| s.is_connected(now, self.keepalive_timeout))
         });
-        if !entry.last_receptions.is_empty() && !heard_by_connected {
+        // A device last heard through a roaming partner is answered through the partner.
+        if !entry.last_receptions.is_empty()
+            && !heard_by_connected
+            && !self.last_heard_through_partner(dev_eui)
+        {
             return Err(DownlinkRefusal::NoBaseStation);
         }
         Ok(())
