@@ -221,7 +221,7 @@ async fn main() -> Result<(), String> {
     // frames are seconds apart, so they stay in order).
     let bodies: Vec<Vec<u8>> = (half..args.frames as usize)
         .flat_map(|n| frames.iter().enumerate().map(move |(d, own)| (d, n, own)))
-        .map(|(d, n, own)| pr_start_req(&own[n].1, own[n].0, (d * 1000 + n) as u64 + 1 << 20))
+        .map(|(d, n, own)| pr_start_req(&own[n].1, own[n].0, (1 << 40) + (d * 1000 + n) as u64))
         .take(args.rate as usize * args.paced_s as usize)
         .collect();
     let histogram = Arc::new(std::sync::Mutex::new(Histogram::default()));
