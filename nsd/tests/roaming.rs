@@ -496,3 +496,107 @@ async fn a_home_device_joins_through_the_visited_network_then_roams() {
     assert_eq!(event.dev_eui, dev_eui);
     assert!(event.roaming.is_some());
 }
+
+#[tokio::test]
+async fn a_partner_outage_mid_traffic_loses_no_downlink() {
+    use nsd::downlink::queue::{Confirmation, NewDownlink, Payload};
+    let Federation {
+        mut home,
+        visited,
+        jsd: _jsd,
+        _hub,
+        _dbs,
+        _dir,
+    } = federation().await;
+    abp_device(&home.server, MacVersion::V1_0_4, 1).await;
+    set_roaming(&home.server, 1, true).await;
+    let mut sent = home.server.subscribe_downlinks();
+    let mut device = sim_device(MacVersion::V1_0_4);
+    let radio = RadioParams::eu868(5, 2).expect("channel");
+    home.server
+        .enqueue(
+            Eui64::from_u64(1),
+            NewDownlink {
+                f_port: 10,
+                payload: Payload::Clear(b"open valve".to_vec()),
+                confirmation: Confirmation::Unconfirmed,
+                validity: None,
+                correlation_id: None,
+                fcnt: None,
+            },
+        )
+        .await
+        .expect("queued");
+
+    // The visited network forwarded the uplink, then went down before the downlink.
+    let hub = home
+        .server
+        .roaming()
+        .expect("roaming")
+        .settings()
+        .hub_url
+        .clone();
+    let visited_http = visited.http.clone();
+    visited.daemon.stop().await.expect("the visited nsd stops");
+    let up = device
+        .uplink(&Uplink::unconfirmed(1, b"last words"))
+        .expect("uplink");
+    let pr_start_req = serde_json::json!({
+        "ProtocolVersion": "1.0", "SenderID": "000014", "ReceiverID": "000013",
+        "TransactionID": 4242, "MessageType": "PRStartReq", "PHYPayload": hex::encode(&up),
+        "ULMetaData": {
+            "DevAddr": format!("{:08X}", common::ADDR), "DataRate": 5, "ULFreq": 868.5,
+            "RecvTime": "2026-12-03T12:00:00Z", "RFRegion": "EU868", "GWCnt": 1,
+            "GWInfo": [{ "ID": "0102030405060708", "RSSI": -80, "SNR": 7.5,
+                         "ULToken": "0011223344", "DLAllowed": true }],
+        },
+    });
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&hub)
+        .bearer_auth(VISITED_TOKEN)
+        .header("content-type", "application/json")
+        .body(pr_start_req.to_string())
+        .send()
+        .await
+        .expect("the hub answers")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).expect("JSON"))
+        .expect("body");
+    assert_eq!(answer["Result"]["ResultCode"], "Success", "{answer}");
+    let fate = tokio::time::timeout(Duration::from_secs(10), sent.recv())
+        .await
+        .expect("the downlink's fate is reported")
+        .expect("report");
+    assert_eq!(
+        fate.delivery.status,
+        nsd::downlink::delivery::DeliveryStatus::NotSent,
+        "the partner is down ({visited_http}): {fate:?}"
+    );
+    assert_eq!(
+        home.server
+            .queue(Eui64::from_u64(1))
+            .await
+            .expect("queue")
+            .len(),
+        1,
+        "still queued"
+    );
+
+    // Back home: the frame goes down through the home gateway.
+    let up = device
+        .uplink(&Uplink::unconfirmed(1, b"home again"))
+        .expect("uplink");
+    home.sim
+        .uplink(&up, &radio, &[Heard::new(0, -70, 9.0)])
+        .await
+        .expect("sent");
+    let down = home
+        .sim
+        .next_downlink(WAIT)
+        .await
+        .expect("the queued frame");
+    let frame = device.accept_downlink(&down.phy).expect("a valid downlink");
+    assert_eq!(frame.payload, b"open valve");
+    let _ = common::next_served(&mut home).await;
+}
