@@ -1,0 +1,186 @@
+//! The roaming round trip under load, on loopback: the real hub between two real nsd (the
+//! test federation of `tests/common/federation.rs`). Roaming ABP devices of the home network
+//! send confirmed uplinks heard only by the visited network's gateway; each is forwarded
+//! (PRStartReq → hub → home), served at home (MIC, counter, event), and its ACK comes back
+//! (XmitDataReq → hub → visited) as a PULL_RESP on the visited gateway.
+//!
+//! ```text
+//! cargo run --release -p nsd --example roaming_round_trip -- [--devices 4000] [--rate 1000]
+//!     [--duration-s 10]
+//! ```
+//!
+//! The time measured is from the uplink's PUSH_DATA to its ACK's PULL_RESP, minus the
+//! visited network's deduplication window: the software's share of the roaming round trip.
+//! Each device has one uplink in flight at a time (`--devices` ≥ rate × a few seconds).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use conformance_tests::load::stats::Histogram;
+use conformance_tests::load::uplinks::abp_identity;
+use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
+use conformance_tests::sim::{
+    Device as SimDevice, Heard, MacVersion as SimVersion, RadioParams, SessionKeys, Uplink,
+};
+use lorawan::ids::{AesKey, DevAddr, Eui64};
+use lorawan::join::MacVersion;
+use lorawan::region::Region;
+use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys as NsKeys};
+
+/// Inside NetID 000013's DevAddr space (2600_0000/7), away from the tests' ADDR.
+const FIRST_DEV_ADDR: u32 = 0x2700_0000;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let devices = arg("--devices", 4000) as u32;
+    let rate = arg("--rate", 1000).max(1) as u32;
+    let duration_s = arg("--duration-s", 10);
+    let fed = common::federation::federation().await;
+    let mut profile = DeviceProfile::defaults("abp", Region::Eu868, MacVersion::V1_0_4);
+    profile.supports_join = false;
+    // Roaming devices are told 5 s (the roaming RX1 delay) already.
+    profile.rx1_delay_s = 5;
+    fed.home.server.put_profile(profile).await.expect("profile");
+    let mut sims = Vec::with_capacity(devices as usize);
+    for i in 0..devices {
+        let id = abp_identity(2, i, FIRST_DEV_ADDR, SimVersion::V1_0_4);
+        let SessionKeys::V1_0 {
+            nwk_s_key,
+            app_s_key,
+        } = id.keys
+        else {
+            unreachable!("1.0 keys for a 1.0.4 identity")
+        };
+        fed.home
+            .server
+            .put_device(
+                Device {
+                    dev_eui: Eui64::from_u64(id.dev_eui.0),
+                    name: format!("d{i}"),
+                    tenant: "load".into(),
+                    profile: "abp".into(),
+                    join_eui: None,
+                    as_link: None,
+                    roaming: true,
+                },
+                Some(Session::new(
+                    DevAddr::from_be_bytes(id.dev_addr.to_be_bytes()),
+                    MacVersion::V1_0_4,
+                    NsKeys {
+                        network: NetworkKeys::V1_0 {
+                            nwk_s_key: AesKey::new(nwk_s_key),
+                        },
+                        app_s_key: Some(AesKey::new(app_s_key)),
+                    },
+                )),
+            )
+            .await
+            .expect("device");
+        sims.push(
+            SimDevice::abp(SimVersion::V1_0_4, SimDevAddr(id.dev_addr), id.keys).expect("device"),
+        );
+    }
+    let radio = RadioParams::eu868(5, 0).expect("channel");
+    let heard = [Heard::new(0, -80, 7.5)];
+    let window = Duration::from_millis(250);
+    let total = rate as u64 * duration_s;
+    let interval = Duration::from_secs(1) / rate;
+    let mut sent_at: HashMap<u32, Instant> = HashMap::new();
+    let mut histogram = Histogram::default();
+    let started = Instant::now();
+    let sim = &fed.visited.sim;
+    let mut sent = 0u64;
+    let mut next_device = 0usize;
+    while sent < total {
+        let due = started + interval * sent as u32;
+        // Collect the downlinks that came meanwhile.
+        while let Some(down) = sim
+            .next_downlink(due.saturating_duration_since(Instant::now()))
+            .await
+        {
+            record(&down.phy, &mut sent_at, &mut histogram, window);
+        }
+        let device = &mut sims[next_device];
+        let addr = device_addr(device);
+        if let std::collections::hash_map::Entry::Vacant(slot) = sent_at.entry(addr) {
+            let up = device
+                .uplink(&Uplink::confirmed(1, b"round trip"))
+                .expect("uplink");
+            slot.insert(Instant::now());
+            sim.uplink(&up, &radio, &heard).await.expect("sent");
+            sent += 1;
+        }
+        next_device = (next_device + 1) % sims.len();
+    }
+    let elapsed = started.elapsed();
+    let drain_until = Instant::now() + Duration::from_secs(3);
+    while !sent_at.is_empty() {
+        match sim
+            .next_downlink(drain_until.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(down) => record(&down.phy, &mut sent_at, &mut histogram, window),
+            None => break,
+        }
+    }
+    let ms = |q| {
+        histogram
+            .quantile_us(q)
+            .map_or(0.0, |us| us as f64 / 1000.0)
+    };
+    eprintln!(
+        "{sent} confirmed roaming uplinks in {:.1} s ({:.0}/s), {} ACKs back, {} missing; \
+         round trip after the {} ms window: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        elapsed.as_secs_f64(),
+        sent as f64 / elapsed.as_secs_f64(),
+        histogram.len(),
+        sent_at.len(),
+        window.as_millis(),
+        ms(0.5),
+        ms(0.99),
+        histogram.max_us().unwrap_or(0) as f64 / 1000.0,
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "sent": sent, "acks": histogram.len(), "missing": sent_at.len(),
+            "rate_per_s": sent as f64 / elapsed.as_secs_f64(),
+            "p50_ms": ms(0.5), "p99_ms": ms(0.99),
+        })
+    );
+}
+
+/// The DevAddr a simulated device sends with.
+fn device_addr(device: &SimDevice) -> u32 {
+    device.session().map_or(0, |s| s.dev_addr().0)
+}
+
+/// A downlink's DevAddr (bytes 1..5, little-endian) closes its device's round trip.
+fn record(
+    phy: &[u8],
+    sent_at: &mut HashMap<u32, Instant>,
+    histogram: &mut Histogram,
+    window: Duration,
+) {
+    let Some(addr) = phy
+        .get(1..5)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return;
+    };
+    if let Some(at) = sent_at.remove(&addr) {
+        histogram.record(at.elapsed().saturating_sub(window));
+    }
+}
