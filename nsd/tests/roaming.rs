@@ -421,19 +421,17 @@ async fn a_partner_outage_mid_traffic_loses_no_downlink() {
                          "ULToken": "0011223344", "DLAllowed": true }],
         },
     });
-    let answer: serde_json::Value = reqwest::Client::new()
+    // The visited network is an asynchronous member: the hub acknowledges at once (its
+    // PRStartAns would follow to the visited network, which is down).
+    let acknowledged = reqwest::Client::new()
         .post(&hub)
         .bearer_auth(VISITED_TOKEN)
         .header("content-type", "application/json")
         .body(pr_start_req.to_string())
         .send()
         .await
-        .expect("the hub answers")
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).expect("JSON"))
-        .expect("body");
-    assert_eq!(answer["Result"]["ResultCode"], "Success", "{answer}");
+        .expect("the hub answers");
+    assert_eq!(acknowledged.status(), 200);
     let fate = tokio::time::timeout(Duration::from_secs(10), sent.recv())
         .await
         .expect("the downlink's fate is reported")

@@ -1,6 +1,7 @@
 //! A roaming federation on loopback for tests and examples: the real hub between two real
-//! nsd (home: NetID 000013 with an NSID, speaking TS002 1.1; visited: NetID 000014,
-//! speaking 1.0), each with one simulated gateway, and the real jsd behind the hub.
+//! nsd (home: NetID 000013 with an NSID, speaking TS002 1.1, synchronous; visited: NetID
+//! 000014, speaking 1.0, asynchronous — its answers and the hub's come as separate POSTs),
+//! each with one simulated gateway, and the real jsd behind the hub.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -68,7 +69,7 @@ pub async fn federation() -> Federation {
              nsid = \"{HOME_NSID}\"\n\n\
              [[member]]\nid = \"visited\"\nurl = \"http://{visited_addr}/bi\"\n\
              token = \"{VISITED_TOKEN}\"\noutbound_token = \"{HUB_AT_VISITED}\"\n\
-             protocol = \"1.0\"\nnet_id = \"000014\"\n\n\
+             protocol = \"1.0\"\nmode = \"async\"\nnet_id = \"000014\"\n\n\
              [[member]]\nid = \"jsd\"\nurl = \"http://{}/bi\"\ntoken = \"{JSD_TOKEN}\"\n\
              outbound_token = \"{HUB_AT_JSD}\"\njoin_eui_ranges = [\"70b3d57ed0000000/56\"]\n",
             jsd.local_addr
