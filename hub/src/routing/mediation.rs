@@ -1,7 +1,8 @@
 //! Protocol mediation: a TS002 1.1 member and a 1.0 member talk through the hub.
 //!
 //! Going to a member, a message takes the member's ProtocolVersion; going to a 1.0 member it
-//! also loses what 1.0 does not have: SenderNSID / ReceiverNSID (1.1, §9 NSIDs) and the 1.1
+//! also loses what 1.0 does not have: SenderNSID / ReceiverNSID (1.1, §9 NSIDs), HomeNSAns's
+//! HNSID, and the 1.1
 //! message types (PRStartNotif, XmitLocReq/Ans, ErrorNotif) cannot be sent at all. Coming back,
 //! an answer takes the requester's version, so its ResultCode is spelt for the requester
 //! (MalformedRequest in 1.0, MalformedMessage in 1.1: the codec writes it by version). Field
@@ -34,6 +35,10 @@ pub fn for_version(message: &mut Message, version: &ProtocolVersion) -> Result<(
     if *version == ProtocolVersion::V1_0 {
         header.sender_nsid = None;
         header.receiver_nsid = None;
+        // HNSID (the home NS's NSID) is 1.1 only: a 1.0 member routes by HNetID alone.
+        if let Message::HomeNSAns(answer) = message {
+            answer.h_nsid = None;
+        }
     }
     Ok(())
 }
@@ -63,6 +68,22 @@ mod tests {
         assert_eq!(message.header().protocol_version, ProtocolVersion::V1_0);
         assert_eq!(message.header().receiver_nsid, None);
         assert_eq!(message.header().sender_nsid, None);
+    }
+
+    #[test]
+    fn a_home_ns_answer_for_a_1_0_member_loses_its_hnsid() {
+        let mut message = answer(ProtocolVersion::V1_1, MessageType::HomeNSReq);
+        if let Message::HomeNSAns(answer) = &mut message {
+            answer.h_nsid = Some("70b3d57ed0000002".into());
+        }
+        for_version(&mut message, &ProtocolVersion::V1_0).expect("exists in 1.0");
+        assert!(matches!(&message, Message::HomeNSAns(a) if a.h_nsid.is_none()));
+        let mut message = answer(ProtocolVersion::V1_1, MessageType::HomeNSReq);
+        if let Message::HomeNSAns(answer) = &mut message {
+            answer.h_nsid = Some("70b3d57ed0000002".into());
+        }
+        for_version(&mut message, &ProtocolVersion::V1_1).expect("exists in 1.1");
+        assert!(matches!(&message, Message::HomeNSAns(a) if a.h_nsid.is_some()));
     }
 
     #[test]
