@@ -12,11 +12,14 @@
 //! The time measured is from the uplink's PUSH_DATA to its ACK's PULL_RESP, minus the
 //! visited network's deduplication window: the software's share of the roaming round trip.
 //! Each device has one uplink in flight at a time (`--devices` ≥ rate × a few seconds).
+//! The uplinks are paced by a task of their own, so the generator keeps the rate even when
+//! the federation is slow to acknowledge.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use conformance_tests::load::stats::Histogram;
@@ -93,48 +96,55 @@ async fn main() {
         );
     }
     let radio = RadioParams::eu868(5, 0).expect("channel");
-    let heard = [Heard::new(0, -80, 7.5)];
     let window = Duration::from_millis(250);
     let total = rate as u64 * duration_s;
     let interval = Duration::from_secs(1) / rate;
-    let mut sent_at: HashMap<u32, Instant> = HashMap::new();
-    let mut histogram = Histogram::default();
-    let started = Instant::now();
-    let sim = &fed.visited.sim;
-    let mut sent = 0u64;
-    let mut next_device = 0usize;
-    while sent < total {
-        let due = started + interval * sent as u32;
-        // Collect the downlinks that came meanwhile.
-        while let Some(down) = sim
-            .next_downlink(due.saturating_duration_since(Instant::now()))
-            .await
-        {
-            record(&down.phy, &mut sent_at, &mut histogram, window);
-        }
-        let device = &mut sims[next_device];
-        let addr = device_addr(device);
-        if let std::collections::hash_map::Entry::Vacant(slot) = sent_at.entry(addr) {
+    // Every frame built up front, round-robin over the devices: a device sends again only
+    // after `devices / rate` seconds, long after its previous ACK.
+    let frames: Vec<(u32, Vec<u8>)> = (0..total as usize)
+        .map(|k| {
+            let device = &mut sims[k % devices as usize];
+            let addr = device_addr(device);
             let up = device
                 .uplink(&Uplink::confirmed(1, b"round trip"))
                 .expect("uplink");
-            slot.insert(Instant::now());
-            sim.uplink(&up, &radio, &heard).await.expect("sent");
-            sent += 1;
+            (addr, up)
+        })
+        .collect();
+    let sim = Arc::new(fed.visited.sim);
+    let sent_at: Arc<Mutex<HashMap<u32, Instant>>> = Arc::default();
+    let started = Instant::now();
+    // The sender paces the uplinks; each goes out on its own task (its PUSH_ACK awaited
+    // there), so a slow acknowledgement never delays the next uplink.
+    let sender = {
+        let (sim, sent_at) = (Arc::clone(&sim), Arc::clone(&sent_at));
+        tokio::spawn(async move {
+            for (k, (addr, up)) in frames.into_iter().enumerate() {
+                tokio::time::sleep_until((started + interval * k as u32).into()).await;
+                lock(&sent_at).insert(addr, Instant::now());
+                let sim = Arc::clone(&sim);
+                tokio::spawn(async move {
+                    let heard = [Heard::new(0, -80, 7.5)];
+                    let _ = sim.uplink(&up, &radio, &heard).await;
+                });
+            }
+            started.elapsed()
+        })
+    };
+    let mut histogram = Histogram::default();
+    let deadline = started + interval * total as u32 + Duration::from_secs(3);
+    while let Some(down) = sim
+        .next_downlink(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        record(&down.phy, &mut lock(&sent_at), &mut histogram, window);
+        if histogram.len() == total {
+            break;
         }
-        next_device = (next_device + 1) % sims.len();
     }
-    let elapsed = started.elapsed();
-    let drain_until = Instant::now() + Duration::from_secs(3);
-    while !sent_at.is_empty() {
-        match sim
-            .next_downlink(drain_until.saturating_duration_since(Instant::now()))
-            .await
-        {
-            Some(down) => record(&down.phy, &mut sent_at, &mut histogram, window),
-            None => break,
-        }
-    }
+    let elapsed = sender.await.expect("sender");
+    let sent = total;
+    let sent_at = lock(&sent_at);
     let ms = |q| {
         histogram
             .quantile_us(q)
@@ -160,6 +170,10 @@ async fn main() {
             "p50_ms": ms(0.5), "p99_ms": ms(0.99),
         })
     );
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The DevAddr a simulated device sends with.

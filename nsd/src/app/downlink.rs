@@ -258,37 +258,74 @@ impl Downlinks {
     }
 }
 
-impl Downlinks {
-    /// Sends the first of `attempts` a gateway accepts (a roaming partner's XmitDataReq: RX1,
-    /// then RX2), recording it in the duty-cycle ledger of `region`. Returns the index of
-    /// the one sent, and the last gateway answer.
-    pub async fn send_first(
-        &self,
-        region: Region,
-        attempts: &[Transmission],
-    ) -> (Option<usize>, TxOutcome) {
-        let mut last = TxOutcome::NoAnswer;
-        for (index, transmission) in attempts.iter().enumerate() {
-            last = self.link.transmit_boxed(transmission.clone()).await;
-            if last == TxOutcome::Sent {
-                let time_on_air = crate::downlink::airtime::time_on_air(
-                    &transmission.modulation,
-                    transmission.phy.len(),
-                    lorawan::mac::Direction::Downlink,
-                );
-                if let Some(time_on_air) = time_on_air {
-                    self.record(
-                        region,
-                        transmission.gateway,
-                        transmission.frequency_hz,
-                        time_on_air,
-                        SystemTime::now(),
-                    );
-                }
-                return (Some(index), last);
-            }
+/// What became of a roaming partner's transmission request ([`Downlinks::send_first`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Attempt `index` went out.
+    Sent(usize),
+    /// The gateway refused every attempt; its last answer.
+    Refused(TxOutcome),
+    /// No attempt fitted in the gateway's duty-cycle budget: none was sent.
+    DutyCycle,
+}
+
+impl Sent {
+    /// The gateway's answer, as the partner hears it (a duty-cycle refusal reads as a
+    /// gateway that did not take the frame).
+    pub fn outcome(self) -> TxOutcome {
+        match self {
+            Self::Sent(_) => TxOutcome::Sent,
+            Self::Refused(outcome) => outcome,
+            Self::DutyCycle => TxOutcome::NoAnswer,
         }
-        (None, last)
+    }
+}
+
+impl Downlinks {
+    /// Sends the first of `attempts` that fits the gateway's duty-cycle budget and that the
+    /// gateway accepts (a roaming partner's XmitDataReq: RX1, then RX2), recording it in the
+    /// ledger of `region`.
+    pub async fn send_first(&self, region: Region, attempts: &[Transmission]) -> Sent {
+        let mut last = None;
+        for (index, transmission) in attempts.iter().enumerate() {
+            let now = SystemTime::now();
+            let Some(time_on_air) = crate::downlink::airtime::time_on_air(
+                &transmission.modulation,
+                transmission.phy.len(),
+                lorawan::mac::Direction::Downlink,
+            ) else {
+                continue;
+            };
+            let fits = {
+                let mut ledgers = lock(&self.ledgers);
+                let ledger = ledgers
+                    .entry(region)
+                    .or_insert_with(|| DutyCycleLedger::new(region));
+                ledger.prune(now);
+                ledger.available_at(
+                    transmission.gateway,
+                    transmission.frequency_hz,
+                    time_on_air,
+                    now,
+                ) == Some(now)
+            };
+            if !fits {
+                continue;
+            }
+            let outcome = self.link.transmit_boxed(transmission.clone()).await;
+            if outcome == TxOutcome::Sent {
+                self.record(
+                    region,
+                    transmission.gateway,
+                    transmission.frequency_hz,
+                    time_on_air,
+                    now,
+                );
+                return Sent::Sent(index);
+            }
+            last = Some(outcome);
+        }
+        last.map_or(Sent::DutyCycle, Sent::Refused)
     }
 }
 
@@ -370,6 +407,48 @@ mod tests {
             asked: Arc::clone(&asked),
         };
         (Downlinks::new(link), asked)
+    }
+
+    #[tokio::test]
+    async fn a_partners_transmission_never_exceeds_the_gateways_duty_cycle() {
+        let (downlinks, asked) = downlinks(vec![TxOutcome::Refused(TxRefusal::TooLate)]);
+        let gateway = GatewayId::from_u64(7);
+        let transmission = |frequency_hz| Transmission {
+            gateway,
+            timing: TxTiming::Immediately,
+            frequency_hz,
+            modulation: crate::downlink::airtime::downlink_modulation(Region::Eu868.params(), 0)
+                .expect("DR0"),
+            power_dbm: 14,
+            rf_chain: 0,
+            invert_polarity: true,
+            phy: vec![0x60; 30],
+        };
+        // RX1 refused by the gateway, RX2 sent.
+        let attempts = [transmission(868_100_000), transmission(869_525_000)];
+        assert_eq!(
+            downlinks.send_first(Region::Eu868, &attempts).await,
+            Sent::Sent(1)
+        );
+        // The 868.1 MHz sub-band (1 %: 36 s an hour) used up: nothing is asked of the gateway.
+        {
+            let mut ledgers = lock(&downlinks.ledgers);
+            let ledger = ledgers.get_mut(&Region::Eu868).expect("ledger");
+            ledger.record(
+                gateway,
+                868_100_000,
+                Duration::from_secs(36),
+                SystemTime::now(),
+            );
+        }
+        let asked_before = lock(&asked).len();
+        assert_eq!(
+            downlinks
+                .send_first(Region::Eu868, &[transmission(868_100_000)])
+                .await,
+            Sent::DutyCycle
+        );
+        assert_eq!(lock(&asked).len(), asked_before);
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ use backend::ResultCode;
 use lorawan::ids::{DevAddr, Eui64, NetId};
 use lorawan::phy::{Frame, PhyPayload};
 
+use super::downlink::Sent;
 use super::pipeline::asks_of;
 use super::{NetworkServer, UplinkOutcome};
 use crate::downlink::class_a::DeviceRadio;
@@ -508,7 +509,7 @@ impl NetworkServer {
                 self.downlinks
                     .send_first(roaming.settings.region, &attempts)
                     .await
-                    .1
+                    .outcome()
             }
             Err(refusal) => {
                 tracing::warn!(%dev_eui, code = %refusal.code.as_str(), description = %refusal.description, "roaming join-accept not transmittable");
@@ -552,8 +553,19 @@ impl NetworkServer {
             );
         }
         let attempts: Vec<Transmission> = plan.attempts.into_iter().map(|(_, t)| t).collect();
-        let (_, outcome) = self.downlinks.send_first(settings.region, &attempts).await;
-        fns::xmit_data_ans(&req.header, outcome)
+        match self.downlinks.send_first(settings.region, &attempts).await {
+            Sent::DutyCycle => fns::xmit_data_refusal(
+                &req.header,
+                &fns::XmitRefusal {
+                    code: ResultCode::XmitFailed,
+                    description: format!(
+                        "gateway {}: no duty-cycle budget left in the sub-band for this downlink",
+                        plan.gateway
+                    ),
+                },
+            ),
+            sent => fns::xmit_data_ans(&req.header, sent.outcome()),
+        }
     }
 
     /// Serving role: a partner's `PRStartReq` → our uplink path → the `PRStartAns`. The class
