@@ -6,11 +6,13 @@
 //!
 //! ```text
 //! cargo run --release -p nsd --example roaming_round_trip -- [--devices 4000] [--rate 1000]
-//!     [--duration-s 10]
+//!     [--duration-s 10] [--gateways 32]
 //! ```
 //!
 //! The time measured is from the uplink's PUSH_DATA to its ACK's PULL_RESP, minus the
 //! visited network's deduplication window: the software's share of the roaming round trip.
+//! The devices are spread over `--gateways` visited gateways: one gateway alone would run
+//! out of duty-cycle budget (1 % in RX1's sub-band, 10 % in RX2's) long before the rate.
 //! Each device has one uplink in flight at a time (`--devices` ≥ rate × a few seconds).
 //! The uplinks are paced by a task of their own, so the generator keeps the rate even when
 //! the federation is slow to acknowledge.
@@ -50,7 +52,8 @@ async fn main() {
     let devices = arg("--devices", 4000) as u32;
     let rate = arg("--rate", 1000).max(1) as u32;
     let duration_s = arg("--duration-s", 10);
-    let fed = common::federation::federation().await;
+    let gateways = arg("--gateways", 32).max(1) as usize;
+    let fed = common::federation::federation_with(gateways).await;
     let mut profile = DeviceProfile::defaults("abp", Region::Eu868, MacVersion::V1_0_4);
     profile.supports_join = false;
     // Roaming devices are told 5 s (the roaming RX1 delay) already.
@@ -124,7 +127,8 @@ async fn main() {
                 lock(&sent_at).insert(addr, Instant::now());
                 let sim = Arc::clone(&sim);
                 tokio::spawn(async move {
-                    let heard = [Heard::new(0, -80, 7.5)];
+                    // Devices spread over the gateways (each has its own duty-cycle budget).
+                    let heard = [Heard::new(addr as usize % gateways, -80, 7.5)];
                     let _ = sim.uplink(&up, &radio, &heard).await;
                 });
             }

@@ -45,6 +45,11 @@ pub struct Federation {
 
 /// Starts the jsd, the hub, then both nsd (each has fetched its peers when this returns).
 pub async fn federation() -> Federation {
+    federation_with(1).await
+}
+
+/// [`federation`] with `visited_gateways` simulated gateways in the visited network.
+pub async fn federation_with(visited_gateways: usize) -> Federation {
     let (hub_addr, home_addr, visited_addr) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().expect("tempdir");
     // The real jsd, trusting the hub for any NetID (the hub checks who may send as which).
@@ -124,7 +129,11 @@ pub async fn federation() -> Federation {
         })
     })
     .await;
-    let visited = super::start_specs(&[Default::default()], &borrowed(&visited_env)).await;
+    let visited = super::start_specs(
+        &vec![Default::default(); visited_gateways],
+        &borrowed(&visited_env),
+    )
+    .await;
     for running in [&home, &visited] {
         let roaming = running.server.roaming().expect("roaming on");
         roaming
