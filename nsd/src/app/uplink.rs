@@ -312,9 +312,9 @@ fn open_frame(
     let mut mac_commands = Vec::new();
     let mut payload = None;
     match frame.fport() {
-        Some(0) => mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc, f_cnt),
+        Some(0) => mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc(), f_cnt),
         Some(_) => {
-            payload = Some(match &keys.app_s {
+            payload = Some(match &keys.app_s() {
                 Some(app) => AppPayload::Clear(frame.frm_payload_decrypted(app, f_cnt)),
                 None => AppPayload::Encrypted(frame.frm_payload().to_vec()),
             });
@@ -322,10 +322,10 @@ fn open_frame(
         None => {}
     }
     if !frame.fopts().is_empty() {
-        mac_commands = if keys.split {
+        mac_commands = if keys.split() {
             let mut out = [0u8; MAX_FOPTS_LEN];
             frame
-                .decrypt_fopts_1_1_into(&keys.nwk_s_enc, f_cnt, &mut out)
+                .decrypt_fopts_1_1_into(&keys.nwk_s_enc(), f_cnt, &mut out)
                 .to_vec()
         } else {
             frame.fopts().to_vec()
