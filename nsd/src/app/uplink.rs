@@ -207,7 +207,7 @@ impl NetworkServer {
             Counter::Reset => 0,
         };
         let profile = entry.profile.clone();
-        let Some(keys) = entry.keys.clone() else {
+        let Some(keys) = entry.session.as_ref().map(|s| s.keys.clone()) else {
             return UplinkOutcome::Refused(Refusal::Storage("session keys vanished".into()));
         };
         let (payload, mac_commands) = open_frame(frame, &keys, matched.f_cnt);
@@ -306,7 +306,7 @@ impl NetworkServer {
 /// The application payload and the MAC commands (FOpts or FPort-0 payload), decrypted.
 fn open_frame(
     frame: &DataFrame<'_>,
-    keys: &crate::device::PreparedKeys,
+    keys: &crate::device::SessionKeys,
     f_cnt: u32,
 ) -> (Option<AppPayload>, Vec<u8>) {
     let mut mac_commands = Vec::new();

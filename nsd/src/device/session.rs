@@ -74,21 +74,50 @@ impl SessionKeys {
     }
 }
 
-/// Session keys prepared for the hot path.
+impl SessionKeys {
+    /// Whether the network keys are the 1.1 split ones.
+    pub fn split(&self) -> bool {
+        matches!(self.network, NetworkKeys::V1_1 { .. })
+    }
+
+    /// SNwkSIntKey (1.1 uplink `cmacS`, downlink MIC, rejoin-request MIC; the NwkSKey in
+    /// 1.0), expanded now. [`PreparedKeys::s_nwk_s_int`] saves the expansion in 1.0.
+    pub fn s_nwk_s_int(&self) -> MicKey {
+        match &self.network {
+            NetworkKeys::V1_0 { nwk_s_key } => MicKey::new(nwk_s_key),
+            NetworkKeys::V1_1 {
+                s_nwk_s_int_key, ..
+            } => MicKey::new(s_nwk_s_int_key),
+        }
+    }
+
+    /// The FPort-0 payload and 1.1 FOpts key, expanded now: NwkSKey (1.0) or NwkSEncKey (1.1).
+    pub fn nwk_s_enc(&self) -> CipherKey {
+        match &self.network {
+            NetworkKeys::V1_0 { nwk_s_key } => CipherKey::new(nwk_s_key),
+            NetworkKeys::V1_1 { nwk_s_enc_key, .. } => CipherKey::new(nwk_s_enc_key),
+        }
+    }
+
+    /// AppSKey, expanded now, when we hold it.
+    pub fn app_s(&self) -> Option<CipherKey> {
+        self.app_s_key.as_ref().map(CipherKey::new)
+    }
+}
+
+/// The session key the hot path keeps expanded: the uplink MIC key.
 ///
-/// Only the uplink MIC key is kept expanded: it is the one computed for every candidate
-/// session sharing a DevAddr, for every frame, before we know which device sent it. An
-/// expanded key costs ≈ 700 bytes (the `aes` crate's run-time AES-NI / software dispatch
-/// stores the 704-byte software key schedule even where AES-NI runs), so with a million
-/// devices in memory the other keys (SNwkSIntKey in 1.1, NwkSEncKey, AppSKey) are kept as
-/// their 16 bytes and expanded when used: once per accepted 1.1 uplink, per payload to
-/// decrypt, per downlink built (a key expansion is tens of nanoseconds).
+/// It is the one computed for every candidate session sharing a DevAddr, for every frame,
+/// before we know which device sent it. An expanded key costs ≈ 700 bytes (the `aes` crate's
+/// run-time AES-NI / software dispatch stores the 704-byte software key schedule even where
+/// AES-NI runs), so with a million devices in memory the other keys (SNwkSIntKey in 1.1,
+/// NwkSEncKey, AppSKey) stay as the session's 16 raw bytes ([`SessionKeys`]) and are
+/// expanded when used: once per accepted 1.1 uplink, per payload to decrypt, per downlink
+/// built (a key expansion is tens of nanoseconds).
 #[derive(Clone)]
 pub struct PreparedKeys {
     /// Uplink MIC key: NwkSKey (1.0) or FNwkSIntKey (1.1, `cmacF`), expanded.
     uplink_mic: MicKey,
-    /// Every key, raw.
-    keys: SessionKeys,
 }
 
 impl std::fmt::Debug for PreparedKeys {
@@ -98,7 +127,7 @@ impl std::fmt::Debug for PreparedKeys {
 }
 
 impl PreparedKeys {
-    /// Expands the uplink MIC key and keeps the others raw.
+    /// Expands the uplink MIC key of `keys`.
     pub fn new(keys: &SessionKeys) -> Self {
         let uplink_mic = match &keys.network {
             NetworkKeys::V1_0 { nwk_s_key } => MicKey::new(nwk_s_key),
@@ -106,15 +135,7 @@ impl PreparedKeys {
                 f_nwk_s_int_key, ..
             } => MicKey::new(f_nwk_s_int_key),
         };
-        Self {
-            uplink_mic,
-            keys: keys.clone(),
-        }
-    }
-
-    /// Whether the network keys are the 1.1 split ones.
-    pub fn split(&self) -> bool {
-        matches!(self.keys.network, NetworkKeys::V1_1 { .. })
+        Self { uplink_mic }
     }
 
     /// The uplink MIC key, already expanded: NwkSKey (1.0) or FNwkSIntKey (1.1 `cmacF`).
@@ -122,28 +143,14 @@ impl PreparedKeys {
         &self.uplink_mic
     }
 
-    /// SNwkSIntKey (1.1 uplink `cmacS`, downlink MIC, rejoin-request MIC), expanded now; in
-    /// 1.0 the NwkSKey, already expanded.
-    pub fn s_nwk_s_int(&self) -> Cow<'_, MicKey> {
-        match &self.keys.network {
-            NetworkKeys::V1_0 { .. } => Cow::Borrowed(&self.uplink_mic),
-            NetworkKeys::V1_1 {
-                s_nwk_s_int_key, ..
-            } => Cow::Owned(MicKey::new(s_nwk_s_int_key)),
+    /// SNwkSIntKey of `keys`, the session these keys were prepared from: in 1.0 the NwkSKey,
+    /// already expanded here; in 1.1 expanded now.
+    pub fn s_nwk_s_int<'a>(&'a self, keys: &SessionKeys) -> Cow<'a, MicKey> {
+        if keys.split() {
+            Cow::Owned(keys.s_nwk_s_int())
+        } else {
+            Cow::Borrowed(&self.uplink_mic)
         }
-    }
-
-    /// The FPort-0 payload and 1.1 FOpts key, expanded now: NwkSKey (1.0) or NwkSEncKey (1.1).
-    pub fn nwk_s_enc(&self) -> CipherKey {
-        match &self.keys.network {
-            NetworkKeys::V1_0 { nwk_s_key } => CipherKey::new(nwk_s_key),
-            NetworkKeys::V1_1 { nwk_s_enc_key, .. } => CipherKey::new(nwk_s_enc_key),
-        }
-    }
-
-    /// AppSKey, expanded now, when we hold it.
-    pub fn app_s(&self) -> Option<CipherKey> {
-        self.keys.app_s_key.as_ref().map(CipherKey::new)
     }
 }
 
@@ -213,28 +220,32 @@ mod tests {
 
     #[test]
     fn prepared_keys_give_each_role_its_key() {
-        let v1_1 = PreparedKeys::new(&SessionKeys {
+        let v1_1 = SessionKeys {
             network: NetworkKeys::V1_1 {
                 f_nwk_s_int_key: k(1),
                 s_nwk_s_int_key: k(2),
                 nwk_s_enc_key: k(3),
             },
             app_s_key: Some(k(4)),
-        });
+        };
+        let prepared = PreparedKeys::new(&v1_1);
         assert!(v1_1.split());
-        assert!(same_mic(v1_1.f_nwk_s_int(), &MicKey::new(&k(1))));
+        assert!(same_mic(prepared.f_nwk_s_int(), &MicKey::new(&k(1))));
+        assert!(same_mic(&prepared.s_nwk_s_int(&v1_1), &MicKey::new(&k(2))));
         assert!(same_mic(&v1_1.s_nwk_s_int(), &MicKey::new(&k(2))));
         assert!(same_cipher(&v1_1.nwk_s_enc(), &CipherKey::new(&k(3))));
         assert!(same_cipher(&v1_1.app_s().unwrap(), &CipherKey::new(&k(4))));
 
-        let v1_0 = PreparedKeys::new(&SessionKeys {
+        let v1_0 = SessionKeys {
             network: NetworkKeys::V1_0 { nwk_s_key: k(5) },
             app_s_key: None,
-        });
+        };
+        let prepared = PreparedKeys::new(&v1_0);
         assert!(!v1_0.split());
-        assert!(same_mic(v1_0.f_nwk_s_int(), &MicKey::new(&k(5))));
+        assert!(same_mic(prepared.f_nwk_s_int(), &MicKey::new(&k(5))));
         // 1.0: the downlink MIC key is the uplink one, not expanded again.
-        assert!(matches!(v1_0.s_nwk_s_int(), Cow::Borrowed(_)));
+        assert!(matches!(prepared.s_nwk_s_int(&v1_0), Cow::Borrowed(_)));
+        assert!(same_mic(&prepared.s_nwk_s_int(&v1_0), &MicKey::new(&k(5))));
         assert!(same_mic(&v1_0.s_nwk_s_int(), &MicKey::new(&k(5))));
         assert!(same_cipher(&v1_0.nwk_s_enc(), &CipherKey::new(&k(5))));
         assert!(v1_0.app_s().is_none());

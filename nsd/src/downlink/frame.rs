@@ -99,7 +99,7 @@ pub fn build_downlink(
     let port0 = item.is_none() && bits.fopts.len() > MAX_FOPTS_LEN;
     // The network encryption key, expanded here only when the frame uses it: for an FPort-0
     // payload, and in 1.1 for FOpts.
-    let nwk_s_enc = (port0 || split).then(|| keys.nwk_s_enc());
+    let nwk_s_enc = (port0 || split).then(|| session.keys.nwk_s_enc());
     let mut builder =
         DataFrameBuilder::new(mtype, session.dev_addr, f_cnt).fctrl(FCtrl::from_byte(fctrl));
     builder = match (&nwk_s_enc, port0) {
@@ -119,7 +119,7 @@ pub fn build_downlink(
                 data,
             },
             Payload::Clear(data) => {
-                app_s = keys.app_s().ok_or(FrameError::NoAppSKey)?;
+                app_s = session.keys.app_s().ok_or(FrameError::NoAppSKey)?;
                 FrmPayloadInput::Plain {
                     fport: item.f_port,
                     data,
@@ -129,10 +129,12 @@ pub fn build_downlink(
         });
     }
     let phy = match (&nwk_s_enc, split) {
-        (Some(nwk_s_enc), true) => {
-            builder.build_downlink_1_1(&keys.s_nwk_s_int(), nwk_s_enc, bits.acked_uplink_f_cnt)?
-        }
-        _ => builder.build_1_0(&keys.s_nwk_s_int())?,
+        (Some(nwk_s_enc), true) => builder.build_downlink_1_1(
+            &keys.s_nwk_s_int(&session.keys),
+            nwk_s_enc,
+            bits.acked_uplink_f_cnt,
+        )?,
+        _ => builder.build_1_0(&keys.s_nwk_s_int(&session.keys))?,
     };
     let after = f_cnt.wrapping_add(1);
     if split && app_port {
@@ -225,7 +227,9 @@ mod tests {
         let frame = DataFrame::parse(&built.phy).unwrap();
         assert!(frame.confirmed());
         assert!(frame.fctrl().ack() && frame.fctrl().adr() && frame.fctrl().f_pending());
-        frame.verify_mic_1_0(&keys.s_nwk_s_int(), 10).unwrap();
+        frame
+            .verify_mic_1_0(&keys.s_nwk_s_int(&s.keys), 10)
+            .unwrap();
         let app = CipherKey::new(&AesKey::new([4; 16]));
         assert_eq!(frame.frm_payload_decrypted(&app, 10), b"on");
     }
@@ -239,7 +243,7 @@ mod tests {
         assert_eq!((built.f_cnt, s.a_f_cnt_down, s.n_f_cnt_down), (20, 21, 10));
         let frame = DataFrame::parse(&built.phy).unwrap();
         frame
-            .verify_downlink_mic_1_1(&keys.s_nwk_s_int(), 20, 0)
+            .verify_downlink_mic_1_1(&keys.s_nwk_s_int(&s.keys), 20, 0)
             .unwrap();
         // MAC-only frame: NFCntDown.
         let built = build_downlink(&mut s, &keys, FrameBits::default(), None).unwrap();

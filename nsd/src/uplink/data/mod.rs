@@ -190,7 +190,7 @@ pub fn gap_policy(version: MacVersion) -> GapPolicy {
 
 fn mic_matches(frame: &DataFrame<'_>, candidate: &Candidate<'_>, f_cnt: u32, radio: Radio) -> bool {
     let keys = candidate.keys;
-    if keys.split() {
+    if candidate.session.is_1_1() {
         // cmacF first, with the key kept expanded: it rules out the other candidates. Only
         // for the candidate whose cmacF matches is SNwkSIntKey expanded for cmacS; both
         // halves must match, as in the full check.
@@ -206,7 +206,7 @@ fn mic_matches(frame: &DataFrame<'_>, candidate: &Candidate<'_>, f_cnt: u32, rad
             tx_ch: radio.channel,
         };
         frame
-            .verify_uplink_mics_1_1(&keys.s_nwk_s_int(), f_cnt, params)
+            .verify_uplink_mics_1_1(&keys.s_nwk_s_int(&candidate.session.keys), f_cnt, params)
             .is_ok()
     } else {
         frame.verify_mic_1_0(keys.f_nwk_s_int(), f_cnt).is_ok()
