@@ -99,13 +99,17 @@ fn main() {
         return;
     }
     eprintln!(
-        "sizes (bytes): DeviceEntry {}, Session {}, PreparedKeys {}, MicKey {}, CipherKey {}, DeviceQueue {}",
+        "sizes (bytes): DeviceEntry {}, Device {}, Session {}, SessionKeys {}, Option<MacState> {}, PreparedKeys {}, MicKey {}, CipherKey {}, DeviceQueue {}, Option<PendingAck> {}",
         std::mem::size_of::<DeviceEntry>(),
+        std::mem::size_of::<Device>(),
         std::mem::size_of::<Session>(),
+        std::mem::size_of::<SessionKeys>(),
+        std::mem::size_of::<Option<nsd::mac::MacState>>(),
         std::mem::size_of::<nsd::device::PreparedKeys>(),
         std::mem::size_of::<lorawan::crypto::MicKey>(),
         std::mem::size_of::<lorawan::crypto::CipherKey>(),
         std::mem::size_of::<nsd::downlink::queue::DeviceQueue>(),
+        std::mem::size_of::<Option<nsd::downlink::queue::PendingAck>>(),
     );
     let counts: Vec<&str> = if args.is_empty() {
         vec!["100000", "1000000"]

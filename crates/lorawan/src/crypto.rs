@@ -215,6 +215,32 @@ pub fn uplink_micf_1_1(
     Ok([full[0], full[1]])
 }
 
+/// The `cmacS` half of a LoRaWAN 1.1 uplink MIC: `aes128_cmac(SNwkSIntKey, B1 | msg)[0..2]`,
+/// checked against the first two bytes of the received MIC.
+///
+/// `params.conf_fcnt` is used as given (truncated to 16 bits): pass 0 when ACK is not set.
+pub fn uplink_mics_1_1(
+    s_nwk_s_int_key: &MicKey,
+    dev_addr: DevAddr,
+    fcnt: u32,
+    params: UplinkMicParams,
+    msg: &[u8],
+) -> Result<[u8; 2], MicError> {
+    // Truncation is the spec's: "ConfFCnt ... the 16 least significant bits".
+    let conf = (params.conf_fcnt & 0xffff) as u16;
+    let b1 = b_block(
+        conf,
+        params.tx_dr,
+        params.tx_ch,
+        Direction::Uplink,
+        dev_addr,
+        fcnt,
+        msg,
+    )?;
+    let full = s_nwk_s_int_key.cmac(&[&b1, msg]);
+    Ok([full[0], full[1]])
+}
+
 /// The radio parameters and acknowledged counter that LoRaWAN 1.1 mixes into the uplink MIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UplinkMicParams {
@@ -239,21 +265,9 @@ pub fn uplink_mic_1_1(
     params: UplinkMicParams,
     msg: &[u8],
 ) -> Result<Mic, MicError> {
-    let b0 = b_block(0, 0, 0, Direction::Uplink, dev_addr, fcnt, msg)?;
-    // Truncation is the spec's: "ConfFCnt ... the 16 least significant bits".
-    let conf = (params.conf_fcnt & 0xffff) as u16;
-    let b1 = b_block(
-        conf,
-        params.tx_dr,
-        params.tx_ch,
-        Direction::Uplink,
-        dev_addr,
-        fcnt,
-        msg,
-    )?;
-    let s = s_nwk_s_int_key.cmac(&[&b1, msg]);
-    let f = f_nwk_s_int_key.cmac(&[&b0, msg]);
-    Ok([s[0], s[1], f[0], f[1]])
+    let [s0, s1] = uplink_mics_1_1(s_nwk_s_int_key, dev_addr, fcnt, params, msg)?;
+    let [f0, f1] = uplink_micf_1_1(f_nwk_s_int_key, dev_addr, fcnt, msg)?;
+    Ok([s0, s1, f0, f1])
 }
 
 /// The MIC of a LoRaWAN 1.1 downlink data frame: `aes128_cmac(SNwkSIntKey, B0 | msg)[0..4]`,

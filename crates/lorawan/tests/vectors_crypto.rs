@@ -108,6 +108,9 @@ fn data_mic_from_phy(v: &Value) {
                     .verify_uplink_mic_1_1(&f_key, &s_key, fcnt, params)
                     .unwrap_or_else(|err| panic!("{id}: {err}"));
                 frame.verify_uplink_micf_1_1(&f_key, fcnt).unwrap();
+                frame
+                    .verify_uplink_mics_1_1(&s_key, fcnt, params)
+                    .unwrap_or_else(|err| panic!("{id} (cmacS): {err}"));
                 // The MICF-only check must not depend on SNwkSIntKey nor the B1 fields.
                 let wrong = UplinkMicParams {
                     tx_ch: params.tx_ch ^ 1,
@@ -118,6 +121,19 @@ fn data_mic_from_phy(v: &Value) {
                     Err(MicError::Mismatch),
                     "{id}: TxCh must enter cmacS"
                 );
+                assert_eq!(
+                    frame.verify_uplink_mics_1_1(&s_key, fcnt, wrong),
+                    Err(MicError::Mismatch),
+                    "{id}: TxCh must enter cmacS (half check)"
+                );
+                // Each half is checked against its own two bytes: the other key fails.
+                if f_key.mic(&[b"x"]) != s_key.mic(&[b"x"]) {
+                    assert_eq!(
+                        frame.verify_uplink_mics_1_1(&f_key, fcnt, params),
+                        Err(MicError::Mismatch),
+                        "{id}: cmacS with FNwkSIntKey"
+                    );
+                }
             }
             Direction::Downlink => frame
                 .verify_downlink_mic_1_1(&s_key, fcnt, conf_fcnt)

@@ -389,7 +389,10 @@ impl NetworkServer {
             return Err(format!("rejoin of {dev_eui}: no session keys"));
         };
         let request = lorawan::phy::RejoinRequest::parse(phy).map_err(|e| e.to_string())?;
-        if request.verify_mic(&keys.s_nwk_s_int).is_err() {
+        if request
+            .verify_mic(&keys.s_nwk_s_int(&session.keys))
+            .is_err()
+        {
             return Err(format!("rejoin of {dev_eui}: MIC mismatch"));
         }
         if session.rj_count0_last.is_some_and(|last| rj_count <= last) {

@@ -216,7 +216,7 @@ impl NetworkServer {
             Counter::Reset => 0,
         };
         let profile = entry.profile.clone();
-        let Some(keys) = entry.keys.clone() else {
+        let Some(keys) = entry.session.as_ref().map(|s| s.keys.clone()) else {
             return UplinkOutcome::Refused(Refusal::Storage("session keys vanished".into()));
         };
         let (payload, mac_commands) = open_frame(frame, &keys, matched.f_cnt);
@@ -316,15 +316,15 @@ impl NetworkServer {
 /// The application payload and the MAC commands (FOpts or FPort-0 payload), decrypted.
 fn open_frame(
     frame: &DataFrame<'_>,
-    keys: &crate::device::PreparedKeys,
+    keys: &crate::device::SessionKeys,
     f_cnt: u32,
 ) -> (Option<AppPayload>, Vec<u8>) {
     let mut mac_commands = Vec::new();
     let mut payload = None;
     match frame.fport() {
-        Some(0) => mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc, f_cnt),
+        Some(0) => mac_commands = frame.frm_payload_decrypted(&keys.nwk_s_enc(), f_cnt),
         Some(_) => {
-            payload = Some(match &keys.app_s {
+            payload = Some(match &keys.app_s() {
                 Some(app) => AppPayload::Clear(frame.frm_payload_decrypted(app, f_cnt)),
                 None => AppPayload::Encrypted(frame.frm_payload().to_vec()),
             });
@@ -332,10 +332,10 @@ fn open_frame(
         None => {}
     }
     if !frame.fopts().is_empty() {
-        mac_commands = if keys.split {
+        mac_commands = if keys.split() {
             let mut out = [0u8; MAX_FOPTS_LEN];
             frame
-                .decrypt_fopts_1_1_into(&keys.nwk_s_enc, f_cnt, &mut out)
+                .decrypt_fopts_1_1_into(&keys.nwk_s_enc(), f_cnt, &mut out)
                 .to_vec()
         } else {
             frame.fopts().to_vec()

@@ -3,6 +3,7 @@
 //! The storage layer loads every device at start and keeps this registry in step with each
 //! write; the registry itself does no I/O.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -58,7 +59,7 @@ pub type SharedEntry = Arc<tokio::sync::Mutex<DeviceEntry>>;
 #[derive(Debug, Default)]
 pub struct DeviceRegistry {
     by_eui: RwLock<HashMap<Eui64, SharedEntry>>,
-    by_addr: RwLock<HashMap<DevAddr, Vec<Eui64>>>,
+    by_addr: RwLock<HashMap<DevAddr, AddrUsers>>,
     addr_of: Mutex<HashMap<Eui64, DevAddr>>,
 }
 
@@ -94,7 +95,7 @@ impl DeviceRegistry {
     pub fn by_dev_addr(&self, dev_addr: DevAddr) -> Vec<SharedEntry> {
         let euis = read(&self.by_addr)
             .get(&dev_addr)
-            .cloned()
+            .map(|users| users.as_slice().to_vec())
             .unwrap_or_default();
         let by_eui = read(&self.by_eui);
         euis.iter().filter_map(|e| by_eui.get(e).cloned()).collect()
@@ -105,16 +106,20 @@ impl DeviceRegistry {
         let mut addr_of = self.addr_of.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_addr = write(&self.by_addr);
         if let Some(old) = addr_of.remove(&dev_eui) {
-            if let Some(list) = by_addr.get_mut(&old) {
-                list.retain(|e| *e != dev_eui);
-                if list.is_empty() {
+            if let Some(users) = by_addr.get_mut(&old) {
+                if users.remove(dev_eui) {
                     by_addr.remove(&old);
                 }
             }
         }
         if let Some(addr) = dev_addr {
             addr_of.insert(dev_eui, addr);
-            by_addr.entry(addr).or_default().push(dev_eui);
+            match by_addr.entry(addr) {
+                Entry::Occupied(mut users) => users.get_mut().push(dev_eui),
+                Entry::Vacant(slot) => {
+                    slot.insert(AddrUsers::One(dev_eui));
+                }
+            }
         }
     }
 
@@ -131,6 +136,48 @@ impl DeviceRegistry {
     /// Every DevEUI, in no order.
     pub fn dev_euis(&self) -> Vec<Eui64> {
         read(&self.by_eui).keys().copied().collect()
+    }
+}
+
+/// The devices whose session uses one DevAddr: almost always a single one, kept inline (a
+/// `Vec` would cost every device a separate 32-byte heap block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AddrUsers {
+    One(Eui64),
+    Many(Vec<Eui64>),
+}
+
+impl AddrUsers {
+    fn as_slice(&self) -> &[Eui64] {
+        match self {
+            AddrUsers::One(eui) => std::slice::from_ref(eui),
+            AddrUsers::Many(euis) => euis,
+        }
+    }
+
+    fn push(&mut self, dev_eui: Eui64) {
+        match self {
+            AddrUsers::One(first) => *self = AddrUsers::Many(vec![*first, dev_eui]),
+            AddrUsers::Many(euis) => euis.push(dev_eui),
+        }
+    }
+
+    /// Removes `dev_eui`; returns whether no device is left.
+    fn remove(&mut self, dev_eui: Eui64) -> bool {
+        match self {
+            AddrUsers::One(eui) => *eui == dev_eui,
+            AddrUsers::Many(euis) => {
+                euis.retain(|e| *e != dev_eui);
+                match euis.as_slice() {
+                    [] => true,
+                    [last] => {
+                        *self = AddrUsers::One(*last);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
     }
 }
 
@@ -196,5 +243,19 @@ mod tests {
         assert!(registry.remove(Eui64::from_be_bytes(1u64.to_be_bytes())));
         assert!(registry.by_dev_addr(addr).is_empty());
         assert_eq!(registry.len(), 2);
+    }
+
+    #[test]
+    fn address_users_grow_and_shrink_back_to_one() {
+        let e = |n: u64| Eui64::from_be_bytes(n.to_be_bytes());
+        let mut users = AddrUsers::One(e(1));
+        assert!(!users.remove(e(9)), "another device: nothing removed");
+        users.push(e(2));
+        users.push(e(3));
+        assert_eq!(users.as_slice(), &[e(1), e(2), e(3)]);
+        assert!(!users.remove(e(2)));
+        assert!(!users.remove(e(1)));
+        assert_eq!(users, AddrUsers::One(e(3)));
+        assert!(users.remove(e(3)));
     }
 }

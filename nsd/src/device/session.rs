@@ -1,8 +1,11 @@
 //! A device's session: its DevAddr, its session keys and its frame counters.
 //!
 //! The keys arrive as [`SessionKeys`] (from an ABP provisioning or a join answer) and are
-//! prepared once into [`PreparedKeys`] (AES key schedules, CMAC subkeys), so the uplink hot
-//! path never expands a key.
+//! prepared once into [`PreparedKeys`]: the uplink MIC key's AES key schedule and CMAC
+//! subkeys, so matching a frame against the sessions sharing its DevAddr never expands a key.
+//! The other keys are expanded when used (see [`PreparedKeys`] for why).
+
+use std::borrow::Cow;
 
 use lorawan::crypto::{CipherKey, MicKey};
 use lorawan::ids::{AesKey, DevAddr};
@@ -71,19 +74,50 @@ impl SessionKeys {
     }
 }
 
-/// Session keys with their key schedules computed, for the hot path.
+impl SessionKeys {
+    /// Whether the network keys are the 1.1 split ones.
+    pub fn split(&self) -> bool {
+        matches!(self.network, NetworkKeys::V1_1 { .. })
+    }
+
+    /// SNwkSIntKey (1.1 uplink `cmacS`, downlink MIC, rejoin-request MIC; the NwkSKey in
+    /// 1.0), expanded now. [`PreparedKeys::s_nwk_s_int`] saves the expansion in 1.0.
+    pub fn s_nwk_s_int(&self) -> MicKey {
+        match &self.network {
+            NetworkKeys::V1_0 { nwk_s_key } => MicKey::new(nwk_s_key),
+            NetworkKeys::V1_1 {
+                s_nwk_s_int_key, ..
+            } => MicKey::new(s_nwk_s_int_key),
+        }
+    }
+
+    /// The FPort-0 payload and 1.1 FOpts key, expanded now: NwkSKey (1.0) or NwkSEncKey (1.1).
+    pub fn nwk_s_enc(&self) -> CipherKey {
+        match &self.network {
+            NetworkKeys::V1_0 { nwk_s_key } => CipherKey::new(nwk_s_key),
+            NetworkKeys::V1_1 { nwk_s_enc_key, .. } => CipherKey::new(nwk_s_enc_key),
+        }
+    }
+
+    /// AppSKey, expanded now, when we hold it.
+    pub fn app_s(&self) -> Option<CipherKey> {
+        self.app_s_key.as_ref().map(CipherKey::new)
+    }
+}
+
+/// The session key the hot path keeps expanded: the uplink MIC key.
+///
+/// It is the one computed for every candidate session sharing a DevAddr, for every frame,
+/// before we know which device sent it. An expanded key costs ≈ 700 bytes (the `aes` crate's
+/// run-time AES-NI / software dispatch stores the 704-byte software key schedule even where
+/// AES-NI runs), so with a million devices in memory the other keys (SNwkSIntKey in 1.1,
+/// NwkSEncKey, AppSKey) stay as the session's 16 raw bytes ([`SessionKeys`]) and are
+/// expanded when used: once per accepted 1.1 uplink, per payload to decrypt, per downlink
+/// built (a key expansion is tens of nanoseconds).
 #[derive(Clone)]
 pub struct PreparedKeys {
-    /// Uplink MIC key: NwkSKey (1.0) or FNwkSIntKey (1.1).
-    pub f_nwk_s_int: MicKey,
-    /// 1.1 SNwkSIntKey: uplink cmacS and downlink MIC (the NwkSKey again in 1.0).
-    pub s_nwk_s_int: MicKey,
-    /// FPort-0 payload and 1.1 FOpts key: NwkSKey (1.0) or NwkSEncKey (1.1).
-    pub nwk_s_enc: CipherKey,
-    /// AppSKey, when we hold it.
-    pub app_s: Option<CipherKey>,
-    /// Whether the network keys are the 1.1 split ones.
-    pub split: bool,
+    /// Uplink MIC key: NwkSKey (1.0) or FNwkSIntKey (1.1, `cmacF`), expanded.
+    uplink_mic: MicKey,
 }
 
 impl std::fmt::Debug for PreparedKeys {
@@ -93,22 +127,29 @@ impl std::fmt::Debug for PreparedKeys {
 }
 
 impl PreparedKeys {
-    /// Expands every key once.
+    /// Expands the uplink MIC key of `keys`.
     pub fn new(keys: &SessionKeys) -> Self {
-        let (f, s, e, split) = match &keys.network {
-            NetworkKeys::V1_0 { nwk_s_key } => (nwk_s_key, nwk_s_key, nwk_s_key, false),
+        let uplink_mic = match &keys.network {
+            NetworkKeys::V1_0 { nwk_s_key } => MicKey::new(nwk_s_key),
             NetworkKeys::V1_1 {
-                f_nwk_s_int_key,
-                s_nwk_s_int_key,
-                nwk_s_enc_key,
-            } => (f_nwk_s_int_key, s_nwk_s_int_key, nwk_s_enc_key, true),
+                f_nwk_s_int_key, ..
+            } => MicKey::new(f_nwk_s_int_key),
         };
-        Self {
-            f_nwk_s_int: MicKey::new(f),
-            s_nwk_s_int: MicKey::new(s),
-            nwk_s_enc: CipherKey::new(e),
-            app_s: keys.app_s_key.as_ref().map(CipherKey::new),
-            split,
+        Self { uplink_mic }
+    }
+
+    /// The uplink MIC key, already expanded: NwkSKey (1.0) or FNwkSIntKey (1.1 `cmacF`).
+    pub fn f_nwk_s_int(&self) -> &MicKey {
+        &self.uplink_mic
+    }
+
+    /// SNwkSIntKey of `keys`, the session these keys were prepared from: in 1.0 the NwkSKey,
+    /// already expanded here; in 1.1 expanded now.
+    pub fn s_nwk_s_int<'a>(&'a self, keys: &SessionKeys) -> Cow<'a, MicKey> {
+        if keys.split() {
+            Cow::Owned(keys.s_nwk_s_int())
+        } else {
+            Cow::Borrowed(&self.uplink_mic)
         }
     }
 }
@@ -158,5 +199,67 @@ impl Session {
     /// Whether the session uses the 1.1 frame rules (split keys, split downlink counters).
     pub fn is_1_1(&self) -> bool {
         matches!(self.keys.network, NetworkKeys::V1_1 { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(b: u8) -> AesKey {
+        AesKey::new([b; 16])
+    }
+
+    fn same_mic(a: &MicKey, b: &MicKey) -> bool {
+        a.cmac(&[b"probe"]) == b.cmac(&[b"probe"])
+    }
+
+    fn same_cipher(a: &CipherKey, b: &CipherKey) -> bool {
+        a.encrypt_block([7; 16]) == b.encrypt_block([7; 16])
+    }
+
+    #[test]
+    fn prepared_keys_give_each_role_its_key() {
+        let v1_1 = SessionKeys {
+            network: NetworkKeys::V1_1 {
+                f_nwk_s_int_key: k(1),
+                s_nwk_s_int_key: k(2),
+                nwk_s_enc_key: k(3),
+            },
+            app_s_key: Some(k(4)),
+        };
+        let prepared = PreparedKeys::new(&v1_1);
+        assert!(v1_1.split());
+        assert!(same_mic(prepared.f_nwk_s_int(), &MicKey::new(&k(1))));
+        assert!(same_mic(&prepared.s_nwk_s_int(&v1_1), &MicKey::new(&k(2))));
+        assert!(same_mic(&v1_1.s_nwk_s_int(), &MicKey::new(&k(2))));
+        assert!(same_cipher(&v1_1.nwk_s_enc(), &CipherKey::new(&k(3))));
+        assert!(same_cipher(&v1_1.app_s().unwrap(), &CipherKey::new(&k(4))));
+
+        let v1_0 = SessionKeys {
+            network: NetworkKeys::V1_0 { nwk_s_key: k(5) },
+            app_s_key: None,
+        };
+        let prepared = PreparedKeys::new(&v1_0);
+        assert!(!v1_0.split());
+        assert!(same_mic(prepared.f_nwk_s_int(), &MicKey::new(&k(5))));
+        // 1.0: the downlink MIC key is the uplink one, not expanded again.
+        assert!(matches!(prepared.s_nwk_s_int(&v1_0), Cow::Borrowed(_)));
+        assert!(same_mic(&prepared.s_nwk_s_int(&v1_0), &MicKey::new(&k(5))));
+        assert!(same_mic(&v1_0.s_nwk_s_int(), &MicKey::new(&k(5))));
+        assert!(same_cipher(&v1_0.nwk_s_enc(), &CipherKey::new(&k(5))));
+        assert!(v1_0.app_s().is_none());
+    }
+
+    #[test]
+    fn prepared_keys_never_show_a_key() {
+        let keys = PreparedKeys::new(&SessionKeys {
+            network: NetworkKeys::V1_0 {
+                nwk_s_key: AesKey::new([0xab; 16]),
+            },
+            app_s_key: Some(AesKey::new([0xcd; 16])),
+        });
+        let shown = format!("{keys:?}");
+        assert_eq!(shown, "PreparedKeys(..)");
     }
 }

@@ -97,34 +97,44 @@ pub fn build_downlink(
     // MAC commands longer than FOpts allows go alone as an FPort-0 payload (encrypted with
     // the network key); the caller only plans that when there is no application payload.
     let port0 = item.is_none() && bits.fopts.len() > MAX_FOPTS_LEN;
+    // The network encryption key, expanded here only when the frame uses it: for an FPort-0
+    // payload, and in 1.1 for FOpts.
+    let nwk_s_enc = (port0 || split).then(|| session.keys.nwk_s_enc());
     let mut builder =
         DataFrameBuilder::new(mtype, session.dev_addr, f_cnt).fctrl(FCtrl::from_byte(fctrl));
-    if port0 {
-        builder = builder.frm_payload(FrmPayloadInput::Plain {
+    builder = match (&nwk_s_enc, port0) {
+        (Some(key), true) => builder.frm_payload(FrmPayloadInput::Plain {
             fport: 0,
             data: bits.fopts,
-            key: &keys.nwk_s_enc,
-        });
-    } else {
-        builder = builder.fopts(bits.fopts);
-    }
+            key,
+        }),
+        _ => builder.fopts(bits.fopts),
+    };
+    // AppSKey, expanded when a clear payload is to be encrypted.
+    let app_s;
     if let Some(item) = item {
         builder = builder.frm_payload(match &item.payload {
             Payload::Encrypted(data) => FrmPayloadInput::Encrypted {
                 fport: item.f_port,
                 data,
             },
-            Payload::Clear(data) => FrmPayloadInput::Plain {
-                fport: item.f_port,
-                data,
-                key: keys.app_s.as_ref().ok_or(FrameError::NoAppSKey)?,
-            },
+            Payload::Clear(data) => {
+                app_s = session.keys.app_s().ok_or(FrameError::NoAppSKey)?;
+                FrmPayloadInput::Plain {
+                    fport: item.f_port,
+                    data,
+                    key: &app_s,
+                }
+            }
         });
     }
-    let phy = if split {
-        builder.build_downlink_1_1(&keys.s_nwk_s_int, &keys.nwk_s_enc, bits.acked_uplink_f_cnt)?
-    } else {
-        builder.build_1_0(&keys.s_nwk_s_int)?
+    let phy = match (&nwk_s_enc, split) {
+        (Some(nwk_s_enc), true) => builder.build_downlink_1_1(
+            &keys.s_nwk_s_int(&session.keys),
+            nwk_s_enc,
+            bits.acked_uplink_f_cnt,
+        )?,
+        _ => builder.build_1_0(&keys.s_nwk_s_int(&session.keys))?,
     };
     let after = f_cnt.wrapping_add(1);
     if split && app_port {
@@ -217,7 +227,9 @@ mod tests {
         let frame = DataFrame::parse(&built.phy).unwrap();
         assert!(frame.confirmed());
         assert!(frame.fctrl().ack() && frame.fctrl().adr() && frame.fctrl().f_pending());
-        frame.verify_mic_1_0(&keys.s_nwk_s_int, 10).unwrap();
+        frame
+            .verify_mic_1_0(&keys.s_nwk_s_int(&s.keys), 10)
+            .unwrap();
         let app = CipherKey::new(&AesKey::new([4; 16]));
         assert_eq!(frame.frm_payload_decrypted(&app, 10), b"on");
     }
@@ -231,7 +243,7 @@ mod tests {
         assert_eq!((built.f_cnt, s.a_f_cnt_down, s.n_f_cnt_down), (20, 21, 10));
         let frame = DataFrame::parse(&built.phy).unwrap();
         frame
-            .verify_downlink_mic_1_1(&keys.s_nwk_s_int, 20, 0)
+            .verify_downlink_mic_1_1(&keys.s_nwk_s_int(&s.keys), 20, 0)
             .unwrap();
         // MAC-only frame: NFCntDown.
         let built = build_downlink(&mut s, &keys, FrameBits::default(), None).unwrap();

@@ -311,12 +311,29 @@ impl<'a> DataFrame<'a> {
         self.check_fcnt(fcnt)?;
         let f = crypto::uplink_micf_1_1(f_nwk_s_int_key, self.dev_addr, fcnt, self.msg)?;
         let [_, _, m2, m3] = self.mic;
-        let ok: bool = subtle::ConstantTimeEq::ct_eq(&[m2, m3][..], &f[..]).into();
-        if ok {
-            Ok(())
-        } else {
-            Err(MicError::Mismatch)
-        }
+        verified_half(&[m2, m3], &f)
+    }
+
+    /// Checks only `cmacS`, the two high-order MIC bytes (ConfFCnt is zeroed unless ACK).
+    /// With [`DataFrame::verify_uplink_micf_1_1`] it is the full check of
+    /// [`DataFrame::verify_uplink_mic_1_1`], split so that a server matching a frame against
+    /// several sessions can compute `cmacS` (and prepare SNwkSIntKey) only for the session
+    /// whose `cmacF` matched.
+    pub fn verify_uplink_mics_1_1(
+        &self,
+        s_nwk_s_int_key: &MicKey,
+        fcnt: u32,
+        params: UplinkMicParams,
+    ) -> Result<(), MicError> {
+        self.check_direction(Direction::Uplink)?;
+        self.check_fcnt(fcnt)?;
+        let params = UplinkMicParams {
+            conf_fcnt: self.effective_conf_fcnt(params.conf_fcnt),
+            ..params
+        };
+        let s = crypto::uplink_mics_1_1(s_nwk_s_int_key, self.dev_addr, fcnt, params, self.msg)?;
+        let [m0, m1, _, _] = self.mic;
+        verified_half(&[m0, m1], &s)
     }
 
     /// The LoRaWAN 1.1 downlink MIC with SNwkSIntKey; ConfFCnt is zeroed unless ACK.
@@ -405,6 +422,15 @@ impl<'a> DataFrame<'a> {
             plain,
         );
         plain
+    }
+}
+
+fn verified_half(received: &[u8; 2], expected: &[u8; 2]) -> Result<(), MicError> {
+    let ok: bool = subtle::ConstantTimeEq::ct_eq(&received[..], &expected[..]).into();
+    if ok {
+        Ok(())
+    } else {
+        Err(MicError::Mismatch)
     }
 }
 

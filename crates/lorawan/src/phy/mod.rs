@@ -405,6 +405,7 @@ mod tests {
                 let _ =
                     d.verify_uplink_mic_1_1(&mic_key, &mic_key, fcnt, UplinkMicParams::default());
                 let _ = d.verify_uplink_micf_1_1(&mic_key, fcnt);
+                let _ = d.verify_uplink_mics_1_1(&mic_key, fcnt, UplinkMicParams::default());
                 let _ = d.verify_downlink_mic_1_1(&mic_key, fcnt, 1);
                 let _ = d.frm_payload_decrypted(&cipher, fcnt);
                 let _ = d.decrypt_frm_payload_into(&cipher, fcnt, &mut [0u8; 8]);

@@ -190,17 +190,26 @@ pub fn gap_policy(version: MacVersion) -> GapPolicy {
 
 fn mic_matches(frame: &DataFrame<'_>, candidate: &Candidate<'_>, f_cnt: u32, radio: Radio) -> bool {
     let keys = candidate.keys;
-    if keys.split {
+    if candidate.session.is_1_1() {
+        // cmacF first, with the key kept expanded: it rules out the other candidates. Only
+        // for the candidate whose cmacF matches is SNwkSIntKey expanded for cmacS; both
+        // halves must match, as in the full check.
+        if frame
+            .verify_uplink_micf_1_1(keys.f_nwk_s_int(), f_cnt)
+            .is_err()
+        {
+            return false;
+        }
         let params = UplinkMicParams {
             conf_fcnt: candidate.session.last_confirmed_down.unwrap_or(0),
             tx_dr: radio.data_rate,
             tx_ch: radio.channel,
         };
         frame
-            .verify_uplink_mic_1_1(&keys.f_nwk_s_int, &keys.s_nwk_s_int, f_cnt, params)
+            .verify_uplink_mics_1_1(&keys.s_nwk_s_int(&candidate.session.keys), f_cnt, params)
             .is_ok()
     } else {
-        frame.verify_mic_1_0(&keys.f_nwk_s_int, f_cnt).is_ok()
+        frame.verify_mic_1_0(keys.f_nwk_s_int(), f_cnt).is_ok()
     }
 }
 

@@ -171,3 +171,24 @@ fn a_1_1_mic_covers_the_data_rate_and_channel() {
         Err(Unmatched::MicMismatch { candidates: 1 })
     );
 }
+
+#[test]
+fn a_1_1_match_needs_both_halves_of_the_mic() {
+    // Same FNwkSIntKey (cmacF matches), another SNwkSIntKey: not the sender.
+    let mut other = session_1_1(3);
+    if let NetworkKeys::V1_1 {
+        s_nwk_s_int_key, ..
+    } = &mut other.keys.network
+    {
+        *s_nwk_s_int_key = AesKey::new([0x44; 16]);
+    }
+    let sessions = [other, session_1_1(3)];
+    assert_eq!(
+        run(&uplink_1_1(3, RADIO), &sessions, false).unwrap().index,
+        1
+    );
+    assert_eq!(
+        run(&uplink_1_1(3, RADIO), &sessions[..1], false),
+        Err(Unmatched::MicMismatch { candidates: 1 })
+    );
+}

@@ -384,3 +384,15 @@ async fn a_full_uplink_channel_drops_frames_without_blocking() {
     assert_eq!(status.frames_received, 1);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_socket_asks_for_a_larger_receive_buffer() {
+    let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let default = socket2::SockRef::from(&plain).recv_buffer_size().unwrap();
+    let socket = bind_socket(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let granted = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+    // The kernel caps what it grants (net.core.rmem_max on Linux), so only "not less than
+    // its default" holds everywhere.
+    println!("SO_RCVBUF: default {default} bytes, granted {granted} bytes");
+    assert!(granted >= default, "granted {granted} < default {default}");
+}
