@@ -114,6 +114,33 @@ async fn devices_sessions_and_gateways_round_trip_on_both_engines() {
             .await
             .expect("counters");
 
+        // Counters without the MAC state: the stored MAC state stays as it was.
+        moved.mac = Some(
+            nsd::device::DeviceProfile::defaults("p", Region::Eu868, moved.mac_version)
+                .fresh_mac_state(moved.mac_version),
+        );
+        store
+            .save_counters(device(1, "").dev_eui, &moved, 3)
+            .await
+            .expect("counters and MAC state");
+        let mut later = moved.clone();
+        later.f_cnt_up_next += 1;
+        if let Some(mac) = later.mac.as_mut() {
+            mac.last_fcnt = Some(99);
+        }
+        store
+            .save_counters_only(device(1, "").dev_eui, &later, 4)
+            .await
+            .expect("counters only");
+        let loaded = store.devices().await.expect("devices");
+        let stored = loaded[0].session.as_ref().expect("session");
+        assert_eq!(stored.f_cnt_up_next, later.f_cnt_up_next);
+        assert_eq!(stored.mac, moved.mac, "the MAC state of the last full save");
+        let moved = Session {
+            f_cnt_up_next: later.f_cnt_up_next,
+            ..moved
+        };
+
         let loaded = store.devices().await.expect("devices");
         assert_eq!(loaded.len(), 3);
         assert_eq!(loaded[0].device, device(1, "meters"));

@@ -8,8 +8,10 @@ use lorawan::ids::Eui64;
 
 use super::{unix_seconds, NetworkServer};
 use crate::device::DeviceProfile;
-use crate::downlink::class_a::DeviceRadio;
-use crate::downlink::delivery::{DeliveryReport, DeliveryStatus};
+use crate::downlink::class_a::{too_late, DeviceRadio, Lateness};
+use crate::downlink::delivery::{
+    DeliveryFailedCause, DeliveryReport, DeliveryStatus, TransmissionSlot,
+};
 use crate::downlink::frame::{build_downlink, FrameBits, FrameError};
 use crate::downlink::queue::{AckBit, AckResult};
 use crate::gateway::RxInfo;
@@ -99,6 +101,23 @@ impl NetworkServer {
             .mac
             .take()
             .unwrap_or_else(|| profile.fresh_mac_state(version));
+        let radio = radio_of(&mac, &profile);
+        // Both windows already closed (the pipeline is behind): nothing is built, stored or
+        // sent. The MAC commands and the queued frame wait for the next uplink, and no
+        // counter is spent: under overload this sheds the answers' cost instead of adding
+        // to it.
+        let margin = crate::downlink::class_a::ClassAOptions::default().scheduling_margin;
+        if roamed.is_none()
+            && too_late(elapsed(), radio.rx1_delay, margin) == Lateness::TooLateForBoth
+        {
+            if queue_changed {
+                self.save_queue(dev_eui, &entry.queue).await;
+            }
+            let mut report = DeliveryReport::default();
+            report.failed(TransmissionSlot::Rx1, DeliveryFailedCause::TooLate);
+            report.failed(TransmissionSlot::Rx2, DeliveryFailedCause::TooLate);
+            return Some(report);
+        }
         // MAC commands ride in FOpts beside an application payload, or alone on FPort 0
         // (room for a fixed-plan LinkADRReq block longer than FOpts allows).
         let carrier = if item.is_some() {
@@ -110,7 +129,6 @@ impl NetworkServer {
         };
         let planned = commands_for_downlink(&mut mac, carrier);
         let adr = downlink_adr(&mac);
-        let radio = radio_of(&mac, &profile);
         let built = loop {
             let bits = FrameBits {
                 ack: asks.confirmed,

@@ -16,6 +16,9 @@ use crate::gateway::RxInfo;
 use crate::uplink::data::{self, Candidate, Counter, Radio, Unmatched};
 use crate::uplink::dedup::Deduplicated;
 
+/// How often (in frames) the MAC state is stored for its ADR history alone.
+const MAC_HISTORY_EVERY: u32 = 16;
+
 /// An FRMPayload as the application receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppPayload {
@@ -248,11 +251,22 @@ impl NetworkServer {
         };
         let mac_outcome = crate::mac::on_uplink(mac, &facts, &commands);
         // Stored before anything is reported: a frame reported once is never accepted again.
-        if let Err(e) = self
-            .devices_store
-            .save_counters(dev_eui, session, unix_seconds())
-            .await
-        {
+        // The MAC state goes with it when the uplink changed more than its ADR history, and
+        // every MAC_HISTORY_EVERY frames anyway (a crash then costs ADR a few samples).
+        let mac_changed = match (&before.mac, &session.mac) {
+            (Some(old), Some(new)) => !old.same_but_uplink_history(new),
+            _ => true,
+        };
+        let saved = if mac_changed || matched.f_cnt % MAC_HISTORY_EVERY == 0 {
+            self.devices_store
+                .save_counters(dev_eui, session, unix_seconds())
+                .await
+        } else {
+            self.devices_store
+                .save_counters_only(dev_eui, session, unix_seconds())
+                .await
+        };
+        if let Err(e) = saved {
             *session = before;
             return UplinkOutcome::Refused(Refusal::Storage(e.to_string()));
         }

@@ -455,6 +455,44 @@ pub struct MacState {
 }
 
 impl MacState {
+    /// Whether `self` and `other` differ only in what every uplink changes (the ADR history
+    /// and the last uplink's counter and time). Storage writes those at intervals rather than
+    /// with every frame: losing a few of them in a crash costs ADR a few samples, nothing else.
+    pub fn same_but_uplink_history(&self, other: &Self) -> bool {
+        // Destructured in full, so that a new field has to be placed on one side or the other.
+        let Self {
+            region,
+            version,
+            activation,
+            class,
+            confirmed,
+            profile,
+            pending,
+            owed,
+            sticky_answers,
+            dev_status,
+            dev_status_requested,
+            history: _,
+            adr_limits,
+            abandoned,
+            last_fcnt: _,
+            last_uplink_unix_ms: _,
+        } = self;
+        *region == other.region
+            && *version == other.version
+            && *activation == other.activation
+            && *class == other.class
+            && *confirmed == other.confirmed
+            && *profile == other.profile
+            && *pending == other.pending
+            && *owed == other.owed
+            && *sticky_answers == other.sticky_answers
+            && *dev_status == other.dev_status
+            && *dev_status_requested == other.dev_status_requested
+            && *adr_limits == other.adr_limits
+            && *abandoned == other.abandoned
+    }
+
     /// A fresh session: after a join, the region's defaults with the join-accept's settings;
     /// for ABP, the profile's wanted values (what the device was provisioned with).
     pub fn new(

@@ -40,14 +40,20 @@ pub(super) struct CounterWrite {
     pub a_f_cnt_down: u32,
     pub last_confirmed_down: Option<u32>,
     /// The session's MAC state as JSON (it changes with the counters: requests sent,
-    /// answers applied, the ADR history).
+    /// answers applied, the ADR history); `None` keeps the stored one.
     pub mac_state: Option<String>,
     pub rj_count0_last: Option<u16>,
     pub at: u64,
 }
 
 impl CounterWrite {
-    pub(super) fn of(dev_eui: Eui64, session: &Session, at: u64) -> Result<Self, StorageError> {
+    /// The write of `session`'s counters, with its MAC state when `with_mac`.
+    pub(super) fn of(
+        dev_eui: Eui64,
+        session: &Session,
+        at: u64,
+        with_mac: bool,
+    ) -> Result<Self, StorageError> {
         Ok(Self {
             dev_eui,
             dev_addr: session.dev_addr,
@@ -55,7 +61,11 @@ impl CounterWrite {
             n_f_cnt_down: session.n_f_cnt_down,
             a_f_cnt_down: session.a_f_cnt_down,
             last_confirmed_down: session.last_confirmed_down,
-            mac_state: super::devices::mac_json(dev_eui, session)?,
+            mac_state: if with_mac {
+                super::devices::mac_json(dev_eui, session)?
+            } else {
+                None
+            },
             rj_count0_last: session.rj_count0_last,
             at,
         })
@@ -69,7 +79,8 @@ pub(super) async fn apply(
 ) -> Result<bool, StorageError> {
     let done = sqlx::query(
         "UPDATE sessions SET f_cnt_up_next = $2, n_f_cnt_down = $3, a_f_cnt_down = $4, \
-         last_confirmed_down = $5, updated_at = $6, mac_state = $8, rj_count0_last = $9 \
+         last_confirmed_down = $5, updated_at = $6, mac_state = COALESCE($8, mac_state), \
+         rj_count0_last = $9 \
          WHERE dev_eui = $1 AND dev_addr = $7",
     )
     .bind(write.dev_eui.to_string())
@@ -197,7 +208,8 @@ async fn update_many(
     sql.push_str(
         "UPDATE sessions SET f_cnt_up_next = v.column3, n_f_cnt_down = v.column4, \
          a_f_cnt_down = v.column5, last_confirmed_down = v.column6, updated_at = v.column7, \
-         mac_state = v.column8, rj_count0_last = v.column9 FROM (VALUES ",
+         mac_state = COALESCE(v.column8, sessions.mac_state), rj_count0_last = v.column9 \
+         FROM (VALUES ",
     );
     for i in 0..jobs.len() {
         let p = i * COLUMNS;

@@ -230,7 +230,27 @@ impl DeviceStore {
         session: &Session,
         at: u64,
     ) -> Result<(), StorageError> {
-        let write = CounterWrite::of(dev_eui, session, at)?;
+        self.write_counters(CounterWrite::of(dev_eui, session, at, true)?, dev_eui)
+            .await
+    }
+
+    /// [`Self::save_counters`] keeping the stored MAC state: for an uplink that changed it
+    /// only in its ADR history (see [`crate::mac::MacState::same_but_uplink_history`]).
+    pub async fn save_counters_only(
+        &self,
+        dev_eui: Eui64,
+        session: &Session,
+        at: u64,
+    ) -> Result<(), StorageError> {
+        self.write_counters(CounterWrite::of(dev_eui, session, at, false)?, dev_eui)
+            .await
+    }
+
+    async fn write_counters(
+        &self,
+        write: CounterWrite,
+        dev_eui: Eui64,
+    ) -> Result<(), StorageError> {
         let found = match &self.counters {
             Some(writer) => return writer.save(write).await,
             None => counters::apply(&mut *self.pool.acquire().await?, &write).await?,
