@@ -55,7 +55,14 @@ fn the_local_federation_plays_its_whole_scenario() {
         "the scenario failed ({}):\n{stdout}\n{stderr}\n{logs}",
         output.status
     );
-    for step in ["roaming join", "roaming uplink", "UDR"] {
+    for step in [
+        "home join",
+        "refused roam-out",
+        "roaming join",
+        "roaming uplink",
+        "roaming downlink",
+        "UDR",
+    ] {
         assert!(
             stdout.to_lowercase().contains(&step.to_lowercase()),
             "the scenario's output names the step {step:?}:\n{stdout}"

@@ -15,7 +15,8 @@
 //! 2. starts simulated gateways: A's at nsd-a's Semtech UDP port, B's at nsd-b's;
 //! 3. joins A's home-only device through A's gateway, sends it an uplink (checked at A's AS)
 //!    and a downlink queued by the AS (`/thingpark/lrc/rest/v2/downlink`, checked at the
-//!    device);
+//!    device); then the same device heard only by B's gateways: B forwards it, A refuses
+//!    (roam-out is off for it: DevRoamingDisallowed at the hub), A's AS hears nothing;
 //! 4. joins A's roaming device heard only by B's gateways (HomeNSReq, PRStartReq, JoinReq
 //!    through the hub), sends uplinks heard only by B (checked at A's AS: `Roaming=1`,
 //!    `ForwardingNetID`), and a downlink queued at A's AS that must reach the device through
@@ -235,6 +236,13 @@ impl Scenario {
         } else {
             self.fail("home uplink", "skipped: the device has not joined");
             self.fail("home downlink", "skipped: the device has not joined");
+        }
+
+        // The home-only device heard by B's gateway: B forwards it, A refuses (roam-out off).
+        if home_joined {
+            self.refused_roam_out(&sim_b, &mut home).await;
+        } else {
+            self.fail("refused roam-out", "skipped: the device has not joined");
         }
 
         // Roaming: A's device heard by B's gateways only.
@@ -586,6 +594,63 @@ impl Scenario {
                     &format!("{} ({}): {e:#}{why}", device.name, device.dev_eui()),
                 );
                 false
+            }
+        }
+    }
+
+    /// An uplink of a device that may not roam, heard only by B's gateways: B forwards it,
+    /// A answers DevRoamingDisallowed (the hub records it), and A's AS hears nothing of it.
+    async fn refused_roam_out(&mut self, sim_b: &Simulation, device: &mut SimDevice) {
+        let step = "refused roam-out";
+        let result = async {
+            let (phy, fcnt) = device.uplink(b"not here")?;
+            sim_b.uplink(&phy, &radio()?, &Self::heard(sim_b)).await?;
+            let dev_addr = device
+                .dev_addr()
+                .map(|a| format!("{a:08X}"))
+                .ok_or_else(|| anyhow::anyhow!("no session"))?;
+            let deadline = tokio::time::Instant::now() + REPORT_WAIT;
+            loop {
+                let refused = self.hub_udrs().await?.into_iter().find(|u| {
+                    u["message_type"] == "PRStartReq"
+                        && u["dev_addr"]
+                            .as_str()
+                            .map(str::to_ascii_uppercase)
+                            .as_deref()
+                            == Some(dev_addr.as_str())
+                        && u["result_code"] == "DevRoamingDisallowed"
+                });
+                if refused.is_some() {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    bail!("no PRStartReq refused DevRoamingDisallowed at the hub");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let reported = self
+                .await_report(&device.dev_eui(), "DevEUI_uplink", |r| {
+                    r["FCntUp"].as_u64() == Some(u64::from(fcnt))
+                })
+                .await?;
+            if reported.is_some() {
+                bail!("A's AS got FCntUp {fcnt} anyway");
+            }
+            Ok(fcnt)
+        }
+        .await;
+        match result {
+            Ok(fcnt) => self.ok(
+                step,
+                &format!(
+                    "{} FCntUp {fcnt} heard only by B's gateways: PRStartReq nsd-b → nsd-a \
+                     answered DevRoamingDisallowed, nothing reported to A's AS",
+                    device.name
+                ),
+            ),
+            Err(e) => {
+                let why = self.hub_trace(&device.dev_eui(), device.dev_addr()).await;
+                self.fail(step, &format!("{e:#}{why}"));
             }
         }
     }
