@@ -12,18 +12,18 @@
 //! phase 2 sends `--rate` per second for `--paced-s` seconds and prints the latency
 //! quantiles. Every answer must be Success, else the run says how many were not.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conformance_tests::load::stats::Histogram;
-use conformance_tests::load::uplinks::abp_identity;
-use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
-use conformance_tests::sim::{Device as SimDevice, MacVersion as SimVersion, SessionKeys, Uplink};
-use lorawan::ids::{AesKey, DevAddr, Eui64};
+use conformance_tests::sim::Uplink;
 use lorawan::join::MacVersion;
 use lorawan::region::Region;
-use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys as NsKeys};
+use nsd::device::DeviceProfile;
 use service::testing::{Engine, ScratchDatabase};
 
 const FIRST_DEV_ADDR: u32 = 0x2600_0000;
@@ -115,46 +115,14 @@ async fn main() -> Result<(), String> {
     // Every device's frames, built up front with the device's real keys.
     let mut frames: Vec<Vec<(u32, Vec<u8>)>> = Vec::with_capacity(args.devices as usize);
     for i in 0..args.devices {
-        let id = abp_identity(1, i, FIRST_DEV_ADDR, SimVersion::V1_0_4);
-        let SessionKeys::V1_0 {
-            nwk_s_key,
-            app_s_key,
-        } = id.keys
-        else {
-            return Err("1.0 keys expected".into());
-        };
-        server
-            .put_device(
-                Device {
-                    dev_eui: Eui64::from_u64(id.dev_eui.0),
-                    name: format!("d{i}"),
-                    tenant: "load".into(),
-                    profile: "abp".into(),
-                    join_eui: None,
-                    as_link: None,
-                    roaming: true,
-                },
-                Some(Session::new(
-                    DevAddr::from_be_bytes(id.dev_addr.to_be_bytes()),
-                    MacVersion::V1_0_4,
-                    NsKeys {
-                        network: NetworkKeys::V1_0 {
-                            nwk_s_key: AesKey::new(nwk_s_key),
-                        },
-                        app_s_key: Some(AesKey::new(app_s_key)),
-                    },
-                )),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut device = SimDevice::abp(SimVersion::V1_0_4, SimDevAddr(id.dev_addr), id.keys)
-            .map_err(|e| e.to_string())?;
+        let mut device = common::roaming_load_device(&server, 1, i, FIRST_DEV_ADDR, "abp").await;
+        let dev_addr = FIRST_DEV_ADDR + i;
         let mut own = Vec::with_capacity(args.frames as usize);
         for _ in 0..args.frames {
             let phy = device
                 .uplink(&Uplink::unconfirmed(1, b"roaming load"))
                 .map_err(|e| e.to_string())?;
-            own.push((id.dev_addr, phy));
+            own.push((dev_addr, phy));
         }
         frames.push(own);
     }

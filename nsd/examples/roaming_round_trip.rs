@@ -25,15 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use conformance_tests::load::stats::Histogram;
-use conformance_tests::load::uplinks::abp_identity;
-use conformance_tests::sim::crypto::DevAddr as SimDevAddr;
-use conformance_tests::sim::{
-    Device as SimDevice, Heard, MacVersion as SimVersion, RadioParams, SessionKeys, Uplink,
-};
-use lorawan::ids::{AesKey, DevAddr, Eui64};
+use conformance_tests::sim::{Device as SimDevice, Heard, RadioParams, Uplink};
 use lorawan::join::MacVersion;
 use lorawan::region::Region;
-use nsd::device::{Device, DeviceProfile, NetworkKeys, Session, SessionKeys as NsKeys};
+use nsd::device::DeviceProfile;
 
 /// Inside NetID 000013's DevAddr space (2600_0000/7), away from the tests' ADDR.
 const FIRST_DEV_ADDR: u32 = 0x2700_0000;
@@ -61,42 +56,7 @@ async fn main() {
     fed.home.server.put_profile(profile).await.expect("profile");
     let mut sims = Vec::with_capacity(devices as usize);
     for i in 0..devices {
-        let id = abp_identity(2, i, FIRST_DEV_ADDR, SimVersion::V1_0_4);
-        let SessionKeys::V1_0 {
-            nwk_s_key,
-            app_s_key,
-        } = id.keys
-        else {
-            unreachable!("1.0 keys for a 1.0.4 identity")
-        };
-        fed.home
-            .server
-            .put_device(
-                Device {
-                    dev_eui: Eui64::from_u64(id.dev_eui.0),
-                    name: format!("d{i}"),
-                    tenant: "load".into(),
-                    profile: "abp".into(),
-                    join_eui: None,
-                    as_link: None,
-                    roaming: true,
-                },
-                Some(Session::new(
-                    DevAddr::from_be_bytes(id.dev_addr.to_be_bytes()),
-                    MacVersion::V1_0_4,
-                    NsKeys {
-                        network: NetworkKeys::V1_0 {
-                            nwk_s_key: AesKey::new(nwk_s_key),
-                        },
-                        app_s_key: Some(AesKey::new(app_s_key)),
-                    },
-                )),
-            )
-            .await
-            .expect("device");
-        sims.push(
-            SimDevice::abp(SimVersion::V1_0_4, SimDevAddr(id.dev_addr), id.keys).expect("device"),
-        );
+        sims.push(common::roaming_load_device(&fed.home.server, 2, i, FIRST_DEV_ADDR, "abp").await);
     }
     let radio = RadioParams::eu868(5, 0).expect("channel");
     let window = Duration::from_millis(250);

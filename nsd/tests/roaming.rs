@@ -42,15 +42,25 @@ async fn set_roaming(server: &nsd::app::NetworkServer, dev_eui: u64, roaming: bo
         .expect("updated");
 }
 
+/// The home network's ABP test device 1, roaming; its radio, and the visited gateway that
+/// hears it.
+async fn roaming_device(
+    home: &nsd::app::NetworkServer,
+) -> (conformance_tests::sim::Device, RadioParams, [Heard; 1]) {
+    abp_device(home, MacVersion::V1_0_4, 1).await;
+    set_roaming(home, 1, true).await;
+    (
+        sim_device(MacVersion::V1_0_4),
+        RadioParams::eu868(5, 2).expect("channel"),
+        [Heard::new(0, -80, 7.5)],
+    )
+}
+
 #[tokio::test]
 async fn a_home_device_heard_only_by_the_visited_gateway_is_served_home_and_answered_through_it() {
     let mut fed = federation().await;
-    abp_device(&fed.home.server, MacVersion::V1_0_4, 1).await;
-    set_roaming(&fed.home.server, 1, true).await;
+    let (mut device, radio, heard) = roaming_device(&fed.home.server).await;
     let mut events = fed.home.server.subscribe();
-    let mut device = sim_device(MacVersion::V1_0_4);
-    let radio = RadioParams::eu868(5, 2).expect("channel");
-    let heard = [Heard::new(0, -80, 7.5)];
 
     // An unconfirmed uplink: forwarded, accepted at home, reported with Roaming.
     let up = device
@@ -202,12 +212,8 @@ async fn refused_roam_out_and_unknown_partners_are_answered_precisely() {
 #[tokio::test]
 async fn a_frame_heard_at_home_and_through_the_partner_is_one_uplink() {
     let mut fed = federation().await;
-    abp_device(&fed.home.server, MacVersion::V1_0_4, 1).await;
-    set_roaming(&fed.home.server, 1, true).await;
+    let (mut device, radio, heard) = roaming_device(&fed.home.server).await;
     let mut events = fed.home.server.subscribe();
-    let mut device = sim_device(MacVersion::V1_0_4);
-    let radio = RadioParams::eu868(5, 2).expect("channel");
-    let heard = [Heard::new(0, -80, 7.5)];
     let up = device
         .uplink(&Uplink::unconfirmed(1, b"both"))
         .expect("uplink");
@@ -378,11 +384,8 @@ async fn a_partner_outage_mid_traffic_loses_no_downlink() {
         dbs: _dbs,
         dir: _dir,
     } = federation().await;
-    abp_device(&home.server, MacVersion::V1_0_4, 1).await;
-    set_roaming(&home.server, 1, true).await;
+    let (mut device, radio, _) = roaming_device(&home.server).await;
     let mut sent = home.server.subscribe_downlinks();
-    let mut device = sim_device(MacVersion::V1_0_4);
-    let radio = RadioParams::eu868(5, 2).expect("channel");
     home.server
         .enqueue(
             Eui64::from_u64(1),

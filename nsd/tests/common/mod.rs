@@ -272,6 +272,55 @@ pub fn sim_device(version: MacVersion) -> SimDevice {
     SimDevice::abp(sim_version, SimDevAddr(ADDR), keys).expect("device")
 }
 
+/// Provisions load device `index` of `seed` (`conformance_tests::load::uplinks::abp_identity`:
+/// DevAddr `first_dev_addr + index`) as a LoRaWAN 1.0.4 ABP device of `profile` that may
+/// roam, and returns the simulated device with the same keys.
+pub async fn roaming_load_device(
+    server: &NetworkServer,
+    seed: u64,
+    index: u32,
+    first_dev_addr: u32,
+    profile: &str,
+) -> SimDevice {
+    let id = conformance_tests::load::uplinks::abp_identity(
+        seed,
+        index,
+        first_dev_addr,
+        SimVersion::V1_0_4,
+    );
+    let SimKeys::V1_0 {
+        nwk_s_key,
+        app_s_key,
+    } = id.keys
+    else {
+        unreachable!("1.0 keys for a 1.0.4 identity")
+    };
+    let session = Session::new(
+        DevAddr::from_be_bytes(id.dev_addr.to_be_bytes()),
+        MacVersion::V1_0_4,
+        SessionKeys {
+            network: NetworkKeys::V1_0 {
+                nwk_s_key: AesKey::new(nwk_s_key),
+            },
+            app_s_key: Some(AesKey::new(app_s_key)),
+        },
+    );
+    let device = Device {
+        dev_eui: Eui64::from_u64(id.dev_eui.0),
+        name: format!("d{index}"),
+        tenant: "load".into(),
+        profile: profile.into(),
+        join_eui: None,
+        as_link: None,
+        roaming: true,
+    };
+    server
+        .put_device(device, Some(session))
+        .await
+        .expect("device");
+    SimDevice::abp(SimVersion::V1_0_4, SimDevAddr(id.dev_addr), id.keys).expect("device")
+}
+
 /// What became of the next frame.
 pub async fn next_served(running: &mut Running) -> Served {
     tokio::time::timeout(WAIT, running.served.recv())
