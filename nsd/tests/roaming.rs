@@ -17,6 +17,18 @@ use nsd::app::pipeline::Served;
 use nsd::app::roaming::Forwarded;
 use nsd::device::Device;
 
+/// `phy` heard by the visited network's gateways (`heard`): what the visited network did
+/// with it.
+async fn forwarded_by_visited(
+    visited: &mut Running,
+    phy: &[u8],
+    radio: &RadioParams,
+    heard: &[Heard],
+) -> Forwarded {
+    visited.sim.uplink(phy, radio, heard).await.expect("sent");
+    next_forwarded(visited).await
+}
+
 async fn next_forwarded(running: &mut Running) -> Forwarded {
     match common::next_served(running).await {
         Served::Forwarded(forwarded) => forwarded,
@@ -66,13 +78,8 @@ async fn a_home_device_heard_only_by_the_visited_gateway_is_served_home_and_answ
     let up = device
         .uplink(&Uplink::unconfirmed(1, b"roamed"))
         .expect("uplink");
-    fed.visited
-        .sim
-        .uplink(&up, &radio, &heard)
-        .await
-        .expect("sent");
     assert_eq!(
-        next_forwarded(&mut fed.visited).await,
+        forwarded_by_visited(&mut fed.visited, &up, &radio, &heard).await,
         Forwarded::Accepted {
             home: "000013".parse::<NetId>().unwrap()
         }
@@ -151,12 +158,7 @@ async fn refused_roam_out_and_unknown_partners_are_answered_precisely() {
     let up = device
         .uplink(&Uplink::unconfirmed(1, b"x"))
         .expect("uplink");
-    fed.visited
-        .sim
-        .uplink(&up, &radio, &heard)
-        .await
-        .expect("sent");
-    match next_forwarded(&mut fed.visited).await {
+    match forwarded_by_visited(&mut fed.visited, &up, &radio, &heard).await {
         Forwarded::Refused { code, .. } => assert_eq!(code, "DevRoamingDisallowed"),
         other => panic!("{other:?}"),
     }
@@ -174,13 +176,8 @@ async fn refused_roam_out_and_unknown_partners_are_answered_precisely() {
     let up = stranger
         .uplink(&Uplink::unconfirmed(1, b"?"))
         .expect("uplink");
-    fed.visited
-        .sim
-        .uplink(&up, &radio, &heard)
-        .await
-        .expect("sent");
     assert_eq!(
-        next_forwarded(&mut fed.visited).await,
+        forwarded_by_visited(&mut fed.visited, &up, &radio, &heard).await,
         Forwarded::NoAgreement
     );
 
@@ -198,12 +195,7 @@ async fn refused_roam_out_and_unknown_partners_are_answered_precisely() {
     let up = forger
         .uplink(&Uplink::unconfirmed(1, b"forged"))
         .expect("uplink");
-    fed.visited
-        .sim
-        .uplink(&up, &radio, &heard)
-        .await
-        .expect("sent");
-    match next_forwarded(&mut fed.visited).await {
+    match forwarded_by_visited(&mut fed.visited, &up, &radio, &heard).await {
         Forwarded::Refused { code, .. } => assert_eq!(code, "MICFailed"),
         other => panic!("{other:?}"),
     }
@@ -356,13 +348,8 @@ async fn a_home_device_joins_through_the_visited_network_then_roams() {
     let up = device
         .uplink(&Uplink::unconfirmed(2, b"hello"))
         .expect("uplink");
-    fed.visited
-        .sim
-        .uplink(&up, &radio, &heard)
-        .await
-        .expect("sent");
     assert!(matches!(
-        next_forwarded(&mut fed.visited).await,
+        forwarded_by_visited(&mut fed.visited, &up, &radio, &heard).await,
         Forwarded::Accepted { .. }
     ));
     let event = tokio::time::timeout(WAIT, events.recv())
