@@ -3,7 +3,8 @@
 //! - `switchyard_nsd_frames_total{outcome}`: every deduplicated frame the pipeline served,
 //!   by outcome: `accepted` (a new data uplink, reported to the application),
 //!   `retransmission`, `refused`, `join`, `forwarded` (another network's frame sent to its
-//!   home through the hub: passive roaming, forwarding role);
+//!   home through the hub: passive roaming, forwarding role), `no_agreement` (another
+//!   network's frame no roaming agreement lets us forward: dropped);
 //! - `switchyard_nsd_class_a_answers_total`: uplinks that got a class A answer (an ACK, an
 //!   ADRACKReq answer, a queued frame) handed to a gateway or refused by the planner.
 //!
@@ -31,6 +32,7 @@ pub struct FrameMetrics {
     refused: Counter,
     join: Counter,
     forwarded: Counter,
+    no_agreement: Counter,
     answers: Counter,
 }
 
@@ -63,6 +65,7 @@ impl FrameMetrics {
             refused: outcome("refused"),
             join: outcome("join"),
             forwarded: outcome("forwarded"),
+            no_agreement: outcome("no_agreement"),
             answers,
         }
     }
@@ -83,6 +86,9 @@ impl FrameMetrics {
             }
             Served::Join(_) => {
                 self.join.inc();
+            }
+            Served::Forwarded(crate::app::roaming::Forwarded::NoAgreement) => {
+                self.no_agreement.inc();
             }
             Served::Forwarded(_) => {
                 self.forwarded.inc();

@@ -245,6 +245,9 @@ impl Scenario {
             self.fail("refused roam-out", "skipped: the device has not joined");
         }
 
+        // A device of a network nobody has an agreement with, heard by B: dropped by B.
+        self.no_agreement(&sim_b).await;
+
         // Roaming: A's device heard by B's gateways only.
         if self.join(&sim_b, &mut roamer, "roaming join", true).await {
             let first = self
@@ -596,6 +599,76 @@ impl Scenario {
                 false
             }
         }
+    }
+
+    /// An uplink of a device of NetID 000009 (no member of the federation) heard by B's
+    /// gateways: B forwards nothing (its `no_agreement` frame count grows, the hub records
+    /// nothing of it).
+    async fn no_agreement(&mut self, sim_b: &Simulation) {
+        let step = "partner without agreement";
+        // NetID 000009, type 0: DevAddr prefix 0x12 (7 bits of type 0 and NwkID 9).
+        let dev_addr = 0x1200_0042;
+        let result = async {
+            let before = self.nsd_b_frames("no_agreement").await?;
+            let mut stranger = Device::abp(
+                MacVersion::V1_0_4,
+                conformance_tests::sim::crypto::DevAddr(dev_addr),
+                conformance_tests::sim::SessionKeys::V1_0 {
+                    nwk_s_key: [0x42; 16],
+                    app_s_key: [0x43; 16],
+                },
+            )?;
+            let phy = stranger.uplink(&Uplink::unconfirmed(2, b"?"))?;
+            sim_b.uplink(&phy, &radio()?, &Self::heard(sim_b)).await?;
+            let deadline = tokio::time::Instant::now() + REPORT_WAIT;
+            let mut after = before;
+            while after <= before && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                after = self.nsd_b_frames("no_agreement").await?;
+            }
+            if after <= before {
+                bail!("nsd-b's no_agreement count stayed at {before}");
+            }
+            let text = format!("{dev_addr:08X}");
+            if self.hub_udrs().await?.iter().any(|u| {
+                u["dev_addr"]
+                    .as_str()
+                    .map(str::to_ascii_uppercase)
+                    .as_deref()
+                    == Some(&text)
+            }) {
+                bail!("the hub has a record of DevAddr {text}");
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => self.ok(
+                step,
+                &format!(
+                    "DevAddr {dev_addr:08X} (NetID 000009, no member) heard by B's gateways: \
+                     not forwarded (nsd-b frames{{outcome=\"no_agreement\"}} + 1), nothing at the hub"
+                ),
+            ),
+            Err(e) => self.fail(step, &format!("{e:#}")),
+        }
+    }
+
+    /// nsd-b's `switchyard_nsd_frames_total{outcome="…"}`.
+    async fn nsd_b_frames(&self, outcome: &str) -> anyhow::Result<u64> {
+        let url = format!("{}/metrics", self.args.nsd_b);
+        let (status, body) = self.call(reqwest::Method::GET, &url, None, None).await?;
+        if status != 200 {
+            bail!("GET {url} answered {status}");
+        }
+        let text = body.as_str().unwrap_or_default();
+        let wanted = format!("outcome=\"{outcome}\"}}");
+        Ok(text
+            .lines()
+            .find(|l| l.starts_with("switchyard_nsd_frames_total") && l.contains(&wanted))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64))
     }
 
     /// An uplink of a device that may not roam, heard only by B's gateways: B forwards it,
