@@ -116,13 +116,17 @@ start nsd-a "NSD_KEYS__MASTER_KEY=$nsd_a_key" "NSD_DATABASE__URL=sqlite://$run/n
     -- "$bin/nsd" --config deploy/local/nsd-a.toml
 start nsd-b "NSD_KEYS__MASTER_KEY=$nsd_b_key" "NSD_DATABASE__URL=sqlite://$run/nsd-b.db" \
     -- "$bin/nsd" --config deploy/local/nsd-b.toml
+nsd_b_pid="${pids[-1]}"
 start as-receiver -- "$bin/as-receiver" --listen 127.0.0.1:8900
 # The driver then waits for every /health.
 for port in 8700 8710 8900; do wait_port "$port"; done
 
 echo
 status=0
-"$bin/federation" || status=$?
+# With --once the scenario ends by stopping nsd-b (B's outage; A must lose nothing).
+outage=()
+if [ "$once" = 1 ]; then outage=(--outage-pid "$nsd_b_pid"); fi
+"$bin/federation" "${outage[@]}" || status=$?
 
 echo
 echo "A's application server received ($run/as-receiver.log):"

@@ -2,7 +2,8 @@
 //! the local federation (hub, two nsd — one speaking TS002 1.1 with an NSID, one 1.0 —, the
 //! jsd, the AS receiver) and plays the scenario: a join at home and one through the other
 //! operator's gateway, roaming uplinks reaching A's AS with Roaming=1, an AS downlink
-//! reaching the roaming device through B, the hub's UDRs. The script's status is the
+//! reaching the roaming device through B, a refused roam-out, a partner without agreement,
+//! B's network server stopped mid-traffic (nothing lost at A), the hub's UDRs. The script's status is the
 //! scenario's: one failed step fails this test, and its output says which.
 //!
 //! It uses the binaries `cargo test --workspace` builds (hub, nsd, jsd beside this package's
@@ -61,6 +62,8 @@ fn the_local_federation_plays_its_whole_scenario() {
         "roaming join",
         "roaming uplink",
         "roaming downlink",
+        "partner without agreement",
+        "fNS outage",
         "UDR",
     ] {
         assert!(

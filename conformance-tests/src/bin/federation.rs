@@ -21,7 +21,10 @@
 //!    through the hub), sends uplinks heard only by B (checked at A's AS: `Roaming=1`,
 //!    `ForwardingNetID`), and a downlink queued at A's AS that must reach the device through
 //!    B's gateway (XmitDataReq, RX1 after 5 s);
-//! 5. lists the hub's usage data records of the run.
+//! 5. sends a frame of NetID 000009 (no member) through B: B drops it, the hub never sees it;
+//! 6. with `--outage-pid`, stops nsd-b, queues another AS downlink for the roaming device and
+//!    brings it home: the downlink reaches it through A's gateway;
+//! 7. lists the hub's usage data records of the run.
 //!
 //! One line per step, `✓` or `✗` with the reason; the exit status is 1 when a step failed,
 //! and the whole scenario is bounded by `--timeout-s`.
@@ -90,6 +93,21 @@ struct Args {
     /// The whole scenario's bound, seconds.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
+    /// nsd-b's process id: at the end, stop it (SIGTERM) and check that A still serves its
+    /// roaming device, come home, with nothing lost (`deploy/local.sh --once` passes it).
+    #[arg(long)]
+    outage_pid: Option<u32>,
+}
+
+/// Which way an AS downlink is expected to reach its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A's own gateway.
+    Home,
+    /// B's gateway (XmitDataReq nsd-a → hub → nsd-b).
+    Partner,
+    /// A's own gateway, after B went down while the device was roaming.
+    HomeAfterOutage,
 }
 
 /// EU868 DR5 (SF7) on 868.1 MHz: every uplink of the scenario.
@@ -228,7 +246,7 @@ impl Scenario {
                 .report_uplink(&sim_a, &mut home, "home uplink", false)
                 .await
             {
-                self.downlink(&sim_a, &mut home, "home downlink", false)
+                self.downlink(&sim_a, &mut home, "home downlink", Via::Home)
                     .await;
             } else {
                 self.fail("home downlink", "skipped: the uplink did not reach the AS");
@@ -257,10 +275,13 @@ impl Scenario {
                 .report_uplink(&sim_b, &mut roamer, "roaming uplink 2", true)
                 .await;
             if first || second {
-                self.downlink(&sim_b, &mut roamer, "roaming downlink", true)
+                self.downlink(&sim_b, &mut roamer, "roaming downlink", Via::Partner)
                     .await;
             } else {
                 self.fail("roaming downlink", "skipped: no roaming uplink reached A");
+            }
+            if let Some(pid) = self.args.outage_pid {
+                self.outage(pid, &sim_a, &mut roamer).await;
             }
         } else {
             for step in ["roaming uplink 1", "roaming uplink 2", "roaming downlink"] {
@@ -834,24 +855,48 @@ impl Scenario {
         }
     }
 
+    /// B stops while A's roaming device is still on A's books as heard through B: A's AS
+    /// queues a downlink (accepted), the device comes home, and the downlink reaches it
+    /// through A's own gateway.
+    async fn outage(&mut self, pid: u32, sim_a: &Simulation, device: &mut SimDevice) {
+        let step = "fNS outage";
+        let stopped = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let health = format!("{}/health", self.args.nsd_b);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut down = false;
+        while stopped && !down && Instant::now() < deadline {
+            down = self.http.get(&health).send().await.is_err();
+            if !down {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        if !down {
+            self.fail(step, &format!("nsd-b (pid {pid}) did not stop"));
+            return;
+        }
+        println!("  (nsd-b stopped: B's network is down)");
+        self.downlink(sim_a, device, step, Via::HomeAfterOutage)
+            .await;
+    }
+
     /// A downlink queued at A's AS tunnel API, then an uplink: the downlink must reach the
     /// device through a gateway of `sim`.
-    async fn downlink(
-        &mut self,
-        sim: &Simulation,
-        device: &mut SimDevice,
-        step: &str,
-        roaming: bool,
-    ) {
-        let payload: &[u8] = if roaming {
-            b"\xca\xfe\x00\x02"
-        } else {
-            b"\xca\xfe\x00\x01"
+    async fn downlink(&mut self, sim: &Simulation, device: &mut SimDevice, step: &str, via: Via) {
+        let roaming = via == Via::Partner;
+        let payload: &[u8] = match via {
+            Via::Home => b"\xca\xfe\x00\x01",
+            Via::Partner => b"\xca\xfe\x00\x02",
+            Via::HomeAfterOutage => b"\xca\xfe\x00\x03",
         };
-        let wait = if roaming {
-            ROAMING_DOWNLINK_WAIT
-        } else {
+        // A device that roamed keeps its 5 s RX1 delay at home too.
+        let wait = if via == Via::Home {
             HOME_DOWNLINK_WAIT
+        } else {
+            ROAMING_DOWNLINK_WAIT
         };
         // Downlinks still queued at the simulator (MAC answers to earlier uplinks) first.
         self.settle(sim, device).await;
