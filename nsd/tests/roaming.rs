@@ -234,6 +234,53 @@ async fn a_frame_heard_at_home_and_through_the_partner_is_one_uplink() {
             .is_err(),
         "reported once"
     );
+    // The network's first MAC requests go through the home gateway (heard as well as the
+    // visited one).
+    let first = fed
+        .home
+        .sim
+        .next_downlink(Duration::from_secs(3))
+        .await
+        .expect("MAC requests at home");
+    device
+        .accept_downlink(&first.phy)
+        .expect("a valid downlink");
+
+    // A confirmed frame heard faintly at home and well by the visited gateway: one uplink,
+    // and its ACK goes through the visited gateway, the best of all.
+    let up = device
+        .uplink(&Uplink::confirmed(1, b"best is abroad"))
+        .expect("uplink");
+    fed.home
+        .sim
+        .uplink(&up, &radio, &[Heard::new(0, -118, -12.0)])
+        .await
+        .expect("sent");
+    // The partner's copy comes later in real networks too (its own window, then the hub).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fed.visited
+        .sim
+        .uplink(&up, &radio, &[Heard::new(0, -70, 9.0)])
+        .await
+        .expect("sent");
+    let down = fed
+        .visited
+        .sim
+        .next_downlink(Duration::from_secs(5))
+        .await
+        .expect("the ACK through the visited gateway");
+    assert!(device.accept_downlink(&down.phy).expect("valid").ack);
+    assert!(
+        fed.home
+            .sim
+            .drain_downlinks(Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "nothing through the home gateway"
+    );
+    let event = events.recv().await.expect("the event");
+    assert_eq!(event.f_cnt, 1);
+    assert!(event.roaming.is_none(), "served at home first");
 }
 
 #[tokio::test]

@@ -43,10 +43,27 @@ impl NetworkServer {
             UplinkOutcome::Retransmission { .. } => {}
         }
         let delivery = match asks_of(&outcome) {
-            Some((dev_eui, asks)) => {
-                self.answer_class_a(dev_eui, asks, &frame.receptions, elapsed, None)
+            // Macro diversity: a roaming device's answer goes through a partner's gateway
+            // when the partner heard the frame better.
+            Some((dev_eui, asks)) => match self
+                .better_partner_copy(dev_eui, &frame.phy, &frame.receptions, first_seen)
+                .await
+            {
+                Some(copy) => {
+                    self.answer_class_a(
+                        dev_eui,
+                        asks,
+                        &copy.receptions,
+                        elapsed,
+                        Some(&copy.context),
+                    )
                     .await
-            }
+                }
+                None => {
+                    self.answer_class_a(dev_eui, asks, &frame.receptions, elapsed, None)
+                        .await
+                }
+            },
             None => None,
         };
         Served::Uplink(outcome, delivery)

@@ -12,7 +12,7 @@
 //! Serving NS (roam-out): [`NetworkServer::serve_roamed`]: a partner's `PRStartReq` → our own
 //! uplink path (MIC, FCnt, MAC, AS report with Roaming=1) → `PRStartAns`; the class A answer
 //! then goes back through the partner's gateway as an `XmitDataReq`
-//! ([`NetworkServer::send_through_partner`]).
+//! (`NetworkServer::send_through_partner`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -46,6 +46,15 @@ use crate::uplink::dedup::Deduplicated;
 /// (which arrives later: the partner waits out its own deduplication window first) is taken
 /// as the same uplink heard by more gateways, not as a replay.
 const RECENT_FRAME_TTL: Duration = Duration::from_secs(10);
+
+/// How long after a frame's first reception the serving NS waits for partners' copies of it
+/// (the partner waits out its own deduplication window, then the hub relays) before it
+/// chooses the gateway to answer through; only for roaming devices with an RX1 delay of
+/// [`PARTNER_COPY_MIN_RX1`] or more, which leaves the time.
+const PARTNER_COPY_WAIT: Duration = Duration::from_millis(1000);
+
+/// The shortest RX1 delay that leaves time to wait for partners' copies.
+const PARTNER_COPY_MIN_RX1: Duration = Duration::from_secs(3);
 
 /// At most this many frames remembered (oldest forgotten first).
 const RECENT_FRAMES_MAX: usize = 100_000;
@@ -253,11 +262,19 @@ impl Roaming {
             .insert(phy, dev_eui, Instant::now());
     }
 
-    fn heard_recently(&self, phy: &[u8]) -> Option<Eui64> {
+    fn add_partner_copy(&self, phy: &[u8], copy: PartnerCopy) -> Option<Eui64> {
         self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(phy, Instant::now())
+            .add_partner_copy(phy, copy, Instant::now())
+    }
+
+    /// The best partner copy of a frame our gateways heard, if one came.
+    pub(crate) fn take_partner_copy(&self, phy: &[u8]) -> Option<PartnerCopy> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_partner_copy(phy)
     }
 }
 
@@ -280,8 +297,39 @@ pub async fn keep_peers_fresh(roaming: Arc<Roaming>) {
 /// Frames our gateways heard lately, by PHYPayload.
 #[derive(Default)]
 struct RecentFrames {
-    by_phy: HashMap<Vec<u8>, (Eui64, Instant)>,
+    by_phy: HashMap<Vec<u8>, Recent>,
     order: VecDeque<(Instant, Vec<u8>)>,
+}
+
+/// A frame heard lately, and the best copy a partner forwarded of it.
+struct Recent {
+    dev_eui: Eui64,
+    at: Instant,
+    partner_copy: Option<PartnerCopy>,
+}
+
+/// A partner's copy of a frame our gateways heard too: where the answer could go instead.
+#[derive(Debug, Clone)]
+pub(crate) struct PartnerCopy {
+    /// How to answer through the partner.
+    pub context: RoamingContext,
+    /// The partner's receptions, best first.
+    pub receptions: Vec<crate::gateway::RxInfo>,
+}
+
+impl PartnerCopy {
+    /// The best SNR among its receptions.
+    pub fn best_snr(&self) -> f32 {
+        best_snr(&self.receptions)
+    }
+}
+
+/// The best SNR among `receptions` (−∞ for none).
+pub(crate) fn best_snr(receptions: &[crate::gateway::RxInfo]) -> f32 {
+    receptions
+        .iter()
+        .map(|rx| rx.snr_db)
+        .fold(f32::NEG_INFINITY, f32::max)
 }
 
 impl RecentFrames {
@@ -295,19 +343,40 @@ impl RecentFrames {
                 break;
             };
             // Unless the same frame was remembered again since.
-            if self.by_phy.get(&old).is_some_and(|(_, t)| *t == at) {
+            if self.by_phy.get(&old).is_some_and(|r| r.at == at) {
                 self.by_phy.remove(&old);
             }
         }
-        self.by_phy.insert(phy.to_vec(), (dev_eui, now));
+        self.by_phy.insert(
+            phy.to_vec(),
+            Recent {
+                dev_eui,
+                at: now,
+                partner_copy: None,
+            },
+        );
         self.order.push_back((now, phy.to_vec()));
     }
 
-    fn get(&self, phy: &[u8], now: Instant) -> Option<Eui64> {
-        self.by_phy
-            .get(phy)
-            .filter(|(_, at)| now.duration_since(*at) < RECENT_FRAME_TTL)
-            .map(|(dev_eui, _)| *dev_eui)
+    /// Keeps `copy` of a frame heard lately if it is the best partner copy so far; the
+    /// frame's device, or `None` when the frame is not one we heard.
+    fn add_partner_copy(&mut self, phy: &[u8], copy: PartnerCopy, now: Instant) -> Option<Eui64> {
+        let recent = self
+            .by_phy
+            .get_mut(phy)
+            .filter(|r| now.duration_since(r.at) < RECENT_FRAME_TTL)?;
+        if recent
+            .partner_copy
+            .as_ref()
+            .is_none_or(|kept| copy.best_snr() > kept.best_snr())
+        {
+            recent.partner_copy = Some(copy);
+        }
+        Some(recent.dev_eui)
+    }
+
+    fn take_partner_copy(&mut self, phy: &[u8]) -> Option<PartnerCopy> {
+        self.by_phy.get_mut(phy)?.partner_copy.take()
     }
 }
 
@@ -329,6 +398,36 @@ impl NetworkServer {
             roaming.remember(phy, dev_eui);
             roaming.heard_through_partner(dev_eui, false);
         }
+    }
+
+    /// Macro diversity, serving role: for an uplink of roaming device `dev_eui` our gateways
+    /// heard (`home`), waits until [`PARTNER_COPY_WAIT`] after its first reception and
+    /// returns a partner's copy of it when the partner's gateway heard it better (by SNR): the
+    /// answer then goes through the partner. `None` at once for devices that do not roam
+    /// or whose RX1 delay leaves no time to wait.
+    pub(crate) async fn better_partner_copy(
+        &self,
+        dev_eui: Eui64,
+        phy: &[u8],
+        home: &[crate::gateway::RxInfo],
+        first_seen: Instant,
+    ) -> Option<PartnerCopy> {
+        let roaming = self.roaming.as_ref()?;
+        let rx1_delay = {
+            let entry = self.registry.get(dev_eui)?;
+            let entry = entry.lock().await;
+            if !entry.device.roaming {
+                return None;
+            }
+            let mac = entry.session.as_ref()?.mac.as_ref()?;
+            DeviceRadio::rx1_delay_from_setting(mac.confirmed.rx1_delay)
+        };
+        if rx1_delay < PARTNER_COPY_MIN_RX1 {
+            return None;
+        }
+        tokio::time::sleep_until((first_seen + PARTNER_COPY_WAIT).into()).await;
+        let copy = roaming.take_partner_copy(phy)?;
+        (copy.best_snr() > best_snr(home)).then_some(copy)
     }
 
     /// Whether `dev_eui`'s last uplink came through a roaming partner.
@@ -628,8 +727,13 @@ impl NetworkServer {
         if !any_roaming {
             return PrOutcome::Refused(PrRefusal::roaming_disallowed(&roamed.kind));
         }
-        // Our gateways heard it too and it was served: the same uplink, more gateways.
-        if let Some(dev_eui) = roaming.heard_recently(&roamed.frame.phy) {
+        // Our gateways heard it too and it was served: the same uplink, more gateways (kept,
+        // so that the answer may go through the partner's gateway if it heard best).
+        let copy = PartnerCopy {
+            context: roamed.context.clone(),
+            receptions: roamed.frame.receptions.clone(),
+        };
+        if let Some(dev_eui) = roaming.add_partner_copy(&roamed.frame.phy, copy) {
             return PrOutcome::Accepted { dev_eui };
         }
         let context = &roamed.context;
@@ -652,6 +756,13 @@ impl NetworkServer {
                 }
             }
             UplinkOutcome::Retransmission { dev_eui, .. } => {
+                // Our gateways' copy was served while this one waited for the device: it
+                // is the same uplink, and may still be the better way to answer.
+                let copy = PartnerCopy {
+                    context: context.clone(),
+                    receptions: roamed.frame.receptions.clone(),
+                };
+                roaming.add_partner_copy(&roamed.frame.phy, copy);
                 PrOutcome::Accepted { dev_eui: *dev_eui }
             }
             UplinkOutcome::Refused(super::uplink::Refusal::Unmatched { reason, .. }) => {
@@ -846,19 +957,59 @@ fn refused(answer: &Message) -> Forwarded {
 mod tests {
     use super::*;
 
+    fn context() -> RoamingContext {
+        RoamingContext {
+            protocol_version: ProtocolVersion::V1_1,
+            forwarding_net_id: NetId::from_u32(0x14).expect("NetID"),
+            forwarding_nsid: None,
+            region: lorawan::region::Region::Eu868,
+            uplink_frequency_hz: 868_100_000,
+            uplink_data_rate: 5,
+            recv_time: SystemTime::now(),
+            gateways: Vec::new(),
+            fns_ul_token: None,
+        }
+    }
+
+    fn reception(snr_db: f32) -> crate::gateway::RxInfo {
+        crate::gateway::RxInfo {
+            gateway: crate::gateway::GatewayId::from_u64(1),
+            frequency_hz: 868_100_000,
+            modulation: crate::gateway::RadioModulation::Fsk { bitrate: 50_000 },
+            rssi_dbm: -80,
+            snr_db,
+            channel: 0,
+            rf_chain: 0,
+            counter_us: 0,
+            time: None,
+            gps_time_ms: None,
+            fine_timestamp_ns: None,
+        }
+    }
+
     #[test]
-    fn recent_frames_are_forgotten_after_their_time() {
+    fn recent_frames_keep_the_best_partner_copy_and_are_forgotten_after_their_time() {
         let mut recent = RecentFrames::default();
         let start = Instant::now();
         let dev_eui = Eui64::from_u64(7);
         recent.insert(b"frame-1", dev_eui, start);
+        let copy = |snr: f32| PartnerCopy {
+            context: context(),
+            receptions: vec![reception(snr)],
+        };
         assert_eq!(
-            recent.get(b"frame-1", start + Duration::from_secs(1)),
+            recent.add_partner_copy(b"frame-1", copy(1.0), start + Duration::from_secs(1)),
             Some(dev_eui)
         );
-        assert_eq!(recent.get(b"frame-2", start), None);
+        // The better copy is kept, a worse one does not replace it.
+        recent.add_partner_copy(b"frame-1", copy(5.0), start);
+        recent.add_partner_copy(b"frame-1", copy(-3.0), start);
+        let kept = recent.take_partner_copy(b"frame-1").expect("a copy");
+        assert_eq!(kept.best_snr(), 5.0);
+        assert!(recent.take_partner_copy(b"frame-1").is_none(), "taken once");
+        assert_eq!(recent.add_partner_copy(b"frame-2", copy(1.0), start), None);
         let later = start + RECENT_FRAME_TTL + Duration::from_millis(1);
-        assert_eq!(recent.get(b"frame-1", later), None);
+        assert_eq!(recent.add_partner_copy(b"frame-1", copy(1.0), later), None);
         recent.insert(b"frame-2", dev_eui, later);
         assert_eq!(
             recent.by_phy.len(),
