@@ -12,7 +12,9 @@
 //! Serving NS (roam-out): [`NetworkServer::serve_roamed`]: a partner's `PRStartReq` → our own
 //! uplink path (MIC, FCnt, MAC, AS report with Roaming=1) → `PRStartAns`; the class A answer
 //! then goes back through the partner's gateway as an `XmitDataReq`
-//! (`NetworkServer::send_through_partner`).
+//! (`NetworkServer::send_through_partner`). Macro diversity: a partner's copy of a frame our
+//! own gateways heard is the same uplink (not a replay); for a roaming device the answer
+//! waits a moment for such copies and goes through whichever gateway heard best.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
