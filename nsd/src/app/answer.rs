@@ -107,15 +107,23 @@ impl NetworkServer {
         // counter is spent: under overload this sheds the answers' cost instead of adding
         // to it.
         let margin = crate::downlink::class_a::ClassAOptions::default().scheduling_margin;
-        if roamed.is_none()
-            && too_late(elapsed(), radio.rx1_delay, margin) == Lateness::TooLateForBoth
-        {
+        let windows_closed = roamed.is_none()
+            && too_late(elapsed(), radio.rx1_delay, margin) == Lateness::TooLateForBoth;
+        // Likewise when none of the partner's gateways that heard a roamed frame may send.
+        let no_partner_gateway = roamed
+            .is_some_and(|context| !receptions.iter().any(|rx| context.may_transmit(rx.gateway)));
+        if windows_closed || no_partner_gateway {
             if queue_changed {
                 self.save_queue(dev_eui, &entry.queue).await;
             }
+            let cause = if windows_closed {
+                DeliveryFailedCause::TooLate
+            } else {
+                DeliveryFailedCause::NoGatewayConnected
+            };
             let mut report = DeliveryReport::default();
-            report.failed(TransmissionSlot::Rx1, DeliveryFailedCause::TooLate);
-            report.failed(TransmissionSlot::Rx2, DeliveryFailedCause::TooLate);
+            report.failed(TransmissionSlot::Rx1, cause);
+            report.failed(TransmissionSlot::Rx2, cause);
             return Some(report);
         }
         // MAC commands ride in FOpts beside an application payload, or alone on FPort 0
