@@ -82,13 +82,13 @@ pub async fn start_with(
     let codec = Arc::new(Codec::new().map_err(|e| setup(format!("schemas: {e}")))?);
     let client = BiClient::new(&ClientConfig::default(), Arc::clone(&codec))
         .map_err(|e| setup(format!("join client: {e}")))?;
+    let pending = PendingAnswers::new();
     let roaming = match config.roaming.settings().map_err(setup)? {
         Some(settings) => Some(Arc::new(
-            app::roaming::Roaming::new(settings, client.clone()).map_err(setup)?,
+            app::roaming::Roaming::new(settings, client.clone(), pending.clone()).map_err(setup)?,
         )),
         None => None,
     };
-    let pending = PendingAnswers::new();
     let servers = join_servers(config)?;
     let registry = Arc::new(gateway::registry::Registry::new());
     let (receptions, reception_queue) = tokio::sync::mpsc::channel(RECEPTION_QUEUE);

@@ -8,7 +8,7 @@ use lorawan::ids::Eui64;
 
 use super::{unix_seconds, NetworkServer};
 use crate::device::DeviceProfile;
-use crate::downlink::class_a::{too_late, DeviceRadio, Lateness};
+use crate::downlink::class_a::DeviceRadio;
 use crate::downlink::delivery::{
     DeliveryFailedCause, DeliveryReport, DeliveryStatus, TransmissionSlot,
 };
@@ -106,9 +106,8 @@ impl NetworkServer {
         // sent. The MAC commands and the queued frame wait for the next uplink, and no
         // counter is spent: under overload this sheds the answers' cost instead of adding
         // to it.
-        let margin = crate::downlink::class_a::ClassAOptions::default().scheduling_margin;
-        let windows_closed = roamed.is_none()
-            && too_late(elapsed(), radio.rx1_delay, margin) == Lateness::TooLateForBoth;
+        let windows_closed =
+            roamed.is_none() && self.downlinks.class_a_windows_closed(&radio, elapsed());
         // Likewise when none of the partner's gateways that heard a roamed frame may send.
         let no_partner_gateway = roamed
             .is_some_and(|context| !receptions.iter().any(|rx| context.may_transmit(rx.gateway)));

@@ -16,13 +16,17 @@ use std::time::{Duration, SystemTime};
 use lorawan::ids::Eui64;
 use lorawan::region::Region;
 
-use crate::downlink::class_a::{plan_class_a, ClassAOptions, ClassARequest, DeviceRadio};
+use crate::downlink::class_a::{
+    plan_class_a, too_late, ClassAOptions, ClassARequest, DeviceRadio, Lateness,
+};
 use crate::downlink::class_c::{
     plan_class_c, ClassCAttempts, ClassCNext, ClassCOptions, ClassCRequest,
 };
 use crate::downlink::delivery::{DeliveryReport, TransmissionSlot};
 use crate::downlink::duty_cycle::DutyCycleLedger;
 use crate::downlink::multicast::MulticastOptions;
+
+use super::lock;
 use crate::gateway::{GatewayId, GatewayLink, RxInfo, Transmission, TxOutcome};
 
 /// [`GatewayLink`] in a form the network server can hold without knowing the protocol.
@@ -82,6 +86,13 @@ impl Downlinks {
         self
     }
 
+    /// Whether both class A windows of an uplink that arrived `elapsed` ago have closed
+    /// for a device on `radio` (no frame could reach the gateway in time for either).
+    pub fn class_a_windows_closed(&self, radio: &DeviceRadio, elapsed: Duration) -> bool {
+        too_late(elapsed, radio.rx1_delay, self.options.scheduling_margin)
+            == Lateness::TooLateForBoth
+    }
+
     /// The class C tunables.
     pub fn class_c_options(&self) -> &ClassCOptions {
         &self.class_c
@@ -117,10 +128,7 @@ impl Downlinks {
         let now = SystemTime::now();
         let plan = {
             let mut ledgers = lock(&self.ledgers);
-            let ledger = ledgers
-                .entry(region)
-                .or_insert_with(|| DutyCycleLedger::new(region));
-            ledger.prune(now);
+            let ledger = pruned_ledger(&mut ledgers, region, now);
             let request = ClassCRequest {
                 gateway,
                 device: radio,
@@ -192,10 +200,7 @@ impl Downlinks {
         time_on_air: Duration,
         now: SystemTime,
     ) {
-        lock(&self.ledgers)
-            .entry(region)
-            .or_insert_with(|| DutyCycleLedger::new(region))
-            .record(gateway, frequency_hz, time_on_air, now);
+        ledger(&mut lock(&self.ledgers), region).record(gateway, frequency_hz, time_on_air, now);
     }
 
     /// Sends `phy` in the class A windows of the uplink heard by `receptions`, `elapsed`
@@ -213,10 +218,7 @@ impl Downlinks {
         let now = SystemTime::now();
         let plan = {
             let mut ledgers = lock(&self.ledgers);
-            let ledger = ledgers
-                .entry(region)
-                .or_insert_with(|| DutyCycleLedger::new(region));
-            ledger.prune(now);
+            let ledger = pruned_ledger(&mut ledgers, region, now);
             let request = ClassARequest {
                 receptions,
                 device: radio,
@@ -296,19 +298,12 @@ impl Downlinks {
             ) else {
                 continue;
             };
-            let fits = {
-                let mut ledgers = lock(&self.ledgers);
-                let ledger = ledgers
-                    .entry(region)
-                    .or_insert_with(|| DutyCycleLedger::new(region));
-                ledger.prune(now);
-                ledger.available_at(
-                    transmission.gateway,
-                    transmission.frequency_hz,
-                    time_on_air,
-                    now,
-                ) == Some(now)
-            };
+            let fits = pruned_ledger(&mut lock(&self.ledgers), region, now).available_at(
+                transmission.gateway,
+                transmission.frequency_hz,
+                time_on_air,
+                now,
+            ) == Some(now);
             if !fits {
                 continue;
             }
@@ -329,10 +324,22 @@ impl Downlinks {
     }
 }
 
-// A poisoned lock only means a thread panicked holding it; the ledgers and the sender set
-// stay consistent (each update is one call).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// The duty-cycle ledger of `region` (a new one for a region not yet seen).
+fn ledger(ledgers: &mut HashMap<Region, DutyCycleLedger>, region: Region) -> &mut DutyCycleLedger {
+    ledgers
+        .entry(region)
+        .or_insert_with(|| DutyCycleLedger::new(region))
+}
+
+/// [`ledger`], without the entries older than its window at `now`.
+fn pruned_ledger(
+    ledgers: &mut HashMap<Region, DutyCycleLedger>,
+    region: Region,
+    now: SystemTime,
+) -> &mut DutyCycleLedger {
+    let ledger = ledger(ledgers, region);
+    ledger.prune(now);
+    ledger
 }
 
 /// What the application learns about one of its frames once a window has decided its fate.

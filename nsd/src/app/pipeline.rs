@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::answer::UplinkAsks;
 use super::join::JoinOutcome;
+use super::lock;
 use super::{NetworkServer, UplinkOutcome};
 use crate::gateway::Reception;
 use crate::uplink::dedup::{Collector, Deduplicated, Offered};
@@ -116,10 +117,7 @@ pub async fn run(
     let collector = Arc::new(Mutex::new(Collector::new(max_receptions)));
     while let Some(reception) = receptions.recv().await {
         let phy = reception.phy.clone();
-        let offered = collector
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .offer(reception);
+        let offered = lock(&collector).offer(reception);
         if offered != Offered::Opened {
             continue;
         }
@@ -127,10 +125,7 @@ pub async fn run(
         let (collector, server, served) = (collector.clone(), server.clone(), served.clone());
         tokio::spawn(async move {
             tokio::time::sleep(window).await;
-            let frame = collector
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .close(&phy);
+            let frame = lock(&collector).close(&phy);
             if let Some(frame) = frame {
                 let outcome = server.serve(frame, first_seen).await;
                 if let Some(served) = served {

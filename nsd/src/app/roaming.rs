@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use backend::dialect::Dialect;
 use backend::header::{Header, MessageType, ProtocolVersion};
 use backend::http::client::{BiClient, PeerEndpoint};
+use backend::http::pending::PendingAnswers;
 use backend::message::{HomeNSReq, Message, PRStartAns, PRStartReq, XmitDataAns, XmitDataReq};
 use backend::ResultCode;
 use lorawan::ids::{DevAddr, Eui64, NetId};
@@ -31,6 +32,7 @@ use lorawan::phy::{Frame, PhyPayload};
 
 use super::downlink::Sent;
 use super::pipeline::asks_of;
+use super::{lock, read, write};
 use super::{NetworkServer, UplinkOutcome};
 use crate::downlink::class_a::DeviceRadio;
 use crate::downlink::delivery::{DeliveryFailedCause, DeliveryReport, TransmissionSlot};
@@ -66,6 +68,8 @@ pub struct Roaming {
     settings: RoamingSettings,
     hub: PeerEndpoint,
     client: BiClient,
+    /// Where asynchronous answers to our requests arrive (from our `/bi`).
+    pending: PendingAnswers,
     http: reqwest::Client,
     peers: RwLock<Arc<Peers>>,
     next_transaction: AtomicU32,
@@ -112,8 +116,13 @@ pub enum Forwarded {
 }
 
 impl Roaming {
-    /// Roaming with `settings`, talking to the hub with `client`.
-    pub fn new(settings: RoamingSettings, client: BiClient) -> Result<Self, String> {
+    /// Roaming with `settings`, talking to the hub with `client`; asynchronous answers come
+    /// through `pending`.
+    pub fn new(
+        settings: RoamingSettings,
+        client: BiClient,
+        pending: PendingAnswers,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -127,6 +136,7 @@ impl Roaming {
             },
             settings,
             client,
+            pending,
             http,
             peers: RwLock::new(Arc::new(Peers::default())),
             next_transaction: AtomicU32::new(u32::from_le_bytes(seed)),
@@ -142,12 +152,12 @@ impl Roaming {
 
     /// The peer configuration in force.
     pub fn peers(&self) -> Arc<Peers> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.peers).clone()
     }
 
     /// Replaces the peer configuration.
     pub fn set_peers(&self, peers: Peers) {
-        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
+        *write(&self.peers) = Arc::new(peers);
     }
 
     /// Whether `token` is the one the hub presents (constant time).
@@ -182,17 +192,13 @@ impl Roaming {
     }
 
     /// Sends `message` to the hub and waits for its answer.
-    async fn request(
-        &self,
-        message: &Message,
-        pending: &backend::http::pending::PendingAnswers,
-    ) -> Result<Message, String> {
+    async fn request(&self, message: &Message) -> Result<Message, String> {
         self.client
             .request(
                 &self.hub,
                 message,
                 &Dialect::canonical(),
-                pending,
+                &self.pending,
                 self.settings.answer_timeout,
             )
             .await
@@ -249,7 +255,7 @@ impl Roaming {
 
     /// Notes where `dev_eui` was last heard: through a partner or at home.
     fn heard_through_partner(&self, dev_eui: Eui64, through_partner: bool) {
-        let mut now = self.roaming_now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = lock(&self.roaming_now);
         if through_partner {
             now.insert(dev_eui);
         } else {
@@ -258,25 +264,16 @@ impl Roaming {
     }
 
     fn remember(&self, phy: &[u8], dev_eui: Eui64) {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(phy, dev_eui, Instant::now());
+        lock(&self.recent).insert(phy, dev_eui, Instant::now());
     }
 
     fn add_partner_copy(&self, phy: &[u8], copy: PartnerCopy) -> Option<Eui64> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add_partner_copy(phy, copy, Instant::now())
+        lock(&self.recent).add_partner_copy(phy, copy, Instant::now())
     }
 
     /// The best partner copy of a frame our gateways heard, if one came.
     pub(crate) fn take_partner_copy(&self, phy: &[u8]) -> Option<PartnerCopy> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take_partner_copy(phy)
+        lock(&self.recent).take_partner_copy(phy)
     }
 }
 
@@ -434,12 +431,9 @@ impl NetworkServer {
 
     /// Whether `dev_eui`'s last uplink came through a roaming partner.
     pub fn last_heard_through_partner(&self, dev_eui: Eui64) -> bool {
-        self.roaming.as_ref().is_some_and(|r| {
-            r.roaming_now
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&dev_eui)
-        })
+        self.roaming
+            .as_ref()
+            .is_some_and(|r| lock(&r.roaming_now).contains(&dev_eui))
     }
 
     /// Forwarding role: forwards `frame` to its home network when it belongs to another
@@ -450,15 +444,17 @@ impl NetworkServer {
         match parsed.frame() {
             Frame::Data(data) if data.direction() == lorawan::mac::Direction::Uplink => {
                 let dev_addr = data.dev_addr();
-                if !self.registry.by_dev_addr(dev_addr).is_empty() {
+                let class = fns::classify(dev_addr, self.net_id, &[self.dev_addr_pool]);
+                // Ours by address, or by a device provisioned with an address outside our
+                // pool (checked only then: the common case costs no registry lookup).
+                if class == AddrClass::Ours || !self.registry.by_dev_addr(dev_addr).is_empty() {
                     return None;
                 }
-                match fns::classify(dev_addr, self.net_id, &[self.dev_addr_pool]) {
-                    AddrClass::Ours => None,
-                    AddrClass::NotRoamable => Some(Forwarded::NoAgreement),
+                match class {
                     AddrClass::Foreign { .. } => {
                         Some(self.forward_data(roaming, frame, dev_addr).await)
                     }
+                    _ => Some(Forwarded::NoAgreement),
                 }
             }
             Frame::JoinRequest(join) => {
@@ -526,10 +522,7 @@ impl NetworkServer {
             Ok(req) => req,
             Err(e) => return Forwarded::Failed(e),
         };
-        match roaming
-            .request(&Message::PRStartReq(req), &self.joins.pending)
-            .await
-        {
+        match roaming.request(&Message::PRStartReq(req)).await {
             Ok(Message::PRStartAns(ans)) if ans.result.result_code.is_success() => {
                 Forwarded::Accepted { home: home.net_id }
             }
@@ -556,10 +549,7 @@ impl NetworkServer {
             dev_eui,
             extra: serde_json::Map::new(),
         };
-        let (home, home_nsid) = match roaming
-            .request(&Message::HomeNSReq(home_ns_req), &self.joins.pending)
-            .await
-        {
+        let (home, home_nsid) = match roaming.request(&Message::HomeNSReq(home_ns_req)).await {
             Ok(Message::HomeNSAns(ans)) if ans.result.result_code.is_success() => {
                 match ans.h_net_id {
                     Some(home) => (home, ans.h_nsid),
@@ -588,10 +578,7 @@ impl NetworkServer {
             Ok(req) => req,
             Err(e) => return Forwarded::Failed(e),
         };
-        let ans = match roaming
-            .request(&Message::PRStartReq(req), &self.joins.pending)
-            .await
-        {
+        let ans = match roaming.request(&Message::PRStartReq(req)).await {
             Ok(Message::PRStartAns(ans)) if ans.result.result_code.is_success() => ans,
             Ok(answer) => return refused(&answer),
             Err(e) => return Forwarded::Failed(e),
@@ -901,10 +888,7 @@ impl NetworkServer {
             Err(_) => return fail(report, DeliveryFailedCause::NoGatewayConnected),
         };
         let rx1_offered = matches!(windows, sns::DownlinkWindows::ClassA { rx1: Some(_), .. });
-        match roaming
-            .request(&Message::XmitDataReq(req), &self.joins.pending)
-            .await
-        {
+        match roaming.request(&Message::XmitDataReq(req)).await {
             Ok(Message::XmitDataAns(ans)) if ans.result.result_code.is_success() => {
                 report.sent(if rx1_offered {
                     TransmissionSlot::Rx1
