@@ -109,8 +109,8 @@ impl NetworkServer {
         let windows_closed =
             roamed.is_none() && self.downlinks.class_a_windows_closed(&radio, elapsed());
         // Likewise when none of the partner's gateways that heard a roamed frame may send.
-        let no_partner_gateway = roamed
-            .is_some_and(|context| !receptions.iter().any(|rx| context.may_transmit(rx.gateway)));
+        let partner_gateway = roamed.and_then(|context| context.downlink_gateway(receptions));
+        let no_partner_gateway = roamed.is_some() && partner_gateway.is_none();
         if windows_closed || no_partner_gateway {
             if queue_changed {
                 self.save_queue(dev_eui, &entry.queue).await;
@@ -176,7 +176,7 @@ impl NetworkServer {
             return None;
         }
         entry.session = Some(session);
-        let (report, transmission) = match roamed {
+        let (report, transmission) = match roamed.zip(partner_gateway) {
             None => {
                 self.downlinks
                     .class_a(
@@ -189,7 +189,7 @@ impl NetworkServer {
                     )
                     .await
             }
-            Some(context) => {
+            Some((context, gateway)) => {
                 let details = crate::roaming::sns::DownlinkDetails {
                     dev_eui: Some(dev_eui),
                     f_port: item.as_ref().map(|i| i.f_port),
@@ -199,7 +199,7 @@ impl NetworkServer {
                         .map(|i| i.confirmation == crate::downlink::queue::Confirmation::Confirmed),
                 };
                 let report = self
-                    .send_through_partner(context, &radio, receptions, &built.phy, details)
+                    .send_through_partner(context, gateway, &radio, &built.phy, details)
                     .await;
                 (report, None)
             }

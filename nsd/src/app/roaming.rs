@@ -317,6 +317,14 @@ pub(crate) struct PartnerCopy {
 }
 
 impl PartnerCopy {
+    /// The copy a partner's PRStartReq carried.
+    fn of(roamed: &sns::RoamedUplink) -> Self {
+        Self {
+            context: roamed.context.clone(),
+            receptions: roamed.frame.receptions.clone(),
+        }
+    }
+
     /// The best SNR among its receptions.
     pub fn best_snr(&self) -> f32 {
         best_snr(&self.receptions)
@@ -718,11 +726,8 @@ impl NetworkServer {
         }
         // Our gateways heard it too and it was served: the same uplink, more gateways (kept,
         // so that the answer may go through the partner's gateway if it heard best).
-        let copy = PartnerCopy {
-            context: roamed.context.clone(),
-            receptions: roamed.frame.receptions.clone(),
-        };
-        if let Some(dev_eui) = roaming.add_partner_copy(&roamed.frame.phy, copy) {
+        if let Some(dev_eui) = roaming.add_partner_copy(&roamed.frame.phy, PartnerCopy::of(roamed))
+        {
             return PrOutcome::Accepted { dev_eui };
         }
         let context = &roamed.context;
@@ -747,11 +752,7 @@ impl NetworkServer {
             UplinkOutcome::Retransmission { dev_eui, .. } => {
                 // Our gateways' copy was served while this one waited for the device: it
                 // is the same uplink, and may still be the better way to answer.
-                let copy = PartnerCopy {
-                    context: context.clone(),
-                    receptions: roamed.frame.receptions.clone(),
-                };
-                roaming.add_partner_copy(&roamed.frame.phy, copy);
+                roaming.add_partner_copy(&roamed.frame.phy, PartnerCopy::of(roamed));
                 PrOutcome::Accepted { dev_eui: *dev_eui }
             }
             UplinkOutcome::Refused(super::uplink::Refusal::Unmatched { reason, .. }) => {
@@ -802,13 +803,7 @@ impl NetworkServer {
             }
         };
         let context = &roamed.context;
-        let Some(gateway) = roamed
-            .frame
-            .receptions
-            .iter()
-            .map(|rx| rx.gateway)
-            .find(|g| context.may_transmit(*g))
-        else {
+        let Some(gateway) = context.downlink_gateway(&roamed.frame.receptions) else {
             return PrOutcome::Refused(PrRefusal::new(
                 ResultCode::XmitFailed,
                 "no gateway of the forwarding network may transmit the join-accept",
@@ -844,13 +839,13 @@ impl NetworkServer {
     }
 
     /// Serving role: sends `phy` (the class A answer to a roamed uplink) through the
-    /// partner's best gateway that may transmit, and reads the XmitDataAns into a delivery
-    /// report.
+    /// partner's `gateway` (see [`RoamingContext::downlink_gateway`]), and reads the
+    /// XmitDataAns into a delivery report.
     pub(crate) async fn send_through_partner(
         &self,
         context: &RoamingContext,
+        gateway: crate::gateway::GatewayId,
         radio: &DeviceRadio,
-        receptions: &[crate::gateway::RxInfo],
         phy: &[u8],
         details: DownlinkDetails,
     ) -> DeliveryReport {
@@ -862,13 +857,6 @@ impl NetworkServer {
         };
         let Some(roaming) = &self.roaming else {
             return fail(report, DeliveryFailedCause::WrongNetId);
-        };
-        let Some(gateway) = receptions
-            .iter()
-            .map(|rx| rx.gateway)
-            .find(|g| context.may_transmit(*g))
-        else {
-            return fail(report, DeliveryFailedCause::NoGatewayConnected);
         };
         let windows = sns::class_a_windows(context, radio);
         let serving = ServingNs {

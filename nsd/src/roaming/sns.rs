@@ -94,6 +94,14 @@ impl RoamingContext {
             .iter()
             .any(|g| g.gateway == gateway && g.dl_allowed && g.ul_token.is_some())
     }
+
+    /// The first of `receptions` (best first) whose gateway a downlink may go through.
+    pub fn downlink_gateway(&self, receptions: &[RxInfo]) -> Option<GatewayId> {
+        receptions
+            .iter()
+            .map(|rx| rx.gateway)
+            .find(|g| self.may_transmit(*g))
+    }
 }
 
 /// A PRStartReq read back: the frame for our uplink path, what it is, and its context.
