@@ -62,6 +62,8 @@ pub enum Outcome {
         /// The sender's dialect (`None`: the endpoint's).
         dialect: Option<Dialect>,
     },
+    /// Answer now with this body (the answer, encoded in the sender's dialect).
+    Encoded(Vec<u8>),
     /// Acknowledge now; the answer is POSTed to the sender when ready.
     Later(Pin<Box<dyn Future<Output = Message> + Send>>),
     /// Acknowledge; nothing to answer.
@@ -198,7 +200,6 @@ impl Relay {
             sender,
             remote,
         };
-        let dialect = Some(sender.dialect.clone());
         if header.message_type.is_answer() {
             // Answers awaited by a forwarded request never get here (the endpoint hands them
             // over); this one answers nothing the hub is waiting for.
@@ -298,18 +299,19 @@ impl Relay {
         }
         let relay = Arc::clone(self);
         let requester_version = sender.protocol.clone();
+        let requester_dialect = sender.dialect.clone();
         let forward = async move {
             let answer = relay
                 .forward(&receiver, message, &header, requester_version, &mut usage)
                 .await;
-            relay.recorded(answer, &header, usage).await
+            relay
+                .recorded(answer, &header, usage, &requester_dialect)
+                .await
         };
         match sender.mode {
-            Mode::Sync => Outcome::Answer {
-                message: Box::new(forward.await),
-                dialect,
-            },
-            Mode::Async => Outcome::Later(Box::pin(forward)),
+            // The answer's bytes, counted for the UDR, are the HTTP response's.
+            Mode::Sync => Outcome::Encoded(forward.await.1),
+            Mode::Async => Outcome::Later(Box::pin(async move { forward.await.0 })),
         }
     }
 
@@ -337,30 +339,34 @@ impl Relay {
         )
     }
 
-    /// Records `usage` for `answer`, then returns the answer. A transaction whose record
+    /// Records `usage` for `answer`, then returns the answer and its encoding in the
+    /// requester's `dialect` (whose size the record bills). A transaction whose record
     /// cannot be written is not answered Success: billing would miss it.
-    async fn recorded(&self, answer: Message, request: &Header, mut usage: Udr) -> Message {
+    async fn recorded(
+        &self,
+        answer: Message,
+        request: &Header,
+        mut usage: Udr,
+        dialect: &Dialect,
+    ) -> (Message, Vec<u8>) {
         usage.answered_at = OffsetDateTime::now_utc();
         usage.result_code = answer
             .result()
             .map_or_else(|| "none".to_owned(), |r| r.result_code.as_str().to_owned());
-        usage.answer_bytes = u32::try_from(
-            self.client
-                .codec()
-                .encode(&answer, &Dialect::canonical())
-                .len(),
-        )
-        .unwrap_or(u32::MAX);
+        let body = self.client.codec().encode(&answer, dialect);
+        usage.answer_bytes = u32::try_from(body.len()).unwrap_or(u32::MAX);
         match self.udrs.record(usage).await {
-            Ok(()) => answer,
+            Ok(()) => (answer, body),
             Err(e) => {
                 tracing::error!(error = %e, "usage record not written; answering Other");
-                Message::error_answer(
+                let refusal = Message::error_answer(
                     request,
                     ResultCode::Other,
                     format!("the hub could not record the transaction: {e}"),
                 )
-                .unwrap_or(answer)
+                .unwrap_or(answer);
+                let body = self.client.codec().encode(&refusal, dialect);
+                (refusal, body)
             }
         }
     }
@@ -532,10 +538,9 @@ impl Relay {
         message.header_mut().transaction_id = Some(hub_tid);
         let key = (request.sender_id.clone(), hub_tid);
         self.set_in_flight(&key, true);
-        let endpoint = endpoint(receiver);
         usage.forwarded_at = Some(OffsetDateTime::now_utc());
         let asked = self.client.request(
-            &endpoint,
+            &receiver.endpoint,
             &message,
             &receiver.dialect,
             &self.pending,
@@ -578,7 +583,7 @@ impl Relay {
             return ResultCode::Other.as_str().to_owned();
         }
         let body = self.client.codec().encode(&message, &receiver.dialect);
-        match self.client.deliver(&endpoint(receiver), body).await {
+        match self.client.deliver(&receiver.endpoint, body).await {
             Ok(_) => ResultCode::Success.as_str().to_owned(),
             Err(e) => {
                 tracing::warn!(receiver = %receiver.id, error = %e, "notification not delivered");
@@ -659,13 +664,6 @@ fn gateway_count_of(message: &Message) -> Option<u32> {
     })
 }
 
-fn endpoint(member: &Member) -> PeerEndpoint {
-    PeerEndpoint {
-        url: member.url.clone(),
-        bearer_token: member.outbound_token.clone(),
-    }
-}
-
 /// Whether a failed forward says the receiver is down (for its circuit breaker): not
 /// reached, overloaded (HTTP 5xx / 429) or silent. A 4xx or an invalid answer came from a
 /// member that is up.
@@ -731,6 +729,6 @@ impl PeerDirectory for MemberEndpoints {
             .members()
             .iter()
             .find(|m| m.owns_sender_id(&request.sender_id))
-            .map(|m| (endpoint(m), m.dialect.clone()))
+            .map(|m| (m.endpoint.clone(), m.dialect.clone()))
     }
 }

@@ -97,10 +97,8 @@ impl PeerDirectory for ToHub {
     fn answer_endpoint(&self, _request: &Header) -> Option<(PeerEndpoint, Dialect)> {
         let hub = (*self.0.hub.lock().ok()?)?;
         Some((
-            PeerEndpoint {
-                url: format!("http://{hub}/bi"),
-                bearer_token: Some(self.0.token.clone()),
-            },
+            PeerEndpoint::new(&format!("http://{hub}/bi"), Some(self.0.token.clone()))
+                .expect("a valid url"),
             Dialect::canonical(),
         ))
     }

@@ -411,13 +411,17 @@ async fn limits_refuse_clearly_the_receiver_never_sees_the_excess_and_refusals_a
         assert!(none.is_empty());
 
         // Every refusal has its usage record too, and is counted.
-        let udr_refusals: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM udrs WHERE sender = $1 AND result_code = $2")
-                .bind("ns13")
-                .bind("Other")
-                .fetch_one(fed.hub.database.pool())
-                .await
-                .expect("count");
+        // Committed records are in `udrs` or still in the writer's inbox.
+        let udr_refusals: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT sender, result_code FROM udrs \
+             UNION ALL SELECT sender, result_code FROM udr_inbox) AS committed \
+             WHERE sender = $1 AND result_code = $2",
+        )
+        .bind("ns13")
+        .bind("Other")
+        .fetch_one(fed.hub.database.pool())
+        .await
+        .expect("count");
         assert_eq!(udr_refusals, refused.len() as i64);
         let (_, metrics) = http_get(hub, "/metrics").await;
         if !refused.is_empty() {

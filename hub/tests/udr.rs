@@ -2,7 +2,8 @@
 //! queries by member / agreement / period with paging, daily aggregates against a count done
 //! here, CSV that parses back, and the durability contract — a record acknowledged by
 //! `UdrWriter::record` is committed: a fresh pool sees it, and so does the next start after
-//! the writing process is killed with SIGKILL.
+//! the writing process is killed with SIGKILL; the writer's inbox is settled into `udrs` by
+//! the writer and by every read, in order, each record exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -352,6 +353,77 @@ async fn an_acknowledged_record_is_committed() {
         drop(writer);
         writing.close().await;
         reading.close().await;
+        scratch.drop_now().await;
+    }
+}
+
+/// Rows in `table` (the writer's `udr_inbox` or the queried `udrs`).
+async fn rows_in(database: &Database, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(database.pool())
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_is_settled_in_order_by_the_writer_and_by_readers_losing_nothing() {
+    for engine in Engine::ALL {
+        let scratch = ScratchDatabase::create(engine).await;
+        let database = open(&scratch.config).await;
+        let writer = UdrWriter::start(database.pool().clone());
+        let store = UdrStore::new(database.pool().clone());
+        let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
+
+        // Writers and readers at once: every read settles the inbox while batches commit.
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..600 {
+            let writer = writer.clone();
+            tasks.spawn(async move { writer.record(sample(n)).await.map(|()| 0) });
+        }
+        for _ in 0..6 {
+            let store = store.clone();
+            let filter = everything.clone().member("ns-a".into());
+            tasks.spawn(async move { store.query(&filter).await.map(|found| found.len()) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("task").expect("recorded or read");
+        }
+        let stored = all_pages(&store, &everything, 1_000).await;
+        assert_eq!(stored.len(), 600, "{engine:?}: each record once, none lost");
+        assert_eq!(
+            by_transaction(stored.clone()).len(),
+            600,
+            "{engine:?}: no duplicate"
+        );
+        assert_eq!(rows_in(&database, "udr_inbox").await, 0, "{engine:?}");
+
+        // Settled in the order committed: ids grow with the order the writer received them.
+        let (first, second) = (sample(10_000), sample(10_001));
+        writer.record(first).await.expect("recorded");
+        writer.record(second).await.expect("recorded");
+        // Without any reader, the writer moves them within its settle interval.
+        let deadline = Instant::now() + hub::udr::SETTLE_EVERY * 10;
+        while rows_in(&database, "udr_inbox").await > 0 {
+            assert!(Instant::now() < deadline, "{engine:?}: inbox never settled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ids: Vec<(u32, i64)> = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT transaction_id, id FROM udrs WHERE transaction_id >= 10000 ORDER BY id",
+        )
+        .fetch_all(database.pool())
+        .await
+        .expect("ids")
+        .into_iter()
+        .map(|(tid, id)| (u32::try_from(tid).expect("tid"), id))
+        .collect();
+        assert_eq!(
+            ids.iter().map(|(tid, _)| *tid).collect::<Vec<_>>(),
+            vec![10_000, 10_001],
+            "{engine:?}"
+        );
+
+        drop(writer);
+        database.close().await;
         scratch.drop_now().await;
     }
 }

@@ -380,10 +380,11 @@ fn join_servers(config: &Config) -> Result<Vec<app::join::JoinServer>, StartErro
                 .map_err(setup)?;
             Ok(app::join::JoinServer {
                 ranges,
-                endpoint: PeerEndpoint {
-                    url: server.url.clone(),
-                    bearer_token: server.token.as_ref().map(|t| t.0.clone()),
-                },
+                endpoint: PeerEndpoint::new(
+                    &server.url,
+                    server.token.as_ref().map(|t| t.0.clone()),
+                )
+                .map_err(|e| setup(e.to_string()))?,
                 receiver_id: server.receiver_id.clone(),
                 kek: server.kek.as_ref().map(|k| (k.label.clone(), k.key.0)),
                 admin,

@@ -105,10 +105,7 @@ struct OneRequester(String);
 impl PeerDirectory for OneRequester {
     fn answer_endpoint(&self, _request: &Header) -> Option<(PeerEndpoint, Dialect)> {
         Some((
-            PeerEndpoint {
-                url: self.0.clone(),
-                bearer_token: None,
-            },
+            PeerEndpoint::new(&self.0.clone(), None).expect("a valid url"),
             Dialect::tts(),
         ))
     }
@@ -131,10 +128,7 @@ fn endpoint<H: BiHandler>(handler: Arc<H>, pending: PendingAnswers) -> BiEndpoin
 async fn synchronous_answer_comes_in_the_response_with_the_bearer_token_seen() {
     let js = Arc::new(SyncJs::default());
     let url = serve(endpoint(js.clone(), PendingAnswers::new()).router("/bi")).await;
-    let peer = PeerEndpoint {
-        url,
-        bearer_token: Some("s3cret".into()),
-    };
+    let peer = PeerEndpoint::new(&url, Some("s3cret".into())).expect("a valid url");
     let answer = client()
         .request(
             &peer,
@@ -166,10 +160,7 @@ async fn asynchronous_answer_is_delivered_to_the_requester_and_correlated() {
         .with_later_delivery(client(), Arc::new(OneRequester(requester_url)));
     let js_url = serve(js.router("/bi")).await;
 
-    let peer = PeerEndpoint {
-        url: js_url,
-        bearer_token: None,
-    };
+    let peer = PeerEndpoint::new(&js_url, None).expect("a valid url");
     let answers = futures_join((0..8u32).map(|tid| {
         let (peer, pending) = (peer.clone(), pending.clone());
         async move {
@@ -224,13 +215,7 @@ async fn an_answer_nobody_waits_for_reaches_the_handler() {
     let stray = answer_to(join_req(5).header(), ResultCode::Success);
     let body = codec().encode(&stray, &Dialect::canonical());
     let delivery = client()
-        .post(
-            &PeerEndpoint {
-                url,
-                bearer_token: None,
-            },
-            body,
-        )
+        .post(&PeerEndpoint::new(&url, None).expect("a valid url"), body)
         .await
         .unwrap();
     assert!(matches!(delivery, Delivery::Accepted));
@@ -243,10 +228,7 @@ async fn a_silent_peer_times_out_within_the_bound() {
     let pending = PendingAnswers::new();
     let err = client()
         .request(
-            &PeerEndpoint {
-                url,
-                bearer_token: None,
-            },
+            &PeerEndpoint::new(&url, None).expect("a valid url"),
             &join_req(9),
             &Dialect::canonical(),
             &pending,
@@ -354,10 +336,7 @@ async fn deliveries_retry_server_errors_with_backoff_but_not_client_errors() {
         }),
     );
     let url = serve(router).await;
-    let peer = PeerEndpoint {
-        url,
-        bearer_token: None,
-    };
+    let peer = PeerEndpoint::new(&url, None).expect("a valid url");
     let body = codec().encode(&join_req(3), &Dialect::canonical());
     let delivery = client().deliver(&peer, body.clone()).await.unwrap();
     assert!(matches!(delivery, Delivery::Accepted));
@@ -369,10 +348,7 @@ async fn deliveries_retry_server_errors_with_backoff_but_not_client_errors() {
 
     // A 4xx is the sender's fault: retrying cannot help.
     let router = Router::new().route("/bi", post(|| async { StatusCode::UNAUTHORIZED }));
-    let peer = PeerEndpoint {
-        url: serve(router).await,
-        bearer_token: None,
-    };
+    let peer = PeerEndpoint::new(&serve(router).await, None).expect("a valid url");
     let err = client().deliver(&peer, body.clone()).await.unwrap_err();
     assert!(
         matches!(err, ClientError::Status { status: 401, .. }),
@@ -384,13 +360,7 @@ async fn deliveries_retry_server_errors_with_backoff_but_not_client_errors() {
     let url = format!("http://{}/bi", closed.local_addr().unwrap());
     drop(closed);
     let err = client()
-        .deliver(
-            &PeerEndpoint {
-                url,
-                bearer_token: None,
-            },
-            body,
-        )
+        .deliver(&PeerEndpoint::new(&url, None).expect("a valid url"), body)
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");

@@ -130,10 +130,7 @@ fn client(ca_pem: Option<&str>, identity_pem: Option<&str>) -> BiClient {
 async fn mutual_tls_presents_the_client_certificate_and_fails_closed_without_it() {
     let pki = pki();
     let (url, seen) = mutual_tls_server(&pki).await;
-    let peer = PeerEndpoint {
-        url,
-        bearer_token: None,
-    };
+    let peer = PeerEndpoint::new(&url, None).expect("a valid url");
     let body = br#"{"ProtocolVersion":"1.1"}"#.to_vec();
 
     let delivery = client(Some(&pki.ca_pem), Some(&pki.client_identity_pem))

@@ -34,6 +34,7 @@ impl BiHandler for Handler {
             .await
         {
             Outcome::Answer { message, dialect } => Reply::Answer { message, dialect },
+            Outcome::Encoded(body) => Reply::Encoded(body),
             Outcome::Later(answer) => Reply::Later(answer),
             Outcome::Accepted => Reply::Accepted,
         }

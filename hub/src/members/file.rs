@@ -29,6 +29,7 @@
 
 use backend::dialect::Dialect;
 use backend::header::ProtocolVersion;
+use backend::http::client::PeerEndpoint;
 use lorawan::ids::{Eui64, NetId};
 use lorawan::netid::DevAddrPool;
 use serde::{Deserialize, Serialize};
@@ -261,8 +262,8 @@ impl MemberEntry {
         Ok(LoadedMember {
             member: Member {
                 id: MemberId(self.id),
-                url: self.url,
-                outbound_token: self.outbound_token,
+                endpoint: PeerEndpoint::new(&self.url, self.outbound_token)
+                    .map_err(|e| e.to_string())?,
                 protocol,
                 mode: self.mode,
                 dialect,

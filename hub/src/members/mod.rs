@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 use backend::dialect::Dialect;
 use backend::header::ProtocolVersion;
+use backend::http::client::PeerEndpoint;
 use lorawan::ids::{Eui64, NetId};
 use lorawan::netid::DevAddrPool;
 
@@ -120,10 +121,9 @@ impl FromStr for JoinEuiRange {
 pub struct Member {
     /// Its id.
     pub id: MemberId,
-    /// Its Backend Interfaces endpoint.
-    pub url: String,
-    /// The bearer token the hub presents when it calls the member.
-    pub outbound_token: Option<String>,
+    /// Its Backend Interfaces endpoint (URL parsed once) and the bearer token the hub
+    /// presents when it calls the member.
+    pub endpoint: PeerEndpoint,
     /// The TS002 version it speaks.
     pub protocol: ProtocolVersion,
     /// How it answers, and wants answers.

@@ -11,7 +11,8 @@
 //! - [`export`]: CSV (RFC 4180) and JSON. Pure.
 //!
 //! The table is `udrs` (migration `0002_udrs.sql`), times in microseconds since the Unix
-//! epoch.
+//! epoch; the writer commits into `udr_inbox` (migration `0005_udr_inbox.sql`), which it
+//! and every read settle into `udrs`.
 
 pub mod export;
 mod model;
@@ -23,7 +24,7 @@ pub use model::{
     UdrFilter, UdrId, MICROS_PER_DAY,
 };
 pub use store::UdrStore;
-pub use writer::{UdrWriter, MAX_BATCH, QUEUE};
+pub use writer::{UdrWriter, MAX_BATCH, QUEUE, SETTLE_EVERY};
 
 /// Why a UDR could not be recorded or read.
 #[derive(Debug, thiserror::Error)]

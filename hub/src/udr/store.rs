@@ -9,7 +9,7 @@ use lorawan::ids::{DevAddr, Eui64};
 use sqlx::any::AnyRow;
 use std::sync::OnceLock;
 
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 
 use super::model::{
     day_from_epoch_days, from_micros, to_micros, DailyAggregate, Udr, UdrFilter, UdrId,
@@ -43,6 +43,7 @@ impl UdrStore {
 
     /// The records `filter` selects, in id order, at most `filter.limit`.
     pub async fn query(&self, filter: &UdrFilter) -> Result<Vec<Udr>, UdrError> {
+        self.settle_inbox().await?;
         let mut sql = format!("SELECT id, {INSERT_COLUMNS} FROM udrs WHERE ");
         let mut binds = where_clause(filter, &mut sql);
         if let Some(after) = filter.after_id {
@@ -63,6 +64,7 @@ impl UdrStore {
         &self,
         filter: &UdrFilter,
     ) -> Result<Vec<DailyAggregate>, UdrError> {
+        self.settle_inbox().await?;
         // CAST(SUM(…) AS BIGINT): PostgreSQL sums BIGINTs as NUMERIC, which sqlx's `Any`
         // driver cannot decode; SQLite sums integers as integers already.
         let mut sql = format!(
@@ -99,6 +101,53 @@ impl UdrStore {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Moves every committed record of the inbox into `udrs`, so a read sees everything
+    /// recorded before it (including what a hub killed before its writer settled left).
+    async fn settle_inbox(&self) -> Result<(), UdrError> {
+        let mut conn = self.pool.acquire().await?;
+        settle(&mut conn).await.map(|_| ())
+    }
+}
+
+/// Moves the records of `udr_inbox` into `udrs`, oldest first, atomically: each record is
+/// in exactly one of the two tables before and after, even with several settlers at once.
+/// Returns how many moved.
+///
+/// - SQLite: one `BEGIN IMMEDIATE` transaction (the write lock is taken before reading, so
+///   no other writer commits in between): copy everything, delete everything.
+/// - PostgreSQL: one statement, `DELETE … RETURNING` feeding the INSERT, so only rows this
+///   statement deleted are copied, whatever other sessions commit meanwhile.
+pub(super) async fn settle(conn: &mut AnyConnection) -> Result<u64, UdrError> {
+    // Reads settle too, mostly finding nothing: that costs no write lock.
+    let waiting = sqlx::query("SELECT seq FROM udr_inbox LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
+    if conn.backend_name() == "PostgreSQL" {
+        let moved = sqlx::query(&format!(
+            "WITH moved AS (DELETE FROM udr_inbox RETURNING seq, {INSERT_COLUMNS}) \
+             INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM moved ORDER BY seq"
+        ))
+        .execute(&mut *conn)
+        .await?;
+        return Ok(moved.rows_affected());
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let moved = sqlx::query(&format!(
+        "INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM udr_inbox ORDER BY seq"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() > 0 {
+        sqlx::query("DELETE FROM udr_inbox")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(moved.rows_affected())
 }
 
 /// Inserts `udrs` on `conn` (inside the caller's transaction when [`statements_for`] says
@@ -204,7 +253,7 @@ fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
 }
 
 fn build_insert_sql(rows: usize, placeholders: Placeholders) -> String {
-    let mut sql = format!("INSERT INTO udrs ({INSERT_COLUMNS}) VALUES ");
+    let mut sql = format!("INSERT INTO udr_inbox ({INSERT_COLUMNS}) VALUES ");
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");

@@ -6,7 +6,10 @@
 //! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one task takes every
 //! record waiting in its queue (up to [`MAX_BATCH`]), inserts them with one multi-row INSERT
 //! (atomic by itself; larger batches: several in one transaction) on a connection it keeps,
-//! and only then acknowledges each caller. Under load the
+//! and only then acknowledges each caller. The rows go to `udr_inbox`, a table without
+//! secondary indexes, so a commit writes a page or two; every [`SETTLE_EVERY`] (and when the
+//! queue goes idle, and before any read) they are moved into `udrs` in bulk, where the
+//! index writes of hundreds of records share one commit. Under load the
 //! batches grow by themselves (records queue while a commit runs); when idle a record is
 //! written alone, without waiting for company.
 //!
@@ -15,16 +18,23 @@
 //! in a text — does not take the batch's other records with it: the batch is rolled back
 //! and each record is retried on its own, so only the offending one is refused.
 
+use std::time::Duration;
+
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::model::Udr;
-use super::store::{insert_rows, statements_for};
+use super::store::{insert_rows, settle, statements_for};
 use super::UdrError;
 
 /// Records committed in one transaction at most.
 pub const MAX_BATCH: usize = 512;
+/// How long committed records may wait in the inbox before they are moved into `udrs` (a
+/// read moves them at once): the bulk move costs far less per record than the per-commit
+/// index writes it replaces, and the longer the interval, the larger the move.
+pub const SETTLE_EVERY: Duration = Duration::from_millis(200);
 /// Records waiting for the writer at most; callers beyond wait for room (back-pressure on
 /// routing rather than memory without bound).
 pub const QUEUE: usize = 8_192;
@@ -82,7 +92,27 @@ async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
     let mut udrs = Vec::with_capacity(MAX_BATCH);
     let mut callers = Vec::with_capacity(MAX_BATCH);
     let mut connection = None;
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // A hub killed before it settled left records in the inbox: settled first thing.
+    let mut inbox = Inbox {
+        unsettled: true,
+        settled_at: Instant::now(),
+    };
+    loop {
+        let received = if inbox.unsettled {
+            let wait = SETTLE_EVERY.saturating_sub(inbox.settled_at.elapsed());
+            match tokio::time::timeout(wait, jobs.recv_many(&mut batch, MAX_BATCH)).await {
+                Ok(received) => received,
+                Err(_idle) => {
+                    inbox.settle(&pool, &mut connection).await;
+                    continue;
+                }
+            }
+        } else {
+            jobs.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if received == 0 {
+            break;
+        }
         for job in batch.drain(..) {
             udrs.push(job.udr);
             callers.push(job.done);
@@ -116,6 +146,44 @@ async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         udrs.clear();
+        inbox.unsettled = true;
+        if inbox.settled_at.elapsed() >= SETTLE_EVERY {
+            inbox.settle(&pool, &mut connection).await;
+        }
+    }
+    if inbox.unsettled {
+        inbox.settle(&pool, &mut connection).await;
+    }
+}
+
+/// Whether records wait in `udr_inbox`, and since when they have been moved last.
+struct Inbox {
+    unsettled: bool,
+    settled_at: Instant,
+}
+
+impl Inbox {
+    /// Moves the inbox into `udrs` on the writer's connection. A failure is logged and the
+    /// records stay where they are (committed; a later settle or read moves them).
+    async fn settle(&mut self, pool: &AnyPool, connection: &mut Option<PoolConnection<Any>>) {
+        self.settled_at = Instant::now();
+        let conn = match connection {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => connection.insert(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "UDR inbox not settled: no connection");
+                    return;
+                }
+            },
+        };
+        match settle(conn).await {
+            Ok(_) => self.unsettled = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "UDR inbox not settled; retried later");
+                *connection = None;
+            }
+        }
     }
 }
 

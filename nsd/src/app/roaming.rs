@@ -130,10 +130,8 @@ impl Roaming {
         let mut seed = [0u8; 4];
         let _ = getrandom::fill(&mut seed);
         Ok(Self {
-            hub: PeerEndpoint {
-                url: settings.hub_url.clone(),
-                bearer_token: settings.hub_token.clone(),
-            },
+            hub: PeerEndpoint::new(&settings.hub_url, settings.hub_token.clone())
+                .map_err(|e| format!("[roaming] hub_url: {e}"))?,
             settings,
             client,
             pending,

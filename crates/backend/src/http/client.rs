@@ -16,10 +16,27 @@ use super::pending::{AnswerKey, PendingAnswers, WaitError};
 /// A peer's Backend Interfaces endpoint.
 #[derive(Debug, Clone)]
 pub struct PeerEndpoint {
-    /// Where to POST, e.g. `https://ns.example.net/bi`.
-    pub url: String,
+    /// Where to POST, e.g. `https://ns.example.net/bi`; parsed once, not per request.
+    pub url: reqwest::Url,
     /// Sent as `Authorization: Bearer …` when set.
     pub bearer_token: Option<String>,
+}
+
+impl PeerEndpoint {
+    /// The endpoint at `url` (an absolute http(s) URL), presenting `bearer_token`.
+    pub fn new(url: &str, bearer_token: Option<String>) -> Result<Self, ClientError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ClientError::Config(format!("url {url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ClientError::Config(format!(
+                "url {url:?}: not an http(s) URL"
+            )));
+        }
+        Ok(Self {
+            url: parsed,
+            bearer_token,
+        })
+    }
 }
 
 /// How often and how patiently a delivery is repeated.
@@ -172,7 +189,7 @@ impl BiClient {
     ) -> Result<Delivery, ClientError> {
         let mut request = self
             .http
-            .post(&peer.url)
+            .post(peer.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         if let Some(token) = &peer.bearer_token {

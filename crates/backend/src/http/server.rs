@@ -61,6 +61,9 @@ pub enum Reply {
         /// The peer's dialect.
         dialect: Option<Dialect>,
     },
+    /// Answer now with this body: an answer the handler already encoded in the peer's
+    /// dialect (it needed the bytes anyway, e.g. to bill them).
+    Encoded(Vec<u8>),
     /// Acknowledge with an empty 200 now; when the future completes, deliver its answer to
     /// the sender's endpoint (found through the endpoint's [`PeerDirectory`]), with retries.
     Later(Pin<Box<dyn Future<Output = Message> + Send>>),
@@ -74,6 +77,7 @@ impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Answer { message, .. } => f.debug_tuple("Answer").field(message).finish(),
+            Self::Encoded(body) => write!(f, "Encoded({} bytes)", body.len()),
             Self::Later(_) => f.write_str("Later"),
             Self::Deferred => f.write_str("Deferred"),
             Self::Accepted => f.write_str("Accepted"),
@@ -203,8 +207,14 @@ async fn receive<H: BiHandler>(
         body_bytes: 0,
         client_certificate: request.extensions().get::<ClientCertificate>().cloned(),
     };
-    let peer_dialect = endpoint.handler.dialect_for(&peer);
-    let rejection_dialect = peer_dialect.as_ref().unwrap_or(&endpoint.dialect);
+    // Only a rejection needs the peer's dialect before the handler runs; asked then, so a
+    // well-formed message costs one authentication (the handler's), not two.
+    let rejection_dialect = |peer: &PeerInfo| {
+        endpoint
+            .handler
+            .dialect_for(peer)
+            .unwrap_or_else(|| endpoint.dialect.clone())
+    };
     let body = match axum::body::to_bytes(request.into_body(), endpoint.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => {
@@ -214,7 +224,8 @@ async fn receive<H: BiHandler>(
                 .rejected(&peer, &rejection, RejectionCause::TooLarge);
             return json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::to_vec(&rejection.answer_json(rejection_dialect)).unwrap_or_default(),
+                serde_json::to_vec(&rejection.answer_json(&rejection_dialect(&peer)))
+                    .unwrap_or_default(),
             );
         }
     };
@@ -236,10 +247,10 @@ async fn receive<H: BiHandler>(
             } else {
                 StatusCode::BAD_REQUEST
             };
+            let dialect = rejection_dialect(&peer);
             let body = match rejection.answer() {
-                Some(answer) => endpoint.codec.encode(&answer, rejection_dialect),
-                None => serde_json::to_vec(&rejection.answer_json(rejection_dialect))
-                    .unwrap_or_default(),
+                Some(answer) => endpoint.codec.encode(&answer, &dialect),
+                None => serde_json::to_vec(&rejection.answer_json(&dialect)).unwrap_or_default(),
             };
             return json_response(status, body);
         }
@@ -283,6 +294,7 @@ async fn receive<H: BiHandler>(
             let dialect = dialect.as_ref().unwrap_or(&endpoint.dialect);
             json_response(StatusCode::OK, endpoint.codec.encode(&message, dialect))
         }
+        Reply::Encoded(body) => json_response(StatusCode::OK, body),
         Reply::Later(answer) => {
             match &endpoint.later {
                 Some(later) => deliver_later(
