@@ -73,11 +73,7 @@ impl Daemon for Hub {
         if config.operators.is_empty() {
             tracing::warn!("no [[operators]]: the admin API refuses every request");
         }
-        let operators: Vec<(String, String)> = config
-            .operators
-            .iter()
-            .map(|o| (o.name.clone(), o.token.clone()))
-            .collect();
+        let operators = service::auth::operator_table(&config.operators, |o| o.name.clone());
         let push = rfparams::PushSettings {
             connect_timeout: config.routing.connect_timeout(),
             ..rfparams::PushSettings::default()
@@ -104,9 +100,7 @@ impl Daemon for Hub {
             let admin = Arc::new(api::admin::Admin::new(
                 Arc::clone(&relay),
                 pool.clone(),
-                operators
-                    .iter()
-                    .map(|(name, token)| (token.as_str(), name.clone())),
+                operators,
                 member_files,
                 policy_dir.clone(),
             ));

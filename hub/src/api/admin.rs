@@ -110,11 +110,12 @@ pub struct Admin {
 
 impl Admin {
     /// The admin API over `relay` (members, policies in force), the stores of `pool` (UDRs,
-    /// audit log) and the policy directory; `operators` are (token, name) pairs.
-    pub fn new<'a>(
+    /// audit log) and the policy directory; `operators` by name
+    /// ([`service::auth::operator_table`]).
+    pub fn new(
         relay: Arc<Relay>,
         pool: sqlx::AnyPool,
-        operators: impl IntoIterator<Item = (&'a str, String)>,
+        operators: TokenTable<String>,
         member_files: MemberFiles,
         policy_dir: Option<PathBuf>,
     ) -> Self {
@@ -122,7 +123,7 @@ impl Admin {
             relay,
             udrs: UdrStore::new(pool.clone()),
             audit: AuditStore::new(pool),
-            operators: TokenTable::new(operators),
+            operators,
             member_files,
             policy_dir,
             changes: tokio::sync::Mutex::new(()),
