@@ -1,10 +1,12 @@
 //! Switchyard hub: the roaming hub every network server and join server connects to.
 //!
 //! [`Daemon::start`] opens the database, builds the routes and serves; `main.rs` hands the
-//! command line to the shared [`service::cli`].
+//! command line to the shared [`service::cli`], which runs the [`cli`] subcommands
+//! (`hub hash-token`) too.
 
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod members;
 pub mod owned_file;
@@ -45,6 +47,18 @@ impl Daemon for Hub {
 
     fn common(config: &Config) -> (&ServerConfig, &DatabaseConfig) {
         (&config.server, &config.database)
+    }
+
+    fn subcommands() -> Vec<service::cli::clap::Command> {
+        cli::subcommands()
+    }
+
+    async fn run_subcommand(
+        name: &str,
+        args: &service::cli::clap::ArgMatches,
+        _config: &Config,
+    ) -> std::process::ExitCode {
+        cli::run(name, args)
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
