@@ -4,6 +4,7 @@
 //! command line to the shared [`service::cli`], which runs the [`cli`] subcommands
 //! (`hub hash-token`) too.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod cli;
@@ -87,7 +88,14 @@ impl Daemon for Hub {
         if config.operators.is_empty() {
             tracing::warn!("no [[operators]]: the admin API refuses every request");
         }
-        let operators = service::auth::operator_table(&config.operators, |o| o.name.clone());
+        for (operator, member) in config.unknown_operator_members(&directory) {
+            tracing::warn!(
+                operator,
+                member,
+                "[[operators]] members names no member (yet): nothing of it to see until it is added"
+            );
+        }
+        let operators = config.operators.clone();
         let push = rfparams::PushSettings {
             connect_timeout: config.routing.connect_timeout(),
             ..rfparams::PushSettings::default()
@@ -114,7 +122,7 @@ impl Daemon for Hub {
             let admin = Arc::new(api::admin::Admin::new(
                 Arc::clone(&relay),
                 pool.clone(),
-                operators,
+                &operators,
                 member_files,
                 policy_dir.clone(),
             ));

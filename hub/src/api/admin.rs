@@ -2,8 +2,12 @@
 //! document it serves at `GET /api/openapi.json` (`openapi.json` beside this file).
 //!
 //! Every route but the document wants an operator's bearer token (`[[operators]]` in the
-//! config; members' tokens open `/bi` only). The pipeline: authenticate ([`Operator`],
-//! before the body is read) → read the path, query and body with the shared extractors of
+//! config; members' tokens open `/bi` only). An operator with `members` sees only what
+//! concerns them ([`Access`]): other members are absent, records and audit entries are cut
+//! by the stores' queries, naming another member is 403; creating members, editing
+//! policies and reloading are for hub administrators ([`HubAdmin`]) alone. The pipeline:
+//! authenticate ([`Operator`], before the body is read) → read the path, query and body
+//! with the shared extractors of
 //! [`service::rest`] (a malformed request is a JSON `400 invalid_request` naming the field)
 //! → ask the logic ([`crate::policy`], [`crate::udr`], the [`Relay`]'s members and policies)
 //! → answer. Every failure is an [`ApiError`], turned into a response in one place.
@@ -28,7 +32,9 @@ use service::rest::{bearer_token, field_named_in, JsonBody, QueryParams, RestRej
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::access::Access;
 use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
+use crate::config::OperatorConfig;
 use crate::members::edit::{MemberEdit, MemberEditError, MemberFiles};
 use crate::members::file::MemberEntry;
 use crate::members::{Directory, Member, MemberId};
@@ -101,7 +107,7 @@ pub struct Admin {
     relay: Arc<Relay>,
     udrs: UdrStore,
     audit: AuditStore,
-    operators: TokenTable<String>,
+    operators: TokenTable<Operator>,
     member_files: MemberFiles,
     policy_dir: Option<PathBuf>,
     /// One edit or reload at a time: each reads files, then swaps what is in force.
@@ -110,15 +116,22 @@ pub struct Admin {
 
 impl Admin {
     /// The admin API over `relay` (members, policies in force), the stores of `pool` (UDRs,
-    /// audit log) and the policy directory; `operators` by name
-    /// ([`service::auth::operator_table`]).
+    /// audit log) and the policy directory, for `operators` (checked by
+    /// [`crate::Config::check_operators`]; an entry without a usable token is left out).
     pub fn new(
         relay: Arc<Relay>,
         pool: sqlx::AnyPool,
-        operators: TokenTable<String>,
+        operators: &[OperatorConfig],
         member_files: MemberFiles,
         policy_dir: Option<PathBuf>,
     ) -> Self {
+        let operators = TokenTable::from_digests(operators.iter().filter_map(|o| {
+            let operator = Operator {
+                name: o.name.clone(),
+                access: o.access(),
+            };
+            Some((o.credentials().digest().ok()?, operator))
+        }));
         Self {
             relay,
             udrs: UdrStore::new(pool.clone()),
@@ -277,73 +290,94 @@ impl From<&Member> for MemberView {
     }
 }
 
-async fn members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
-    query.finish()?;
-    let directory = admin.relay.directory();
-    let members: Vec<MemberView> = directory
+/// The members `access` may see, as the API shows them.
+fn members_view(directory: &Directory, access: &Access) -> Vec<MemberView> {
+    directory
         .members()
         .iter()
-        .map(|m| MemberView::of(m, &directory))
-        .collect();
+        .filter(|m| access.can_see(&m.id))
+        .map(|m| MemberView::of(m, directory))
+        .collect()
+}
+
+async fn members(State(admin): State<Shared>, operator: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    let members = members_view(&admin.relay.directory(), &operator.access);
     Ok(Json(json!({ "members": members })).into_response())
 }
 
 async fn member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
     query.finish()?;
     let directory = admin.relay.directory();
-    let member = directory
-        .get(&MemberId(id.clone()))
+    // Another operator's member is answered as if it did not exist.
+    let member = Some(MemberId(id.clone()))
+        .filter(|id| operator.access.can_see(id))
+        .and_then(|id| directory.get(&id))
         .ok_or(ApiError::UnknownMember(id))?;
     Ok(Json(MemberView::of(member, &directory)).into_response())
 }
 
 async fn put_member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult {
     query.finish()?;
+    operator.may_edit_member(&id)?;
     let entry: MemberEntry = entry_with_id(body, &id)?;
-    apply_member_edit(&admin, MemberEdit::Put(Box::new(entry)), id).await
+    apply_member_edit(&admin, &operator, MemberEdit::Put(Box::new(entry)), id).await
 }
 
 async fn delete_member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
     query.finish()?;
-    apply_member_edit(&admin, MemberEdit::Remove(id.clone()), id).await
+    operator.may_edit_member(&id)?;
+    apply_member_edit(&admin, &operator, MemberEdit::Remove(id.clone()), id).await
 }
 
-async fn apply_member_edit(admin: &Admin, edit: MemberEdit, id: String) -> ApiResult {
+async fn apply_member_edit(
+    admin: &Admin,
+    operator: &Operator,
+    edit: MemberEdit,
+    id: String,
+) -> ApiResult {
     let files = admin.member_files.clone();
     let _one_at_a_time = admin.changes.lock().await;
+    // Checked under the lock: no other edit can create the member in between.
+    let exists = admin.relay.directory().get(&MemberId(id.clone())).is_some();
+    if matches!(edit, MemberEdit::Put(_)) && !exists && !operator.access.is_hub() {
+        return Err(ApiError::Forbidden(format!(
+            "operator {} may not create member {id:?}: only hub administrators create members",
+            operator.name
+        )));
+    }
     let (directory, applied) = blocking(move || files.apply(&edit)).await??;
     admin.relay.replace_directory(directory);
-    tracing::info!(%id, ?applied, "member edited through the admin API");
+    tracing::info!(operator = operator.name, %id, ?applied, "member edited through the admin API");
     let body = json!({ "applied": applied.as_str(), "table": "member", "id": id });
     Ok((status_of(applied), Json(body)).into_response())
 }
 
-async fn reload_members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn reload_members(
+    State(admin): State<Shared>,
+    HubAdmin(name): HubAdmin,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
     admin.reload_members().await?;
-    tracing::info!("members reloaded through the admin API");
-    let directory = admin.relay.directory();
-    let members: Vec<MemberView> = directory
-        .members()
-        .iter()
-        .map(|m| MemberView::of(m, &directory))
-        .collect();
+    tracing::info!(operator = name, "members reloaded through the admin API");
+    let members = members_view(&admin.relay.directory(), &Access::Hub);
     Ok(Json(json!({ "members": members })).into_response())
 }
 
@@ -358,24 +392,50 @@ fn status_of(applied: Applied) -> StatusCode {
 // Policies
 // ---------------------------------------------------------------------------------------
 
-async fn policies(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn policies(
+    State(admin): State<Shared>,
+    operator: Operator,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
-    Ok(Json(policies_view(&admin, &admin.relay.policies())).into_response())
+    Ok(Json(policies_view(
+        &admin,
+        &admin.relay.policies(),
+        &operator.access,
+    ))
+    .into_response())
 }
 
-fn policies_view(admin: &Admin, policies: &PolicySet) -> Value {
-    let file = policies.to_file();
+/// The policies `access` may see: agreements with one of its members as a party,
+/// activation rules naming one as NS or JS. The warnings and the API file's place are the
+/// hub's own business: a scoped operator gets none.
+fn policies_view(admin: &Admin, policies: &PolicySet, access: &Access) -> Value {
+    let mut file = policies.to_file();
+    file.agreement
+        .retain(|a| access.can_see_any(a.between.iter().map(String::as_str)));
+    file.activation
+        .retain(|r| access.can_see_any([r.ns.as_str(), r.js.as_str()]));
+    let (warnings, api_file) = match access {
+        Access::Hub => (
+            policies.warnings(),
+            admin
+                .policy_dir
+                .as_ref()
+                .map(|d| d.join(edit::API_FILE).display().to_string()),
+        ),
+        Access::Members(_) => (Vec::new(), None),
+    };
     json!({
         "agreement": file.agreement,
         "activation": file.activation,
-        "warnings": policies.warnings(),
-        "api_file": admin.policy_dir.as_ref().map(|d| d.join(edit::API_FILE).display().to_string()),
+        "warnings": warnings,
+        "api_file": api_file,
     })
 }
 
 async fn put_agreement(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
@@ -387,7 +447,7 @@ async fn put_agreement(
 
 async fn put_activation(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
@@ -399,7 +459,7 @@ async fn put_activation(
 
 async fn delete_agreement(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
@@ -409,7 +469,7 @@ async fn delete_agreement(
 
 async fn delete_activation(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
@@ -454,11 +514,15 @@ async fn apply_edit(admin: &Admin, edit: Edit) -> ApiResult {
     Ok((status_of(applied), Json(body)).into_response())
 }
 
-async fn reload(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn reload(
+    State(admin): State<Shared>,
+    HubAdmin(name): HubAdmin,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
     let policies = admin.reload_policies().await?;
-    tracing::info!("policies reloaded through the admin API");
-    Ok(Json(policies_view(&admin, &policies)).into_response())
+    tracing::info!(operator = name, "policies reloaded through the admin API");
+    Ok(Json(policies_view(&admin, &policies, &Access::Hub)).into_response())
 }
 
 /// `POST /api/policies/explain`: a message to judge.
@@ -476,11 +540,17 @@ struct ExplainBody {
 
 async fn explain(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     query: QueryParams,
     JsonBody(body): JsonBody<ExplainBody>,
 ) -> ApiResult {
     query.finish()?;
+    if !operator
+        .access
+        .can_see_any([body.sender.0.as_str(), body.receiver.0.as_str()])
+    {
+        return Err(operator.forbidden_to_see(&body.sender, &body.receiver));
+    }
     let at = match &body.at {
         Some(text) => parse_time("at", text)?,
         None => OffsetDateTime::now_utc(),
@@ -537,8 +607,13 @@ fn format_of(query: &mut QueryParams, parts_accept: Option<&str>) -> Result<Form
 }
 
 /// The filter of `member`, `agreement`, `from`, `until` (RFC 3339; default: the day before
-/// `until`, which defaults to now).
-fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError> {
+/// `until`, which defaults to now), within what `operator` may see (naming another
+/// operator's member is 403).
+fn filter_of(
+    query: &mut QueryParams,
+    limit: u32,
+    operator: &Operator,
+) -> Result<UdrFilter, ApiError> {
     let until = match query.take("until") {
         Some(text) => parse_time("until", &text)?,
         None => OffsetDateTime::now_utc(),
@@ -550,9 +625,9 @@ fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError>
     if from > until {
         return Err(RestRejection::bad_request("from", "is after until").into());
     }
-    let mut filter = UdrFilter::period(from, until, limit);
+    let mut filter = UdrFilter::period(from, until, limit).within(operator.access.clone());
     if let Some(member) = query.take("member") {
-        filter = filter.member(MemberId(member));
+        filter = filter.member(operator.visible(MemberId(member))?);
     }
     if let Some(agreement) = query.take("agreement") {
         filter = filter.agreement(agreement);
@@ -579,13 +654,13 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
 /// period as CSV.
 async fn udrs(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Accept(accept): Accept,
     mut query: QueryParams,
 ) -> ApiResult {
     let format = format_of(&mut query, accept.as_deref())?;
     let limit = page_limit(&mut query)?;
-    let mut filter = filter_of(&mut query, limit)?;
+    let mut filter = filter_of(&mut query, limit, &operator)?;
     if let Some(after) = query.parse::<i64>("after", "a record id")? {
         filter = filter.after(UdrId(after));
     }
@@ -627,12 +702,12 @@ async fn udrs(
 /// `GET /api/udrs/daily`: daily aggregates of the period.
 async fn udrs_daily(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Accept(accept): Accept,
     mut query: QueryParams,
 ) -> ApiResult {
     let format = format_of(&mut query, accept.as_deref())?;
-    let filter = filter_of(&mut query, MAX_PAGE)?;
+    let filter = filter_of(&mut query, MAX_PAGE, &operator)?;
     query.finish()?;
     let aggregates = admin.udrs.daily_aggregates(&filter).await?;
     Ok(match format {
@@ -646,10 +721,17 @@ async fn udrs_daily(
 // ---------------------------------------------------------------------------------------
 
 /// `GET /api/audit`: refused messages, newest first; `next_before` pages on.
-async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams) -> ApiResult {
+async fn audit(
+    State(admin): State<Shared>,
+    operator: Operator,
+    mut query: QueryParams,
+) -> ApiResult {
     let limit = page_limit(&mut query)?;
     let filter = AuditFilter {
-        member: query.take("member").map(MemberId),
+        member: query
+            .take("member")
+            .map(|id| operator.visible(MemberId(id)))
+            .transpose()?,
         from: query
             .take("from")
             .map(|t| parse_time("from", &t))
@@ -661,6 +743,7 @@ async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams)
         result_code: query.take("result_code"),
         before_id: query.parse::<i64>("before", "an entry id")?,
         limit,
+        access: operator.access.clone(),
     };
     query.finish()?;
     let entries = admin.audit.query(&filter).await?;
@@ -706,8 +789,51 @@ async fn openapi() -> Response {
 // Extractors
 // ---------------------------------------------------------------------------------------
 
-/// An operator presenting a known bearer token (its name); anything else is 401.
-pub struct Operator(pub String);
+/// An operator presenting a known bearer token: its name and what it may see; anything
+/// else is 401.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// Its name (`[[operators]] name`), for logs and messages.
+    pub name: String,
+    /// What it may see and change.
+    pub access: Access,
+}
+
+impl Operator {
+    /// `member`, if this operator may see it; else 403 naming both.
+    fn visible(&self, member: MemberId) -> Result<MemberId, ApiError> {
+        if self.access.can_see(&member) {
+            Ok(member)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "operator {} may see only its members ({}), not {member}",
+                self.name,
+                self.access.describe()
+            )))
+        }
+    }
+
+    /// Whether it may PUT or DELETE member `id`: one of its own (a hub administrator: any).
+    fn may_edit_member(&self, id: &str) -> Result<(), ApiError> {
+        if self.access.can_see(&MemberId(id.to_owned())) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "operator {} may edit only its members ({}), not {id}",
+            self.name,
+            self.access.describe()
+        )))
+    }
+
+    /// The 403 of a question about two members neither of which is this operator's.
+    fn forbidden_to_see(&self, sender: &MemberId, receiver: &MemberId) -> ApiError {
+        ApiError::Forbidden(format!(
+            "operator {} may ask only about its members ({}): neither {sender} nor {receiver} is one",
+            self.name,
+            self.access.describe()
+        ))
+    }
+}
 
 impl FromRequestParts<Shared> for Operator {
     type Rejection = ApiError;
@@ -717,8 +843,29 @@ impl FromRequestParts<Shared> for Operator {
             .operators
             .authenticate(bearer_token(&parts.headers))
             .cloned()
-            .map(Self)
             .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// A hub administrator (an operator without `members`), by name: a scoped operator is 403,
+/// 401 as for [`Operator`] otherwise.
+pub struct HubAdmin(pub String);
+
+impl FromRequestParts<Shared> for HubAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Shared) -> Result<Self, ApiError> {
+        let operator = Operator::from_request_parts(parts, admin).await?;
+        match operator.access {
+            Access::Hub => Ok(Self(operator.name)),
+            Access::Members(_) => Err(ApiError::Forbidden(format!(
+                "operator {} operates members ({}): only hub administrators may {} {}",
+                operator.name,
+                operator.access.describe(),
+                parts.method,
+                parts.uri.path()
+            ))),
+        }
     }
 }
 
@@ -760,6 +907,9 @@ pub enum ApiError {
     /// No bearer token, or one no operator holds.
     #[error("an operator's bearer token is required (Authorization: Bearer …)")]
     Unauthorized,
+    /// The operator may not see or do this (scoped to other members): the reason.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is malformed: path, query or body.
     #[error(transparent)]
     Request(#[from] RestRejection),
@@ -806,6 +956,7 @@ impl IntoResponse for ApiError {
         let mut problems: Option<Vec<String>> = None;
         let (status, code) = match &self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Request(rejection) => return rejection.clone().into_response(),
             Self::UnknownMember(_) => (StatusCode::NOT_FOUND, "unknown_member"),
             Self::NoPolicyDir => (StatusCode::CONFLICT, "no_policy_dir"),
