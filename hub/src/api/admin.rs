@@ -12,8 +12,14 @@
 //! → ask the logic ([`crate::policy`], [`crate::udr`], the [`Relay`]'s members and policies)
 //! → answer. Every failure is an [`ApiError`], turned into a response in one place.
 //!
+//! Who is calling is decided in `admin/operator.rs`; how errors are answered, in
+//! `admin/error.rs`.
+//!
 //! [`ROUTES`] lists the served (method, path) pairs: the router is built from it and the
 //! tests check it against the OpenAPI document both ways.
+
+mod error;
+mod operator;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,22 +34,25 @@ use backend::header::MessageType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use service::auth::TokenTable;
-use service::rest::{bearer_token, field_named_in, JsonBody, QueryParams, RestRejection};
+use service::rest::{field_named_in, JsonBody, QueryParams, RestRejection};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::access::Access;
-use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
+use crate::audit::{AuditEntry, AuditFilter, AuditStore};
 use crate::config::OperatorConfig;
 use crate::members::edit::{MemberEdit, MemberEditError, MemberFiles};
 use crate::members::file::MemberEntry;
 use crate::members::{Directory, Member, MemberId};
 use crate::owned_file::Applied;
-use crate::policy::edit::{self, Edit, EditError};
-use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
+use crate::policy::edit::{self, Edit};
+use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicySet};
 use crate::relay::Relay;
 use crate::routing;
-use crate::udr::{export, UdrError, UdrFilter, UdrId, UdrStore};
+use crate::udr::{export, UdrFilter, UdrId, UdrStore};
+
+pub use error::ApiError;
+pub use operator::{HubAdmin, Operator};
 
 /// `GET`: every member.
 pub const MEMBERS: &str = "/api/members";
@@ -789,86 +798,6 @@ async fn openapi() -> Response {
 // Extractors
 // ---------------------------------------------------------------------------------------
 
-/// An operator presenting a known bearer token: its name and what it may see; anything
-/// else is 401.
-#[derive(Debug, Clone)]
-pub struct Operator {
-    /// Its name (`[[operators]] name`), for logs and messages.
-    pub name: String,
-    /// What it may see and change.
-    pub access: Access,
-}
-
-impl Operator {
-    /// `member`, if this operator may see it; else 403 naming both.
-    fn visible(&self, member: MemberId) -> Result<MemberId, ApiError> {
-        if self.access.can_see(&member) {
-            Ok(member)
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "operator {} may see only its members ({}), not {member}",
-                self.name,
-                self.access.describe()
-            )))
-        }
-    }
-
-    /// Whether it may PUT or DELETE member `id`: one of its own (a hub administrator: any).
-    fn may_edit_member(&self, id: &str) -> Result<(), ApiError> {
-        if self.access.can_see(&MemberId(id.to_owned())) {
-            return Ok(());
-        }
-        Err(ApiError::Forbidden(format!(
-            "operator {} may edit only its members ({}), not {id}",
-            self.name,
-            self.access.describe()
-        )))
-    }
-
-    /// The 403 of a question about two members neither of which is this operator's.
-    fn forbidden_to_see(&self, sender: &MemberId, receiver: &MemberId) -> ApiError {
-        ApiError::Forbidden(format!(
-            "operator {} may ask only about its members ({}): neither {sender} nor {receiver} is one",
-            self.name,
-            self.access.describe()
-        ))
-    }
-}
-
-impl FromRequestParts<Shared> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, admin: &Shared) -> Result<Self, ApiError> {
-        admin
-            .operators
-            .authenticate(bearer_token(&parts.headers))
-            .cloned()
-            .ok_or(ApiError::Unauthorized)
-    }
-}
-
-/// A hub administrator (an operator without `members`), by name: a scoped operator is 403,
-/// 401 as for [`Operator`] otherwise.
-pub struct HubAdmin(pub String);
-
-impl FromRequestParts<Shared> for HubAdmin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, admin: &Shared) -> Result<Self, ApiError> {
-        let operator = Operator::from_request_parts(parts, admin).await?;
-        match operator.access {
-            Access::Hub => Ok(Self(operator.name)),
-            Access::Members(_) => Err(ApiError::Forbidden(format!(
-                "operator {} operates members ({}): only hub administrators may {} {}",
-                operator.name,
-                operator.access.describe(),
-                parts.method,
-                parts.uri.path()
-            ))),
-        }
-    }
-}
-
 /// The `Accept` header, if readable.
 struct Accept(Option<String>);
 
@@ -896,107 +825,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 // ---------------------------------------------------------------------------------------
-// Errors: mapped to HTTP here, once
+// Errors: mapped to HTTP in `error`, once
 // ---------------------------------------------------------------------------------------
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Why an admin request failed, whoever is to blame.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// No bearer token, or one no operator holds.
-    #[error("an operator's bearer token is required (Authorization: Bearer …)")]
-    Unauthorized,
-    /// The operator may not see or do this (scoped to other members): the reason.
-    #[error("{0}")]
-    Forbidden(String),
-    /// The request is malformed: path, query or body.
-    #[error(transparent)]
-    Request(#[from] RestRejection),
-    /// No member has this id.
-    #[error("no member {0:?}")]
-    UnknownMember(String),
-    /// The hub has no policy directory to keep edits in.
-    #[error("the hub has no [policies] dir: policies cannot be edited or reloaded")]
-    NoPolicyDir,
-    /// A policy edit was refused.
-    #[error(transparent)]
-    Edit(#[from] EditError),
-    /// A member edit or reload was refused.
-    #[error(transparent)]
-    Members(#[from] MemberEditError),
-    /// The policy directory does not load.
-    #[error("the policies do not load; the ones in force stay: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    InvalidPolicies(Vec<PolicyError>),
-    /// A CSV export would be too large.
-    #[error("more than {MAX_CSV_RECORDS} records: narrow the period (from, until)")]
-    ExportTooLarge,
-    /// The database or a task failed.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<AuditError> for ApiError {
-    fn from(error: AuditError) -> Self {
-        Self::Unavailable(error.to_string())
-    }
-}
-
-impl From<UdrError> for ApiError {
-    fn from(error: UdrError) -> Self {
-        Self::Unavailable(error.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    /// The one mapping of errors to HTTP: status, `error` code, `message`, and the code's own
-    /// fields (`problems`). Every status and code here is in the OpenAPI document.
-    fn into_response(self) -> Response {
-        let message = self.to_string();
-        let mut problems: Option<Vec<String>> = None;
-        let (status, code) = match &self {
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::Request(rejection) => return rejection.clone().into_response(),
-            Self::UnknownMember(_) => (StatusCode::NOT_FOUND, "unknown_member"),
-            Self::NoPolicyDir => (StatusCode::CONFLICT, "no_policy_dir"),
-            Self::Edit(EditError::DefinedInFile { .. }) => {
-                (StatusCode::CONFLICT, "defined_in_file")
-            }
-            Self::Edit(EditError::NotFound { .. }) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Edit(EditError::Invalid(errors)) | Self::InvalidPolicies(errors) => {
-                problems = Some(errors.iter().map(ToString::to_string).collect());
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policies")
-            }
-            Self::Members(MemberEditError::DefinedInFile(_)) => {
-                (StatusCode::CONFLICT, "defined_in_file")
-            }
-            Self::Members(MemberEditError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Members(MemberEditError::NoFile) => (StatusCode::CONFLICT, "no_members_file"),
-            Self::Members(MemberEditError::Invalid(reasons)) => {
-                problems = Some(reasons.clone());
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_members")
-            }
-            Self::ExportTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "export_too_large"),
-            Self::Edit(EditError::Io { .. })
-            | Self::Members(MemberEditError::Io { .. })
-            | Self::Unavailable(_) => {
-                tracing::warn!(error = %message, "admin request failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-        };
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), code.into());
-        body.insert("message".into(), message.into());
-        if let Some(problems) = problems {
-            body.insert("problems".into(), problems.into());
-        }
-        let mut response = (status, Json(Value::Object(body))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}
