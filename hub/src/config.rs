@@ -37,12 +37,90 @@ pub struct Config {
     pub operators: Vec<OperatorConfig>,
 }
 
-pub use service::auth::OperatorConfig;
+/// `[[operators]]`: one user of the hub's admin API, known by a bearer token (`token`, or
+/// its digest `token_sha256`, as for every daemon: [`service::auth::OperatorConfig`]),
+/// and what it may see: a hub administrator, or the operator of some members.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Its bearer token, in clear (16+ characters); or:
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The SHA-256 digest of its bearer token, 64 hex digits (`hub hash-token`).
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// The member ids it operates: it sees and edits only what concerns them
+    /// ([`crate::access`]). Absent: a hub administrator. Ids not (yet) members are allowed.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+}
+
+impl OperatorConfig {
+    /// Its name and token, as the shared checks and token table take them.
+    pub fn credentials(&self) -> service::auth::OperatorConfig {
+        service::auth::OperatorConfig {
+            name: self.name.clone(),
+            token: self.token.clone(),
+            token_sha256: self.token_sha256.clone(),
+        }
+    }
+
+    /// What it may see and change.
+    pub fn access(&self) -> crate::access::Access {
+        crate::access::Access::of(self.members.as_deref())
+    }
+}
+
+/// Never prints the token or its digest.
+impl std::fmt::Debug for OperatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorConfig")
+            .field("name", &self.name)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Config {
-    /// Checks `[[operators]]`: names and tokens unique, tokens long enough.
+    /// Checks `[[operators]]`: names and tokens unique (tokens compared as digests), one of
+    /// token / token_sha256 each, clear tokens long enough, member ids not empty.
     pub fn check_operators(&self) -> Result<(), String> {
-        service::auth::check_operators(&self.operators)
+        let credentials: Vec<_> = self.operators.iter().map(|o| o.credentials()).collect();
+        service::auth::check_operators(&credentials)?;
+        for (index, operator) in self.operators.iter().enumerate() {
+            let members = operator.members.as_deref().unwrap_or_default();
+            if let Some(position) = members.iter().position(|id| id.trim().is_empty()) {
+                return Err(format!(
+                    "operators[{index}] ({}): members[{position}] is empty: a member id is needed",
+                    operator.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The member ids of scoped operators that no member has (yet): worth a warning, not an
+    /// error, since members may be added later (through the admin API, say).
+    pub fn unknown_operator_members(
+        &self,
+        directory: &crate::members::Directory,
+    ) -> Vec<(String, String)> {
+        self.operators
+            .iter()
+            .flat_map(|o| {
+                o.members
+                    .iter()
+                    .flatten()
+                    .filter(|id| {
+                        directory
+                            .get(&crate::members::MemberId((*id).clone()))
+                            .is_none()
+                    })
+                    .map(|id| (o.name.clone(), id.clone()))
+            })
+            .collect()
     }
 }
 
@@ -198,5 +276,38 @@ mod tests {
         let defaults: super::Config =
             service::config::load(None, "HUB", &empty).expect("defaults load");
         assert_eq!(example, defaults);
+    }
+
+    #[test]
+    fn operators_are_hub_administrators_or_scoped_to_named_members() {
+        let load = |text: &str| -> Result<super::Config, String> {
+            let config: super::Config = toml::from_str(text).map_err(|e| e.to_string())?;
+            config.check_operators().map(|()| config)
+        };
+        let config = load(
+            "[[operators]]\nname = \"noc\"\ntoken = \"operator-token-0123456789\"\n\
+             [[operators]]\nname = \"a\"\n\
+             token_sha256 = \"25ecf86fa954bbbc08cb8d73a410b370f91cc03431d26e9fb174ce54169118c8\"\n\
+             members = [\"ns-a\", \"js-a\"]\n",
+        )
+        .expect("loads");
+        assert!(config.operators[0].access().is_hub());
+        assert!(config.operators[1].access().can_see(&"js-a".into()));
+        assert!(!config.operators[1].access().can_see(&"ns-b".into()));
+        let unknown = config.unknown_operator_members(&crate::members::Directory::default());
+        assert_eq!(unknown.len(), 2, "{unknown:?}");
+        let error = load(
+            "[[operators]]\nname = \"a\"\ntoken = \"operator-token-0123456789\"\n\
+             members = [\"ns-a\", \" \"]\n",
+        )
+        .expect_err("an empty id");
+        assert_eq!(
+            error,
+            "operators[0] (a): members[1] is empty: a member id is needed"
+        );
+        assert!(
+            load("[[operators]]\nname = \"a\"\ntoken = \"x\"\nmembers = []\ncolour = 1\n")
+                .is_err_and(|e| e.contains("colour"))
+        );
     }
 }

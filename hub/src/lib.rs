@@ -1,10 +1,13 @@
 //! Switchyard hub: the roaming hub every network server and join server connects to.
 //!
 //! [`Daemon::start`] opens the database, builds the routes and serves; `main.rs` hands the
-//! command line to the shared [`service::cli`].
+//! command line to the shared [`service::cli`], which runs the [`cli`] subcommands
+//! (`hub hash-token`) too.
 
+pub mod access;
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod members;
 pub mod owned_file;
@@ -47,6 +50,18 @@ impl Daemon for Hub {
         (&config.server, &config.database)
     }
 
+    fn subcommands() -> Vec<service::cli::clap::Command> {
+        cli::subcommands()
+    }
+
+    async fn run_subcommand(
+        name: &str,
+        args: &service::cli::clap::ArgMatches,
+        _config: &Config,
+    ) -> std::process::ExitCode {
+        cli::run(name, args)
+    }
+
     async fn start(config: &Config) -> Result<Running, StartError> {
         let member_files = config.members.files();
         let directory = Arc::new(load_members(&member_files)?);
@@ -73,11 +88,14 @@ impl Daemon for Hub {
         if config.operators.is_empty() {
             tracing::warn!("no [[operators]]: the admin API refuses every request");
         }
-        let operators: Vec<(String, String)> = config
-            .operators
-            .iter()
-            .map(|o| (o.name.clone(), o.token.clone()))
-            .collect();
+        for (operator, member) in config.unknown_operator_members(&directory) {
+            tracing::warn!(
+                operator,
+                member,
+                "[[operators]] members names no member (yet): nothing of it to see until it is added"
+            );
+        }
+        let operators = config.operators.clone();
         let push = rfparams::PushSettings {
             connect_timeout: config.routing.connect_timeout(),
             ..rfparams::PushSettings::default()
@@ -104,9 +122,7 @@ impl Daemon for Hub {
             let admin = Arc::new(api::admin::Admin::new(
                 Arc::clone(&relay),
                 pool.clone(),
-                operators
-                    .iter()
-                    .map(|(name, token)| (token.as_str(), name.clone())),
+                &operators,
                 member_files,
                 policy_dir.clone(),
             ));

@@ -59,10 +59,9 @@ impl Nsd {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let mut config: nsd::Config = service::config::load(None, "NSD", &env).expect("config");
-        config.operators.push(OperatorConfig {
-            name: "ops".into(),
-            token: OPS.into(),
-        });
+        config
+            .operators
+            .push(OperatorConfig::with_token("ops", OPS));
         let (daemon, handles) = nsd::start_with(&config, None).await.expect("nsd starts");
         Self {
             base: format!("http://{}", daemon.local_addr),

@@ -277,10 +277,9 @@ async fn start_nsd_with(jsd: &Jsd, reach: Reach, adjust: impl FnOnce(&mut nsd::C
         admin_url: (reach == Reach::BiAndAdmin).then(|| jsd.url()),
         admin_token: None,
     });
-    config.operators.push(OperatorConfig {
-        name: "ops".into(),
-        token: NS_OPS_TOKEN.into(),
-    });
+    config
+        .operators
+        .push(OperatorConfig::with_token("ops", NS_OPS_TOKEN));
     adjust(&mut config);
     let (tx, served) = mpsc::unbounded_channel();
     let (daemon, handles) = nsd::start_with(&config, Some(tx))

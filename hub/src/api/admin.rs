@@ -2,14 +2,24 @@
 //! document it serves at `GET /api/openapi.json` (`openapi.json` beside this file).
 //!
 //! Every route but the document wants an operator's bearer token (`[[operators]]` in the
-//! config; members' tokens open `/bi` only). The pipeline: authenticate ([`Operator`],
-//! before the body is read) → read the path, query and body with the shared extractors of
+//! config; members' tokens open `/bi` only). An operator with `members` sees only what
+//! concerns them ([`Access`]): other members are absent, records and audit entries are cut
+//! by the stores' queries, naming another member is 403; creating members, editing
+//! policies and reloading are for hub administrators ([`HubAdmin`]) alone. The pipeline:
+//! authenticate ([`Operator`], before the body is read) → read the path, query and body
+//! with the shared extractors of
 //! [`service::rest`] (a malformed request is a JSON `400 invalid_request` naming the field)
 //! → ask the logic ([`crate::policy`], [`crate::udr`], the [`Relay`]'s members and policies)
 //! → answer. Every failure is an [`ApiError`], turned into a response in one place.
 //!
+//! Who is calling is decided in `admin/operator.rs`; how errors are answered, in
+//! `admin/error.rs`.
+//!
 //! [`ROUTES`] lists the served (method, path) pairs: the router is built from it and the
 //! tests check it against the OpenAPI document both ways.
+
+mod error;
+mod operator;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,20 +34,25 @@ use backend::header::MessageType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use service::auth::TokenTable;
-use service::rest::{bearer_token, field_named_in, JsonBody, QueryParams, RestRejection};
+use service::rest::{field_named_in, JsonBody, QueryParams, RestRejection};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEntry, AuditError, AuditFilter, AuditStore};
+use crate::access::Access;
+use crate::audit::{AuditEntry, AuditFilter, AuditStore};
+use crate::config::OperatorConfig;
 use crate::members::edit::{MemberEdit, MemberEditError, MemberFiles};
 use crate::members::file::MemberEntry;
 use crate::members::{Directory, Member, MemberId};
 use crate::owned_file::Applied;
-use crate::policy::edit::{self, Edit, EditError};
-use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicyError, PolicySet};
+use crate::policy::edit::{self, Edit};
+use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicySet};
 use crate::relay::Relay;
 use crate::routing;
-use crate::udr::{export, UdrError, UdrFilter, UdrId, UdrStore};
+use crate::udr::{export, UdrFilter, UdrId, UdrStore};
+
+pub use error::ApiError;
+pub use operator::{HubAdmin, Operator};
 
 /// `GET`: every member.
 pub const MEMBERS: &str = "/api/members";
@@ -101,7 +116,7 @@ pub struct Admin {
     relay: Arc<Relay>,
     udrs: UdrStore,
     audit: AuditStore,
-    operators: TokenTable<String>,
+    operators: TokenTable<Operator>,
     member_files: MemberFiles,
     policy_dir: Option<PathBuf>,
     /// One edit or reload at a time: each reads files, then swaps what is in force.
@@ -110,19 +125,27 @@ pub struct Admin {
 
 impl Admin {
     /// The admin API over `relay` (members, policies in force), the stores of `pool` (UDRs,
-    /// audit log) and the policy directory; `operators` are (token, name) pairs.
-    pub fn new<'a>(
+    /// audit log) and the policy directory, for `operators` (checked by
+    /// [`crate::Config::check_operators`]; an entry without a usable token is left out).
+    pub fn new(
         relay: Arc<Relay>,
         pool: sqlx::AnyPool,
-        operators: impl IntoIterator<Item = (&'a str, String)>,
+        operators: &[OperatorConfig],
         member_files: MemberFiles,
         policy_dir: Option<PathBuf>,
     ) -> Self {
+        let operators = TokenTable::from_digests(operators.iter().filter_map(|o| {
+            let operator = Operator {
+                name: o.name.clone(),
+                access: o.access(),
+            };
+            Some((o.credentials().digest().ok()?, operator))
+        }));
         Self {
             relay,
             udrs: UdrStore::new(pool.clone()),
             audit: AuditStore::new(pool),
-            operators: TokenTable::new(operators),
+            operators,
             member_files,
             policy_dir,
             changes: tokio::sync::Mutex::new(()),
@@ -276,73 +299,94 @@ impl From<&Member> for MemberView {
     }
 }
 
-async fn members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
-    query.finish()?;
-    let directory = admin.relay.directory();
-    let members: Vec<MemberView> = directory
+/// The members `access` may see, as the API shows them.
+fn members_view(directory: &Directory, access: &Access) -> Vec<MemberView> {
+    directory
         .members()
         .iter()
-        .map(|m| MemberView::of(m, &directory))
-        .collect();
+        .filter(|m| access.can_see(&m.id))
+        .map(|m| MemberView::of(m, directory))
+        .collect()
+}
+
+async fn members(State(admin): State<Shared>, operator: Operator, query: QueryParams) -> ApiResult {
+    query.finish()?;
+    let members = members_view(&admin.relay.directory(), &operator.access);
     Ok(Json(json!({ "members": members })).into_response())
 }
 
 async fn member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
     query.finish()?;
     let directory = admin.relay.directory();
-    let member = directory
-        .get(&MemberId(id.clone()))
+    // Another operator's member is answered as if it did not exist.
+    let member = Some(MemberId(id.clone()))
+        .filter(|id| operator.access.can_see(id))
+        .and_then(|id| directory.get(&id))
         .ok_or(ApiError::UnknownMember(id))?;
     Ok(Json(MemberView::of(member, &directory)).into_response())
 }
 
 async fn put_member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult {
     query.finish()?;
+    operator.may_edit_member(&id)?;
     let entry: MemberEntry = entry_with_id(body, &id)?;
-    apply_member_edit(&admin, MemberEdit::Put(Box::new(entry)), id).await
+    apply_member_edit(&admin, &operator, MemberEdit::Put(Box::new(entry)), id).await
 }
 
 async fn delete_member(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
     query.finish()?;
-    apply_member_edit(&admin, MemberEdit::Remove(id.clone()), id).await
+    operator.may_edit_member(&id)?;
+    apply_member_edit(&admin, &operator, MemberEdit::Remove(id.clone()), id).await
 }
 
-async fn apply_member_edit(admin: &Admin, edit: MemberEdit, id: String) -> ApiResult {
+async fn apply_member_edit(
+    admin: &Admin,
+    operator: &Operator,
+    edit: MemberEdit,
+    id: String,
+) -> ApiResult {
     let files = admin.member_files.clone();
     let _one_at_a_time = admin.changes.lock().await;
+    // Checked under the lock: no other edit can create the member in between.
+    let exists = admin.relay.directory().get(&MemberId(id.clone())).is_some();
+    if matches!(edit, MemberEdit::Put(_)) && !exists && !operator.access.is_hub() {
+        return Err(ApiError::Forbidden(format!(
+            "operator {} may not create member {id:?}: only hub administrators create members",
+            operator.name
+        )));
+    }
     let (directory, applied) = blocking(move || files.apply(&edit)).await??;
     admin.relay.replace_directory(directory);
-    tracing::info!(%id, ?applied, "member edited through the admin API");
+    tracing::info!(operator = operator.name, %id, ?applied, "member edited through the admin API");
     let body = json!({ "applied": applied.as_str(), "table": "member", "id": id });
     Ok((status_of(applied), Json(body)).into_response())
 }
 
-async fn reload_members(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn reload_members(
+    State(admin): State<Shared>,
+    HubAdmin(name): HubAdmin,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
     admin.reload_members().await?;
-    tracing::info!("members reloaded through the admin API");
-    let directory = admin.relay.directory();
-    let members: Vec<MemberView> = directory
-        .members()
-        .iter()
-        .map(|m| MemberView::of(m, &directory))
-        .collect();
+    tracing::info!(operator = name, "members reloaded through the admin API");
+    let members = members_view(&admin.relay.directory(), &Access::Hub);
     Ok(Json(json!({ "members": members })).into_response())
 }
 
@@ -357,24 +401,50 @@ fn status_of(applied: Applied) -> StatusCode {
 // Policies
 // ---------------------------------------------------------------------------------------
 
-async fn policies(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn policies(
+    State(admin): State<Shared>,
+    operator: Operator,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
-    Ok(Json(policies_view(&admin, &admin.relay.policies())).into_response())
+    Ok(Json(policies_view(
+        &admin,
+        &admin.relay.policies(),
+        &operator.access,
+    ))
+    .into_response())
 }
 
-fn policies_view(admin: &Admin, policies: &PolicySet) -> Value {
-    let file = policies.to_file();
+/// The policies `access` may see: agreements with one of its members as a party,
+/// activation rules naming one as NS or JS. The warnings and the API file's place are the
+/// hub's own business: a scoped operator gets none.
+fn policies_view(admin: &Admin, policies: &PolicySet, access: &Access) -> Value {
+    let mut file = policies.to_file();
+    file.agreement
+        .retain(|a| access.can_see_any(a.between.iter().map(String::as_str)));
+    file.activation
+        .retain(|r| access.can_see_any([r.ns.as_str(), r.js.as_str()]));
+    let (warnings, api_file) = match access {
+        Access::Hub => (
+            policies.warnings(),
+            admin
+                .policy_dir
+                .as_ref()
+                .map(|d| d.join(edit::API_FILE).display().to_string()),
+        ),
+        Access::Members(_) => (Vec::new(), None),
+    };
     json!({
         "agreement": file.agreement,
         "activation": file.activation,
-        "warnings": policies.warnings(),
-        "api_file": admin.policy_dir.as_ref().map(|d| d.join(edit::API_FILE).display().to_string()),
+        "warnings": warnings,
+        "api_file": api_file,
     })
 }
 
 async fn put_agreement(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
@@ -386,7 +456,7 @@ async fn put_agreement(
 
 async fn put_activation(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
     JsonBody(body): JsonBody<Value>,
@@ -398,7 +468,7 @@ async fn put_activation(
 
 async fn delete_agreement(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
@@ -408,7 +478,7 @@ async fn delete_agreement(
 
 async fn delete_activation(
     State(admin): State<Shared>,
-    _: Operator,
+    _: HubAdmin,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> ApiResult {
@@ -453,11 +523,15 @@ async fn apply_edit(admin: &Admin, edit: Edit) -> ApiResult {
     Ok((status_of(applied), Json(body)).into_response())
 }
 
-async fn reload(State(admin): State<Shared>, _: Operator, query: QueryParams) -> ApiResult {
+async fn reload(
+    State(admin): State<Shared>,
+    HubAdmin(name): HubAdmin,
+    query: QueryParams,
+) -> ApiResult {
     query.finish()?;
     let policies = admin.reload_policies().await?;
-    tracing::info!("policies reloaded through the admin API");
-    Ok(Json(policies_view(&admin, &policies)).into_response())
+    tracing::info!(operator = name, "policies reloaded through the admin API");
+    Ok(Json(policies_view(&admin, &policies, &Access::Hub)).into_response())
 }
 
 /// `POST /api/policies/explain`: a message to judge.
@@ -475,11 +549,17 @@ struct ExplainBody {
 
 async fn explain(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     query: QueryParams,
     JsonBody(body): JsonBody<ExplainBody>,
 ) -> ApiResult {
     query.finish()?;
+    if !operator
+        .access
+        .can_see_any([body.sender.0.as_str(), body.receiver.0.as_str()])
+    {
+        return Err(operator.forbidden_to_see(&body.sender, &body.receiver));
+    }
     let at = match &body.at {
         Some(text) => parse_time("at", text)?,
         None => OffsetDateTime::now_utc(),
@@ -536,8 +616,13 @@ fn format_of(query: &mut QueryParams, parts_accept: Option<&str>) -> Result<Form
 }
 
 /// The filter of `member`, `agreement`, `from`, `until` (RFC 3339; default: the day before
-/// `until`, which defaults to now).
-fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError> {
+/// `until`, which defaults to now), within what `operator` may see (naming another
+/// operator's member is 403).
+fn filter_of(
+    query: &mut QueryParams,
+    limit: u32,
+    operator: &Operator,
+) -> Result<UdrFilter, ApiError> {
     let until = match query.take("until") {
         Some(text) => parse_time("until", &text)?,
         None => OffsetDateTime::now_utc(),
@@ -549,9 +634,9 @@ fn filter_of(query: &mut QueryParams, limit: u32) -> Result<UdrFilter, ApiError>
     if from > until {
         return Err(RestRejection::bad_request("from", "is after until").into());
     }
-    let mut filter = UdrFilter::period(from, until, limit);
+    let mut filter = UdrFilter::period(from, until, limit).within(operator.access.clone());
     if let Some(member) = query.take("member") {
-        filter = filter.member(MemberId(member));
+        filter = filter.member(operator.visible(MemberId(member))?);
     }
     if let Some(agreement) = query.take("agreement") {
         filter = filter.agreement(agreement);
@@ -578,13 +663,13 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
 /// period as CSV.
 async fn udrs(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Accept(accept): Accept,
     mut query: QueryParams,
 ) -> ApiResult {
     let format = format_of(&mut query, accept.as_deref())?;
     let limit = page_limit(&mut query)?;
-    let mut filter = filter_of(&mut query, limit)?;
+    let mut filter = filter_of(&mut query, limit, &operator)?;
     if let Some(after) = query.parse::<i64>("after", "a record id")? {
         filter = filter.after(UdrId(after));
     }
@@ -626,12 +711,12 @@ async fn udrs(
 /// `GET /api/udrs/daily`: daily aggregates of the period.
 async fn udrs_daily(
     State(admin): State<Shared>,
-    _: Operator,
+    operator: Operator,
     Accept(accept): Accept,
     mut query: QueryParams,
 ) -> ApiResult {
     let format = format_of(&mut query, accept.as_deref())?;
-    let filter = filter_of(&mut query, MAX_PAGE)?;
+    let filter = filter_of(&mut query, MAX_PAGE, &operator)?;
     query.finish()?;
     let aggregates = admin.udrs.daily_aggregates(&filter).await?;
     Ok(match format {
@@ -645,10 +730,17 @@ async fn udrs_daily(
 // ---------------------------------------------------------------------------------------
 
 /// `GET /api/audit`: refused messages, newest first; `next_before` pages on.
-async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams) -> ApiResult {
+async fn audit(
+    State(admin): State<Shared>,
+    operator: Operator,
+    mut query: QueryParams,
+) -> ApiResult {
     let limit = page_limit(&mut query)?;
     let filter = AuditFilter {
-        member: query.take("member").map(MemberId),
+        member: query
+            .take("member")
+            .map(|id| operator.visible(MemberId(id)))
+            .transpose()?,
         from: query
             .take("from")
             .map(|t| parse_time("from", &t))
@@ -660,6 +752,7 @@ async fn audit(State(admin): State<Shared>, _: Operator, mut query: QueryParams)
         result_code: query.take("result_code"),
         before_id: query.parse::<i64>("before", "an entry id")?,
         limit,
+        access: operator.access.clone(),
     };
     query.finish()?;
     let entries = admin.audit.query(&filter).await?;
@@ -705,22 +798,6 @@ async fn openapi() -> Response {
 // Extractors
 // ---------------------------------------------------------------------------------------
 
-/// An operator presenting a known bearer token (its name); anything else is 401.
-pub struct Operator(pub String);
-
-impl FromRequestParts<Shared> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, admin: &Shared) -> Result<Self, ApiError> {
-        admin
-            .operators
-            .authenticate(bearer_token(&parts.headers))
-            .cloned()
-            .map(Self)
-            .ok_or(ApiError::Unauthorized)
-    }
-}
-
 /// The `Accept` header, if readable.
 struct Accept(Option<String>);
 
@@ -748,103 +825,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 // ---------------------------------------------------------------------------------------
-// Errors: mapped to HTTP here, once
+// Errors: mapped to HTTP in `error`, once
 // ---------------------------------------------------------------------------------------
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Why an admin request failed, whoever is to blame.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// No bearer token, or one no operator holds.
-    #[error("an operator's bearer token is required (Authorization: Bearer …)")]
-    Unauthorized,
-    /// The request is malformed: path, query or body.
-    #[error(transparent)]
-    Request(#[from] RestRejection),
-    /// No member has this id.
-    #[error("no member {0:?}")]
-    UnknownMember(String),
-    /// The hub has no policy directory to keep edits in.
-    #[error("the hub has no [policies] dir: policies cannot be edited or reloaded")]
-    NoPolicyDir,
-    /// A policy edit was refused.
-    #[error(transparent)]
-    Edit(#[from] EditError),
-    /// A member edit or reload was refused.
-    #[error(transparent)]
-    Members(#[from] MemberEditError),
-    /// The policy directory does not load.
-    #[error("the policies do not load; the ones in force stay: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    InvalidPolicies(Vec<PolicyError>),
-    /// A CSV export would be too large.
-    #[error("more than {MAX_CSV_RECORDS} records: narrow the period (from, until)")]
-    ExportTooLarge,
-    /// The database or a task failed.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<AuditError> for ApiError {
-    fn from(error: AuditError) -> Self {
-        Self::Unavailable(error.to_string())
-    }
-}
-
-impl From<UdrError> for ApiError {
-    fn from(error: UdrError) -> Self {
-        Self::Unavailable(error.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    /// The one mapping of errors to HTTP: status, `error` code, `message`, and the code's own
-    /// fields (`problems`). Every status and code here is in the OpenAPI document.
-    fn into_response(self) -> Response {
-        let message = self.to_string();
-        let mut problems: Option<Vec<String>> = None;
-        let (status, code) = match &self {
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Request(rejection) => return rejection.clone().into_response(),
-            Self::UnknownMember(_) => (StatusCode::NOT_FOUND, "unknown_member"),
-            Self::NoPolicyDir => (StatusCode::CONFLICT, "no_policy_dir"),
-            Self::Edit(EditError::DefinedInFile { .. }) => {
-                (StatusCode::CONFLICT, "defined_in_file")
-            }
-            Self::Edit(EditError::NotFound { .. }) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Edit(EditError::Invalid(errors)) | Self::InvalidPolicies(errors) => {
-                problems = Some(errors.iter().map(ToString::to_string).collect());
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policies")
-            }
-            Self::Members(MemberEditError::DefinedInFile(_)) => {
-                (StatusCode::CONFLICT, "defined_in_file")
-            }
-            Self::Members(MemberEditError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Members(MemberEditError::NoFile) => (StatusCode::CONFLICT, "no_members_file"),
-            Self::Members(MemberEditError::Invalid(reasons)) => {
-                problems = Some(reasons.clone());
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_members")
-            }
-            Self::ExportTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "export_too_large"),
-            Self::Edit(EditError::Io { .. })
-            | Self::Members(MemberEditError::Io { .. })
-            | Self::Unavailable(_) => {
-                tracing::warn!(error = %message, "admin request failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-        };
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), code.into());
-        body.insert("message".into(), message.into());
-        if let Some(problems) = problems {
-            body.insert("problems".into(), problems.into());
-        }
-        let mut response = (status, Json(Value::Object(body))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}

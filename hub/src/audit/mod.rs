@@ -24,6 +24,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
+use crate::access::Access;
 use crate::members::MemberId;
 
 pub use store::AuditStore;
@@ -191,6 +192,9 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// At most this many entries.
     pub limit: u32,
+    /// Only entries of members the operator asking may see (none without a member);
+    /// applied by the query itself.
+    pub access: Access,
 }
 
 impl Default for AuditFilter {
@@ -202,6 +206,7 @@ impl Default for AuditFilter {
             result_code: None,
             before_id: None,
             limit: 100,
+            access: Access::Hub,
         }
     }
 }

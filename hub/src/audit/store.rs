@@ -62,6 +62,18 @@ impl AuditStore {
         if let Some(before) = filter.before_id {
             condition(&mut sql, "id <", Bind::Int(before));
         }
+        if let Some(members) = filter.access.members() {
+            // No member: `IN (NULL)` matches nothing, as a scope of no members should.
+            let mut list = Vec::with_capacity(members.len());
+            for member in members {
+                binds.push(Bind::Text(member.0.clone()));
+                list.push(format!("${}", binds.len()));
+            }
+            if list.is_empty() {
+                list.push("NULL".into());
+            }
+            sql.push_str(&format!(" AND member IN ({})", list.join(", ")));
+        }
         binds.push(Bind::Int(i64::from(filter.limit)));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", binds.len()));
         let mut query = sqlx::query(&sql);

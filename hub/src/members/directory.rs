@@ -97,6 +97,7 @@ impl Directory {
                 by_net_id.entry(net_id).or_default().push(index);
             }
             for other in &loaded[..index] {
+                // Digests: a token in clear here and its token_sha256 there are one token.
                 if other.token.is_some() && other.token == entry.token {
                     problems.push(format!(
                         "{} and {} share a token",
@@ -153,11 +154,11 @@ impl Directory {
         if !problems.is_empty() {
             return Err(DirectoryError(problems));
         }
-        let tokens = TokenTable::new(
+        let tokens = TokenTable::from_digests(
             loaded
                 .iter()
                 .enumerate()
-                .filter_map(|(index, entry)| Some((entry.token.as_deref()?, index))),
+                .filter_map(|(index, entry)| Some((entry.token?, index))),
         );
         Ok(Self {
             members: loaded.into_iter().map(|entry| entry.member).collect(),
@@ -426,7 +427,7 @@ client_cert_sha256 = ["{}"]
         )
         .expect_err("no credentials");
         assert!(
-            err.0[0].contains("neither a token nor client_cert_sha256"),
+            err.0[0].contains("neither a token (token or token_sha256) nor client_cert_sha256"),
             "{err}"
         );
         let err = directory(
@@ -443,5 +444,18 @@ client_cert_sha256 = ["{}"]
              client_cert_sha256 = [\"{CERT_B}\"]\n"
         );
         assert!(directory(&two).is_ok());
+    }
+
+    #[test]
+    fn a_token_in_clear_and_its_digest_elsewhere_are_one_shared_token() {
+        let digest = service::auth::TokenDigest::of("token-of-b-0123456789").to_hex();
+        let err = directory(&format!(
+            "[[member]]\nid = \"a\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000013\"\n\
+             token = \"token-of-b-0123456789\"\n\
+             [[member]]\nid = \"b\"\nurl = \"http://127.0.0.1:1/bi\"\nnet_id = \"000014\"\n\
+             token_sha256 = \"{digest}\"\n"
+        ))
+        .expect_err("shared");
+        assert_eq!(err.0, vec!["a and b share a token".to_owned()]);
     }
 }

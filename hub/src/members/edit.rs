@@ -8,6 +8,10 @@
 //! unique, no JoinEUI served twice, shared NetIDs told apart) before the file is replaced
 //! atomically ([`crate::owned_file`]). The caller serialises edits and swaps the returned
 //! directory in.
+//!
+//! Tokens are kept at rest as digests only: a member put with `token` is written with
+//! `token_sha256` instead (and so is any member of the file still holding a token in clear
+//! when the file is next written).
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +104,7 @@ impl MemberFiles {
             MemberEdit::Remove(id) => remove(&mut api.member, id, |m| &m.id),
         }
         .ok_or_else(|| MemberEditError::NotFound(id.clone()))?;
+        let api = with_tokens_hashed(api, path).map_err(MemberEditError::Invalid)?;
         let directory = self
             .directory_with(api.clone())
             .map_err(MemberEditError::Invalid)?;
@@ -129,6 +134,28 @@ impl MemberFiles {
             Some(path) => owned_file::read(path).map_err(|e| vec![e.to_string()]),
             None => Ok(MembersFile::default()),
         }
+    }
+}
+
+/// `file` with every token in clear replaced by its digest, or every entry whose token is
+/// not acceptable as written (`path: member[i] (id): reason`).
+fn with_tokens_hashed(file: MembersFile, path: &Path) -> Result<MembersFile, Vec<String>> {
+    let mut member = Vec::with_capacity(file.member.len());
+    let mut problems = Vec::new();
+    for (index, entry) in file.member.into_iter().enumerate() {
+        let id = entry.id.clone();
+        match entry.with_token_hashed() {
+            Ok(entry) => member.push(entry),
+            Err(reason) => problems.push(format!(
+                "{}: member[{index}] ({id}): {reason}",
+                path.display()
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(MembersFile { member })
+    } else {
+        Err(problems)
     }
 }
 
@@ -224,5 +251,47 @@ mod tests {
         assert!(MemberFiles::default()
             .apply(&MemberEdit::Remove("a".into()))
             .is_err_and(|e| matches!(e, MemberEditError::NoFile)));
+    }
+
+    #[test]
+    fn the_api_file_keeps_digests_of_tokens_never_the_tokens() {
+        let (_dir, files) = files();
+        let api = files.api.clone().expect("api file");
+        files
+            .apply(&MemberEdit::Put(Box::new(entry("b", "000014"))))
+            .expect("created");
+        let written = std::fs::read_to_string(&api).expect("api file");
+        let digest = service::auth::TokenDigest::of("token-of-b-0123456789").to_hex();
+        assert!(!written.contains("token-of-b-0123456789"), "{written}");
+        assert!(
+            written.contains(&format!("token_sha256 = \"{digest}\"")),
+            "{written}"
+        );
+        let reloaded = files.load().expect("reload");
+        assert!(reloaded
+            .authenticate(Some("token-of-b-0123456789"))
+            .is_some_and(|m| m.id.0 == "b"));
+        // The same token under another member, as a digest: caught as shared.
+        let mut twin = entry("c", "000015");
+        (twin.token, twin.token_sha256) = (None, Some(digest.to_ascii_uppercase()));
+        let err = files.apply(&MemberEdit::Put(Box::new(twin)));
+        let Err(MemberEditError::Invalid(problems)) = err else {
+            panic!("a shared token accepted: {err:?}");
+        };
+        assert!(
+            problems[0].contains("b and c share a token"),
+            "{problems:?}"
+        );
+        // Both forms at once: refused before anything is written, naming the member.
+        let mut both = entry("d", "000016");
+        both.token_sha256 = Some(digest);
+        let err = files.apply(&MemberEdit::Put(Box::new(both)));
+        let Err(MemberEditError::Invalid(problems)) = err else {
+            panic!("both forms accepted: {err:?}");
+        };
+        assert!(
+            problems[0].contains("member[1] (d): both token and token_sha256"),
+            "{problems:?}"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! [[member]]
 //! id = "op-a-ns"                       # stable name: UDRs and agreements use it
 //! url = "http://127.0.0.1:8700/bi"     # its Backend Interfaces endpoint
-//! token = "…"                          # the bearer token it presents to the hub, and/or
+//! token_sha256 = "…"                   # the SHA-256 of the bearer token it presents to the
+//!                                      # hub (or `token = "…"`, in clear), and/or
 //! client_cert_sha256 = ["…"]           # the TLS client certificates it presents (SHA-256)
 //! outbound_token = "…"                 # the bearer token the hub presents to it (optional)
 //! protocol = "1.1"                     # "1.0" or "1.1"
@@ -35,6 +36,8 @@ use lorawan::netid::DevAddrPool;
 use serde::{Deserialize, Serialize};
 
 use std::num::NonZeroU32;
+
+use service::auth::{configured_token, TokenDigest};
 
 use super::{JoinEuiRange, Member, MemberId, Mode};
 use crate::rfparams::{validate_sets, RfParamSet};
@@ -65,6 +68,10 @@ pub struct MemberEntry {
     /// `client_cert_sha256` names the certificate it presents instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Instead of `token`: its SHA-256 digest (64 hex digits), so the file holds nothing a
+    /// reader could present. The admin API writes only this form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
     /// The bearer token the hub presents to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_token: Option<String>,
@@ -144,8 +151,8 @@ fn default_dialect() -> String {
 pub struct LoadedMember {
     /// The member.
     pub member: Member,
-    /// Its inbound bearer token, if it has one (goes into the token table, then is dropped).
-    pub token: Option<String>,
+    /// The digest of its inbound bearer token, if it has one (for the token table).
+    pub token: Option<TokenDigest>,
     /// The fingerprints of the client certificates it may present: lower-case hex SHA-256
     /// of the DER, as [`service::tls::ClientCertificate::sha256`].
     pub client_cert_sha256: Vec<String>,
@@ -184,12 +191,14 @@ impl MemberEntry {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(format!("url {:?} is not an http(s) URL", self.url));
         }
-        if self.token.as_ref().is_some_and(|t| t.len() < MIN_TOKEN_LEN) {
-            return Err(format!("token must be at least {MIN_TOKEN_LEN} characters"));
-        }
+        let token = self.token_digest()?;
         let client_cert_sha256 = fingerprints(&self.client_cert_sha256)?;
-        if self.token.is_none() && client_cert_sha256.is_empty() {
-            return Err("neither a token nor client_cert_sha256: it could not authenticate".into());
+        if token.is_none() && client_cert_sha256.is_empty() {
+            return Err(
+                "neither a token (token or token_sha256) nor client_cert_sha256: \
+                 it could not authenticate"
+                    .into(),
+            );
         }
         let protocol = match self.protocol.as_str() {
             "1.0" => ProtocolVersion::V1_0,
@@ -277,9 +286,30 @@ impl MemberEntry {
                 rf_param_sets,
                 rate_limit,
             },
-            token: self.token,
+            token,
             client_cert_sha256,
         })
+    }
+
+    /// The digest of its inbound token: `token` (16+ characters) or `token_sha256`, not both.
+    pub fn token_digest(&self) -> Result<Option<TokenDigest>, String> {
+        configured_token(
+            self.token.as_deref(),
+            self.token_sha256.as_deref(),
+            MIN_TOKEN_LEN,
+        )
+    }
+
+    /// The entry as it may be kept at rest: a token in clear replaced by its digest
+    /// (`token_sha256`, lower-case hex). Refused, with the reason, when the token is not
+    /// acceptable as written (too short, both forms, not hex): once hashed, a short token
+    /// could no longer be told apart.
+    pub fn with_token_hashed(mut self) -> Result<Self, String> {
+        if let Some(digest) = self.token_digest()? {
+            self.token = None;
+            self.token_sha256 = Some(digest.to_hex());
+        }
+        Ok(self)
     }
 }
 
@@ -417,5 +447,64 @@ rx2 = { frequency_hz = 869525000, dr = 0 }
                 "member[2] (js): rf_param_sets without net_id: only network servers have RF parameter sets",
             ]
         );
+    }
+
+    #[test]
+    fn a_token_is_given_in_clear_or_as_its_digest_never_both() {
+        let digest = service::auth::TokenDigest::of("a-token-of-16-chars");
+        let member = |id: &str, credentials: &str| {
+            format!(
+                "[[member]]\nid = \"{id}\"\nurl = \"http://127.0.0.1:1/bi\"\n\
+                 net_id = \"000013\"\n{credentials}\n"
+            )
+        };
+        let clear = parse(&member("a", "token = \"a-token-of-16-chars\"")).expect("clear");
+        let hashed = parse(&member(
+            "a",
+            &format!(
+                "token_sha256 = \"{}\"",
+                digest.to_hex().to_ascii_uppercase()
+            ),
+        ))
+        .expect("digest, upper case");
+        assert_eq!(clear[0].token, Some(digest));
+        assert_eq!(hashed[0].token, Some(digest));
+        for (credentials, problem) in [
+            (
+                format!(
+                    "token = \"a-token-of-16-chars\"\ntoken_sha256 = \"{}\"",
+                    digest.to_hex()
+                ),
+                "member[0] (a): both token and token_sha256",
+            ),
+            (
+                "token_sha256 = \"abc\"".to_owned(),
+                "member[0] (a): token_sha256 must be 64 hex digits (a SHA-256 digest), not 3",
+            ),
+            (
+                format!("token_sha256 = \"{}g\"", &digest.to_hex()[1..]),
+                "member[0] (a): token_sha256 'g' at position 63 is not a hex digit",
+            ),
+            (
+                String::new(),
+                "member[0] (a): neither a token (token or token_sha256) nor client_cert_sha256",
+            ),
+        ] {
+            let problems = parse(&member("a", &credentials)).expect_err(problem);
+            assert!(problems[0].starts_with(problem), "{problems:?}");
+        }
+        // Kept at rest: the clear token becomes its digest; a digest stays as it is.
+        let entry = |text: &str| -> super::MemberEntry {
+            let file: super::MembersFile = toml::from_str(text).expect("entry");
+            file.member.into_iter().next().expect("one")
+        };
+        let rested = entry(&member("a", "token = \"a-token-of-16-chars\""))
+            .with_token_hashed()
+            .expect("hashed");
+        assert_eq!(rested.token, None);
+        assert_eq!(rested.token_sha256, Some(digest.to_hex()));
+        assert!(entry(&member("a", "token = \"short\""))
+            .with_token_hashed()
+            .is_err_and(|e| e.contains("at least 16")));
     }
 }

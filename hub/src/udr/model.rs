@@ -8,6 +8,7 @@ use lorawan::ids::{DevAddr, Eui64};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime, UtcOffset};
 
+use crate::access::Access;
 use crate::members::MemberId;
 
 /// A stored record's id: assigned by the store, increasing in the order records are
@@ -114,6 +115,9 @@ pub struct UdrFilter {
     pub after_id: Option<UdrId>,
     /// At most this many records. Ignored by aggregations.
     pub limit: u32,
+    /// Only records the operator asking may see (sender or receiver one of its members);
+    /// applied by the query itself, so pages and limits count visible records only.
+    pub access: Access,
 }
 
 impl UdrFilter {
@@ -126,7 +130,14 @@ impl UdrFilter {
             until,
             after_id: None,
             limit,
+            access: Access::Hub,
         }
+    }
+
+    /// Only records `access` may see.
+    pub fn within(mut self, access: Access) -> Self {
+        self.access = access;
+        self
     }
 
     /// Only records with `member` as sender or receiver.
@@ -157,8 +168,12 @@ impl UdrFilter {
             .agreement
             .as_ref()
             .is_none_or(|a| udr.agreement.as_ref() == Some(a));
+        let visible = self.access.can_see_any(
+            std::iter::once(udr.sender.0.as_str())
+                .chain(udr.receiver.as_ref().map(|r| r.0.as_str())),
+        );
         let received = truncate_to_micros(udr.received_at);
-        member && agreement && received >= self.from && received < self.until
+        member && agreement && visible && received >= self.from && received < self.until
     }
 }
 

@@ -298,7 +298,29 @@ fn where_clause(filter: &UdrFilter, sql: &mut String) -> Vec<Bind> {
         binds.push(Bind::Text(agreement.clone()));
         sql.push_str(&format!(" AND agreement = ${}", binds.len()));
     }
+    if let Some(members) = filter.access.members() {
+        let list = members_list(members, &mut binds);
+        sql.push_str(&format!(
+            " AND (sender IN ({list}) OR receiver IN ({list}))"
+        ));
+    }
     binds
+}
+
+/// `$n, $m, …`: one bind per member (reused by each IN of the caller); `NULL` for none,
+/// which matches nothing, as a scope of no members should.
+fn members_list(members: &std::collections::BTreeSet<MemberId>, binds: &mut Vec<Bind>) -> String {
+    if members.is_empty() {
+        return "NULL".into();
+    }
+    members
+        .iter()
+        .map(|member| {
+            binds.push(Bind::Text(member.0.clone()));
+            format!("${}", binds.len())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn bind_all<'q>(

@@ -122,7 +122,7 @@ pub fn router(
     operators: &[OperatorConfig],
     delivery: Option<Arc<ReportDelivery>>,
 ) -> Router {
-    let operators = TokenTable::new(operators.iter().map(|o| (o.token.as_str(), o.name.clone())));
+    let operators = service::auth::operator_table(operators, |o| o.name.clone());
     let state = AdminState {
         server,
         operators: Arc::new(operators),

@@ -123,10 +123,9 @@ async fn launch(
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let mut config: nsd::Config = service::config::load(None, "NSD", &vars).expect("config");
-    config.operators.push(OperatorConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
-    });
+    config
+        .operators
+        .push(OperatorConfig::with_token("ops", TOKEN));
     adjust(&mut config);
     let (tx, served) = mpsc::unbounded_channel();
     let (daemon, handles) = nsd::start_with(&config, Some(tx))

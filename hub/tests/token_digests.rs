@@ -1,0 +1,277 @@
+//! Bearer tokens kept as SHA-256 digests (`token_sha256`), on the real hub over HTTP: a
+//! member known by its digest authenticates on `/bi`, a member put through the admin API
+//! with a token in clear is written with the digest only, an operator known by its digest
+//! uses the admin API, and `hub hash-token` prints the digest to write.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use service::auth::TokenDigest;
+use service::daemon::{Daemon, Running};
+use service::testing::{Engine, ScratchDatabase};
+
+/// The operator's token; the config holds only its digest.
+const OPERATOR: &str = "operator-token-kept-as-digest";
+/// ns13's token; the members file holds only its digest.
+const NS13: &str = "token-of-member-ns13-hashed";
+/// ns14's token, in clear in the members file (still accepted).
+const NS14: &str = "token-of-member-ns14-in-clear";
+
+struct Hub {
+    running: Running,
+    api_file: PathBuf,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _scratch: ScratchDatabase,
+}
+
+impl Hub {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.local_addr)
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The ResultCode of `sender`'s PRStartReq to `receiver`, sent with `token`.
+    async fn pr_start(&self, token: &str, sender: &str, receiver: &str, tid: u32) -> String {
+        let message = json!({"ProtocolVersion":"1.1","SenderID":sender,"ReceiverID":receiver,
+            "TransactionID":tid,"MessageType":"PRStartReq","PHYPayload":"400000000a000800b41451a9",
+            "ULMetaData":{"DataRate":0,"ULFreq":868.1,"RecvTime":"2026-11-22T12:34:56.789Z",
+                "RFRegion":"EU868","GWCnt":1,"GWInfo":[{"ID":"05060708","RFRegion":"EU868",
+                "RSSI":-40,"SNR":7.5,"ULToken":"0a10","DLAllowed":true}]}});
+        let body = self
+            .http
+            .post(self.url("/bi"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(message.to_string())
+            .send()
+            .await
+            .expect("answered")
+            .bytes()
+            .await
+            .expect("body");
+        let answer: Value = serde_json::from_slice(&body).expect("JSON answer");
+        answer["Result"]["ResultCode"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_owned()
+    }
+}
+
+/// ns13 (000013, by its token's digest) and ns14 (000014, token in clear), with an
+/// agreement; one operator known by its token's digest.
+async fn start_hub() -> Hub {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ns13 = common::start_receiver().await.1;
+    let ns14 = common::start_receiver().await.1;
+    let members = format!(
+        "[[member]]\nid = \"ns13\"\nurl = \"http://{ns13}/bi\"\nnet_id = \"000013\"\n\
+         token_sha256 = \"{}\"\n\n\
+         [[member]]\nid = \"ns14\"\nurl = \"http://{ns14}/bi\"\nnet_id = \"000014\"\n\
+         token = \"{NS14}\"\n",
+        TokenDigest::of(NS13).to_hex().to_ascii_uppercase()
+    );
+    let members_path = dir.path().join("members.toml");
+    std::fs::write(&members_path, members).expect("members file");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("policies dir");
+    std::fs::write(
+        policies.join("operators.toml"),
+        "[[agreement]]\nid = \"ns13-ns14\"\nbetween = [\"ns13\", \"ns14\"]\n",
+    )
+    .expect("policy file");
+    let config_path = dir.path().join("hub.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[[operators]]\nname = \"noc\"\ntoken_sha256 = \"{}\"\n",
+            TokenDigest::of(OPERATOR).to_hex()
+        ),
+    )
+    .expect("config");
+    let scratch = ScratchDatabase::create(Engine::Sqlite).await;
+    let env: BTreeMap<String, String> = [
+        ("HUB_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+        ("HUB_DATABASE__URL", scratch.config.url.clone()),
+        ("HUB_MEMBERS__FILE", members_path.display().to_string()),
+        ("HUB_POLICIES__DIR", policies.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config: hub::Config =
+        service::config::load(Some(&config_path), "HUB", &env).expect("hub config");
+    let running = hub::Hub::start(&config).await.expect("hub starts");
+    Hub {
+        running,
+        api_file: dir.path().join("members.api.toml"),
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _scratch: scratch,
+    }
+}
+
+#[tokio::test]
+async fn a_member_known_by_its_token_digest_is_authenticated_on_bi() {
+    let hub = start_hub().await;
+    assert_eq!(hub.pr_start(NS13, "000013", "000014", 1).await, "Success");
+    assert_eq!(hub.pr_start(NS14, "000014", "000013", 2).await, "Success");
+    // The digest itself is not a token.
+    let digest = TokenDigest::of(NS13).to_hex();
+    assert_eq!(
+        hub.pr_start(&digest, "000013", "000014", 3).await,
+        "UnknownSender"
+    );
+    // Nor is ns13's token a way to speak as ns14.
+    assert_eq!(
+        hub.pr_start(NS13, "000014", "000013", 4).await,
+        "UnknownSender"
+    );
+    hub.running.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn an_operator_known_by_its_token_digest_uses_the_admin_api() {
+    let hub = start_hub().await;
+    let (status, body) = hub.call(OPERATOR, "GET", "/api/members", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["members"].as_array().map(Vec::len), Some(2));
+    let digest = TokenDigest::of(OPERATOR).to_hex();
+    let (status, _) = hub.call(&digest, "GET", "/api/members", None).await;
+    assert_eq!(status, 401, "the digest is not the token");
+    hub.running.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_member_put_with_a_token_in_clear_is_written_with_its_digest_only() {
+    let hub = start_hub().await;
+    let addr = common::start_receiver().await.1;
+    let token = "token-of-member-ns16-put-in-clear";
+    let ns16 = json!({"url": format!("http://{addr}/bi"), "token": token, "net_id": "000016"});
+    let (status, body) = hub
+        .call(OPERATOR, "PUT", "/api/members/ns16", Some(ns16))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let written = std::fs::read_to_string(&hub.api_file).expect("API members file");
+    let digest = TokenDigest::of(token).to_hex();
+    assert!(!written.contains(token), "the token is at rest: {written}");
+    assert!(
+        written.contains(&format!("token_sha256 = \"{digest}\"")),
+        "{written}"
+    );
+    // Authenticated by the digest, now and after a reload from the file.
+    assert_eq!(
+        hub.pr_start(token, "000016", "000013", 1).await,
+        "NoRoamingAgreement"
+    );
+    let (status, _) = hub
+        .call(OPERATOR, "POST", "/api/members/reload", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        hub.pr_start(token, "000016", "000013", 2).await,
+        "NoRoamingAgreement"
+    );
+    // Shown with neither the token nor its digest.
+    for path in ["/api/members/ns16", "/api/members/ns13", "/api/members"] {
+        let (status, shown) = hub.call(OPERATOR, "GET", path, None).await;
+        assert_eq!(status, 200, "{shown}");
+        let text = shown.to_string().to_ascii_lowercase();
+        for secret in [
+            token.to_owned(),
+            digest.clone(),
+            TokenDigest::of(NS13).to_hex(),
+        ] {
+            assert!(!text.contains(&secret), "{path} shows {secret}: {text}");
+        }
+    }
+    // A digest given by the API caller: kept as given (lower case), the same token twice
+    // caught whichever form each member uses.
+    let twin = json!({"url": "http://127.0.0.1:1/bi", "token_sha256": digest.to_ascii_uppercase(),
+        "net_id": "000017"});
+    let (status, body) = hub
+        .call(OPERATOR, "PUT", "/api/members/ns17", Some(twin))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_members")),
+        "{body}"
+    );
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("ns16 and ns17 share a token")),
+        "{body}"
+    );
+    let bad = json!({"url": "http://127.0.0.1:1/bi", "token_sha256": "abc", "net_id": "000017"});
+    let (status, body) = hub
+        .call(OPERATOR, "PUT", "/api/members/ns17", Some(bad))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("(ns17): token_sha256 must be 64 hex digits")),
+        "{body}"
+    );
+    hub.running.stop().await.expect("stop");
+}
+
+#[test]
+fn hub_hash_token_prints_the_digest_of_one_line_of_stdin() {
+    let hash = |input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .arg("hash-token")
+            .env_remove("HUB_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hub runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("written");
+        let output = child.wait_with_output().expect("hub ends");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = hash(&format!("{NS13}\n"));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("{}\n", TokenDigest::of(NS13).to_hex()));
+    let (ok, stdout, stderr) = hash("short\n");
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("at least 16"), "{stderr}");
+}
