@@ -444,6 +444,22 @@ async fn a_scoped_operator_edits_only_its_own_members_of_the_api_file() {
     );
     let (_, shown) = hub.get(OP_B, "/api/members/ns16").await;
     assert_eq!(shown["url"], "http://127.0.0.1:2/bi");
+    // Its endpoint and credentials, yes; what it claims (its NetID here), no.
+    let (status, body) = hub
+        .call(
+            OP_B,
+            "PUT",
+            "/api/members/ns16",
+            Some(json!({"url": "http://127.0.0.1:2/bi",
+            "token": "token-of-member-ns16", "net_id": "000019"})),
+        )
+        .await;
+    assert_forbidden(
+        &(status, body),
+        "may not change what member \"ns16\" claims (net_id)",
+    );
+    let (_, shown) = hub.get(OP_B, "/api/members/ns16").await;
+    assert_eq!(shown["net_id"], "000016", "{shown}");
     let (_, listed) = hub.get(OP_B, "/api/members").await;
     assert_eq!(ids(&listed), ["ns14", "ns16"]);
     assert_forbidden(
@@ -466,7 +482,8 @@ async fn a_scoped_operator_edits_only_its_own_members_of_the_api_file() {
             OP_B,
             "PUT",
             "/api/members/ns14",
-            Some(ns16("http://127.0.0.1:1/bi")),
+            Some(json!({"url": "http://127.0.0.1:1/bi",
+            "token": "token-of-member-ns14-new", "net_id": "000014"})),
         )
         .await;
     assert_eq!(

@@ -364,12 +364,27 @@ async fn apply_member_edit(
     let files = admin.member_files.clone();
     let _one_at_a_time = admin.changes.lock().await;
     // Checked under the lock: no other edit can create the member in between.
-    let exists = admin.relay.directory().get(&MemberId(id.clone())).is_some();
-    if matches!(edit, MemberEdit::Put(_)) && !exists && !operator.access.is_hub() {
-        return Err(ApiError::Forbidden(format!(
-            "operator {} may not create member {id:?}: only hub administrators create members",
-            operator.name
-        )));
+    let directory = admin.relay.directory();
+    let existing = directory.get(&MemberId(id.clone()));
+    if let (MemberEdit::Put(entry), false) = (&edit, operator.access.is_hub()) {
+        let Some(existing) = existing else {
+            return Err(ApiError::Forbidden(format!(
+                "operator {} may not create member {id:?}: only hub administrators create members",
+                operator.name
+            )));
+        };
+        // An entry that does not load is refused below with its reasons.
+        if let Ok(changed) = entry.as_ref().clone().into_member() {
+            let changes = existing.identity_changes(&changed.member);
+            if !changes.is_empty() {
+                return Err(ApiError::Forbidden(format!(
+                    "operator {} may not change what member {id:?} claims ({}): only hub \
+                     administrators do",
+                    operator.name,
+                    changes.join(", ")
+                )));
+            }
+        }
     }
     let (directory, applied) = blocking(move || files.apply(&edit)).await??;
     admin.relay.replace_directory(directory);

@@ -153,6 +153,29 @@ pub struct Member {
 }
 
 impl Member {
+    /// The identity claims (what the member may route and send as) in which `changed`
+    /// differs from `self`, by field name: a scoped operator may change its member's
+    /// endpoint and credentials, not what the hub administrator vetted it to claim.
+    pub fn identity_changes(&self, changed: &Member) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.net_id != changed.net_id {
+            fields.push("net_id");
+        }
+        if self.nsid != changed.nsid {
+            fields.push("nsid");
+        }
+        if self.dev_addr_pools != changed.dev_addr_pools {
+            fields.push("dev_addr_pools");
+        }
+        if self.join_eui_ranges != changed.join_eui_ranges {
+            fields.push("join_eui_ranges");
+        }
+        if self.as_ids != changed.as_ids {
+            fields.push("as_ids");
+        }
+        fields
+    }
+
     /// Whether the member may send a message with `sender_id` as SenderID: its NetID, a
     /// JoinEUI it serves (a join server answering), or one of its AS-IDs.
     pub fn owns_sender_id(&self, sender_id: &str) -> bool {
