@@ -7,8 +7,12 @@
 //! cargo run --release -p nsd --example uplink_load -- [--engine sqlite|postgres]
 //!     [--sqlite-sync normal|full] [--devices 100000] [--rate 10000] [--duration-s 20]
 //!     [--gateways 8] [--heard-by 2] [--confirmed-every 100] [--version 1.0.4|1.1]
-//!     [--window-ms 250] [--provision-concurrency 64]
+//!     [--window-ms 250] [--provision-concurrency 64] [--warm-up-passes 0]
 //! ```
+//!
+//! `--warm-up-passes N` first has every device send N frames (at the same rate, not
+//! counted), so the measured run sees the steady state of a running network — sessions whose
+//! MAC state settled at their first uplinks — instead of every device's first contact.
 //!
 //! Devices are provisioned through [`NetworkServer::put_device`] (what the admin API calls:
 //! stored, then put in the registry), `--provision-concurrency` at a time. The accepted
@@ -49,6 +53,7 @@ struct Args {
     version: SimVersion,
     window_ms: u64,
     provision_concurrency: usize,
+    warm_up_passes: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -64,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         version: SimVersion::V1_0_4,
         window_ms: 250,
         provision_concurrency: 64,
+        warm_up_passes: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
             "--heard-by" => args.heard_by = value.parse().map_err(|e| bad(&e))?,
             "--confirmed-every" => args.confirmed_every = value.parse().map_err(|e| bad(&e))?,
             "--window-ms" => args.window_ms = value.parse().map_err(|e| bad(&e))?,
+            "--warm-up-passes" => args.warm_up_passes = value.parse().map_err(|e| bad(&e))?,
             "--provision-concurrency" => {
                 args.provision_concurrency = value.parse().map_err(|e| bad(&e))?
             }
@@ -274,6 +281,22 @@ struct Outcomes {
     last_accepted: Option<Instant>,
 }
 
+/// Lets a backlog finish (an overloaded run): until no frame is served for a second, at
+/// most a minute.
+async fn wait_for_backlog(outcomes: &Mutex<Outcomes>) {
+    let served_so_far =
+        |o: &Outcomes| o.accepted + o.retransmissions + o.refused.values().sum::<u64>();
+    let mut last = u64::MAX;
+    for _ in 0..60 {
+        let now = served_so_far(&outcomes.lock().unwrap_or_else(|e| e.into_inner()));
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
@@ -378,6 +401,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     load.duration = Duration::from_secs(args.duration_s);
     load.confirmed_every = args.confirmed_every;
     load.dedup_window = Duration::from_millis(args.window_ms);
+    if args.warm_up_passes > 0 {
+        let frames = u64::from(args.devices) * u64::from(args.warm_up_passes);
+        let mut warm_up = load.clone();
+        warm_up.duration = Duration::from_secs_f64(frames as f64 / f64::from(args.rate.max(1)));
+        let summary = run_uplinks(&warm_up, None).await?;
+        wait_for_backlog(&outcomes).await;
+        let warmed = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|e| e.into_inner()));
+        *latency.lock().unwrap_or_else(|e| e.into_inner()) = Histogram::default();
+        eprintln!(
+            "warm-up: {} frames sent in {:.1} s, {} accepted, refused {:?}",
+            summary.frames, summary.send_s, warmed.accepted, warmed.refused
+        );
+        // Each device sent at most this many frames: the measured run counts on from there.
+        load.fcnt_start = u32::try_from(frames.div_ceil(u64::from(args.devices.max(1))) + 1)?;
+    }
     let cpu_before = cpu_seconds();
     let threads_before = cpu_by_thread();
     let load_started = Instant::now();
@@ -392,19 +430,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = load_started.elapsed().as_secs_f64();
     let rss_loaded = vm_rss_kib();
 
-    // Let a backlog finish (an overloaded run): until no frame is served for a second,
-    // at most a minute.
-    let served_so_far =
-        |o: &Outcomes| o.accepted + o.retransmissions + o.refused.values().sum::<u64>();
-    let mut last = u64::MAX;
-    for _ in 0..60 {
-        let now = served_so_far(&outcomes.lock().unwrap_or_else(|e| e.into_inner()));
-        if now == last {
-            break;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    wait_for_backlog(&outcomes).await;
     timing.abort();
     // The pipeline holds a sender: stop the daemon, then read the counts.
     daemon.stop().await?;
