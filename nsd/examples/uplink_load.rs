@@ -8,11 +8,15 @@
 //!     [--sqlite-sync normal|full] [--devices 100000] [--rate 10000] [--duration-s 20]
 //!     [--gateways 8] [--heard-by 2] [--confirmed-every 100] [--version 1.0.4|1.1]
 //!     [--window-ms 250] [--provision-concurrency 64] [--warm-up-passes 0]
+//!     [--warm-up-rate RATE]
 //! ```
 //!
 //! `--warm-up-passes N` first has every device send N frames (at the same rate, not
 //! counted), so the measured run sees the steady state of a running network — sessions whose
 //! MAC state settled at their first uplinks — instead of every device's first contact.
+//! `--warm-up-rate` sends the warm-up slower than the measured run: a server that falls
+//! behind during the warm-up answers its MAC requests too late for the receive windows, so
+//! they stay pending and the "steady state" is not one.
 //!
 //! Devices are provisioned through [`NetworkServer::put_device`] (what the admin API calls:
 //! stored, then put in the registry), `--provision-concurrency` at a time. The accepted
@@ -54,6 +58,7 @@ struct Args {
     window_ms: u64,
     provision_concurrency: usize,
     warm_up_passes: u32,
+    warm_up_rate: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         window_ms: 250,
         provision_concurrency: 64,
         warm_up_passes: 0,
+        warm_up_rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -94,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
             "--heard-by" => args.heard_by = value.parse().map_err(|e| bad(&e))?,
             "--confirmed-every" => args.confirmed_every = value.parse().map_err(|e| bad(&e))?,
             "--window-ms" => args.window_ms = value.parse().map_err(|e| bad(&e))?,
+            "--warm-up-rate" => args.warm_up_rate = Some(value.parse().map_err(|e| bad(&e))?),
             "--warm-up-passes" => args.warm_up_passes = value.parse().map_err(|e| bad(&e))?,
             "--provision-concurrency" => {
                 args.provision_concurrency = value.parse().map_err(|e| bad(&e))?
@@ -404,7 +411,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.warm_up_passes > 0 {
         let frames = u64::from(args.devices) * u64::from(args.warm_up_passes);
         let mut warm_up = load.clone();
-        warm_up.duration = Duration::from_secs_f64(frames as f64 / f64::from(args.rate.max(1)));
+        warm_up.rate_per_s = args.warm_up_rate.unwrap_or(args.rate).max(1);
+        warm_up.duration = Duration::from_secs_f64(frames as f64 / f64::from(warm_up.rate_per_s));
         let summary = run_uplinks(&warm_up, None).await?;
         wait_for_backlog(&outcomes).await;
         let warmed = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|e| e.into_inner()));
