@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use serde_json::{json, Value};
-use service::daemon::{Daemon, Running};
+use service::daemon::Running;
 use service::testing::{Engine, ScratchDatabase};
 
 const OPERATOR: &str = "operator-token-0123456789";
@@ -33,21 +33,7 @@ impl Hub {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(OPERATOR);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.expect("answered");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        common::call_json(&self.http, self.url(path), OPERATOR, method, body).await
     }
 
     async fn bi(&self, token: &str, message: &Value) -> Value {
@@ -96,18 +82,8 @@ async fn start_hub(engine: Engine) -> Hub {
     )
     .expect("config");
     let scratch = ScratchDatabase::create(engine).await;
-    let env: BTreeMap<String, String> = [
-        ("HUB_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
-        ("HUB_DATABASE__URL", scratch.config.url.clone()),
-        ("HUB_MEMBERS__FILE", members_path.display().to_string()),
-        ("HUB_POLICIES__DIR", policies.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config: hub::Config =
-        service::config::load(Some(&config_path), "HUB", &env).expect("hub config");
-    let running = hub::Hub::start(&config).await.expect("hub starts");
+    let running =
+        common::start_hub_from(&config_path, &scratch.config.url, &members_path, &policies).await;
     Hub {
         running,
         policies,

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use service::auth::TokenDigest;
-use service::daemon::{Daemon, Running};
+use service::daemon::Running;
 use service::testing::{Engine, ScratchDatabase};
 
 /// The operator's token; the config holds only its digest.
@@ -41,20 +40,7 @@ impl Hub {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.expect("answered");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        common::call_json(&self.http, self.url(path), token, method, body).await
     }
 
     /// The ResultCode of `sender`'s PRStartReq to `receiver`, sent with `token`.
@@ -116,18 +102,8 @@ async fn start_hub() -> Hub {
     )
     .expect("config");
     let scratch = ScratchDatabase::create(Engine::Sqlite).await;
-    let env: BTreeMap<String, String> = [
-        ("HUB_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
-        ("HUB_DATABASE__URL", scratch.config.url.clone()),
-        ("HUB_MEMBERS__FILE", members_path.display().to_string()),
-        ("HUB_POLICIES__DIR", policies.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config: hub::Config =
-        service::config::load(Some(&config_path), "HUB", &env).expect("hub config");
-    let running = hub::Hub::start(&config).await.expect("hub starts");
+    let running =
+        common::start_hub_from(&config_path, &scratch.config.url, &members_path, &policies).await;
     Hub {
         running,
         api_file: dir.path().join("members.api.toml"),

@@ -44,3 +44,51 @@ pub async fn start_receiver() -> (Arc<Receiver>, SocketAddr) {
     tokio::spawn(async move { axum::serve(listener, router).await });
     (receiver, addr)
 }
+
+/// An admin API call on `url` with an operator's `token`: the status and the JSON answer (a
+/// body that is not JSON comes back as a JSON string).
+#[allow(dead_code)] // each test binary uses its share of this module
+pub async fn call_json(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    method: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, value)
+}
+
+/// Starts the real hub on 127.0.0.1 (any port) from the config file at `config_path`, with
+/// its database, members file and policy directory given as the environment would.
+#[allow(dead_code)] // each test binary uses its share of this module
+pub async fn start_hub_from(
+    config_path: &std::path::Path,
+    database_url: &str,
+    members_file: &std::path::Path,
+    policies_dir: &std::path::Path,
+) -> service::daemon::Running {
+    let env: std::collections::BTreeMap<String, String> = [
+        ("HUB_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+        ("HUB_DATABASE__URL", database_url.to_owned()),
+        ("HUB_MEMBERS__FILE", members_file.display().to_string()),
+        ("HUB_POLICIES__DIR", policies_dir.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config: hub::Config =
+        service::config::load(Some(config_path), "HUB", &env).expect("hub config");
+    use service::daemon::Daemon as _;
+    hub::Hub::start(&config).await.expect("hub starts")
+}
