@@ -160,6 +160,37 @@ pub struct Database {
     backend: Backend,
 }
 
+/// How often the WAL of a SQLite database is checkpointed in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the SQLite WAL back into the database file every [`CHECKPOINT_EVERY`], on a
+/// connection of its own, until the pool is closed. SQLite's automatic checkpoint runs inside
+/// whichever commit crosses the threshold, so that commit (an uplink's counter, a UDR batch)
+/// waits for page copies and an fsync: a latency spike on the hot path every few thousand
+/// commits. A PASSIVE checkpoint never waits for writers or readers; what it cannot copy
+/// now, the next one does.
+async fn checkpoint_in_background(pool: AnyPool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if pool.is_closed() {
+            return;
+        }
+        let outcome = match pool.acquire().await {
+            Ok(mut conn) => conn
+                .execute("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "background WAL checkpoint failed; retried");
+        }
+    }
+}
+
 impl Database {
     /// Connects, applies the backend's pragmas, and runs the daemon's migrations.
     pub async fn connect(
@@ -189,6 +220,10 @@ impl Database {
                         })
                         .await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        // Checkpoints run in the background (see `checkpoint_in_background`);
+                        // a commit checkpoints itself only if the WAL passes 64 MB (4 KB
+                        // pages), should that task fall behind.
+                        conn.execute("PRAGMA wal_autocheckpoint = 16000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -205,6 +240,9 @@ impl Database {
             Backend::Postgres => migrations.postgres,
         };
         migrator.run(&pool).await?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_in_background(pool.clone()));
+        }
         Ok(Self { pool, backend })
     }
 
