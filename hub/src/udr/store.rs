@@ -126,7 +126,7 @@ pub(super) async fn settle(conn: &mut AnyConnection) -> Result<u64, UdrError> {
     if waiting.is_none() {
         return Ok(0);
     }
-    if conn.backend_name() == "PostgreSQL" {
+    if is_postgres(conn) {
         let moved = sqlx::query(&format!(
             "WITH moved AS (DELETE FROM udr_inbox RETURNING seq, {INSERT_COLUMNS}) \
              INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM moved ORDER BY seq"
@@ -219,12 +219,17 @@ enum Placeholders {
 
 impl Placeholders {
     fn of(conn: &AnyConnection) -> Self {
-        if conn.backend_name() == "PostgreSQL" {
+        if is_postgres(conn) {
             Self::Numbered
         } else {
             Self::Positional
         }
     }
+}
+
+/// Whether `conn` is PostgreSQL (otherwise SQLite, the hub's two engines).
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
 }
 
 /// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as

@@ -167,15 +167,12 @@ impl Inbox {
     /// records stay where they are (committed; a later settle or read moves them).
     async fn settle(&mut self, pool: &AnyPool, connection: &mut Option<PoolConnection<Any>>) {
         self.settled_at = Instant::now();
-        let conn = match connection {
-            Some(conn) => conn,
-            None => match pool.acquire().await {
-                Ok(conn) => connection.insert(conn),
-                Err(e) => {
-                    tracing::warn!(error = %e, "UDR inbox not settled: no connection");
-                    return;
-                }
-            },
+        let conn = match kept_connection(pool, connection).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "UDR inbox not settled: no connection");
+                return;
+            }
         };
         match settle(conn).await {
             Ok(_) => self.unsettled = false,
@@ -212,14 +209,9 @@ async fn commit_batch(
     connection: &mut Option<PoolConnection<Any>>,
     udrs: &[Udr],
 ) -> Result<(), BatchError> {
-    let conn = match connection {
-        Some(conn) => conn,
-        None => connection.insert(
-            pool.acquire()
-                .await
-                .map_err(|e| BatchError::Other(e.into()))?,
-        ),
-    };
+    let conn = kept_connection(pool, connection)
+        .await
+        .map_err(|e| BatchError::Other(e.into()))?;
     let outcome = if statements_for(udrs.len()) == 1 {
         insert_rows(conn, udrs).await
     } else {
@@ -236,6 +228,18 @@ async fn commit_batch(
             *connection = None;
             Err(BatchError::Other(e))
         }
+    }
+}
+
+/// The writer's own connection: the one it keeps, or a fresh one from `pool` once the last
+/// was dropped after a failure.
+async fn kept_connection<'c>(
+    pool: &AnyPool,
+    connection: &'c mut Option<PoolConnection<Any>>,
+) -> Result<&'c mut PoolConnection<Any>, sqlx::Error> {
+    match connection {
+        Some(conn) => Ok(conn),
+        None => Ok(connection.insert(pool.acquire().await?)),
     }
 }
 
