@@ -50,28 +50,8 @@ impl Hub {
 
     /// `sender`'s PRStartReq to `receiver`: its ResultCode.
     async fn pr_start(&self, sender: &str, net_id: &str, receiver: &str, tid: u32) -> String {
-        let message = json!({"ProtocolVersion":"1.1","SenderID":net_id,"ReceiverID":receiver,
-            "TransactionID":tid,"MessageType":"PRStartReq","PHYPayload":"400000000a000800b41451a9",
-            "ULMetaData":{"DataRate":0,"ULFreq":868.1,"RecvTime":"2026-11-22T12:34:56.789Z",
-                "RFRegion":"EU868","GWCnt":1,"GWInfo":[{"ID":"05060708","RFRegion":"EU868",
-                "RSSI":-40,"SNR":7.5,"ULToken":"0a10","DLAllowed":true}]}});
-        let body = self
-            .http
-            .post(self.url("/bi"))
-            .bearer_auth(format!("token-of-member-{sender}"))
-            .header("content-type", "application/json")
-            .body(message.to_string())
-            .send()
-            .await
-            .expect("answered")
-            .bytes()
-            .await
-            .expect("body");
-        let answer: Value = serde_json::from_slice(&body).expect("JSON answer");
-        answer["Result"]["ResultCode"]
-            .as_str()
-            .unwrap_or("<none>")
-            .to_owned()
+        let token = format!("token-of-member-{sender}");
+        common::pr_start_result(&self.http, self.url("/bi"), &token, net_id, receiver, tid).await
     }
 }
 

@@ -92,3 +92,38 @@ pub async fn start_hub_from(
     use service::daemon::Daemon as _;
     hub::Hub::start(&config).await.expect("hub starts")
 }
+
+/// The ResultCode the hub at `bi_url` answers to a PRStartReq from `sender` (its NetID) to
+/// `receiver`, sent with `token`.
+#[allow(dead_code)] // each test binary uses its share of this module
+pub async fn pr_start_result(
+    http: &reqwest::Client,
+    bi_url: String,
+    token: &str,
+    sender: &str,
+    receiver: &str,
+    tid: u32,
+) -> String {
+    let message = serde_json::json!({"ProtocolVersion":"1.1","SenderID":sender,
+        "ReceiverID":receiver,"TransactionID":tid,"MessageType":"PRStartReq",
+        "PHYPayload":"400000000a000800b41451a9",
+        "ULMetaData":{"DataRate":0,"ULFreq":868.1,"RecvTime":"2026-11-22T12:34:56.789Z",
+            "RFRegion":"EU868","GWCnt":1,"GWInfo":[{"ID":"05060708","RFRegion":"EU868",
+            "RSSI":-40,"SNR":7.5,"ULToken":"0a10","DLAllowed":true}]}});
+    let body = http
+        .post(bi_url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(message.to_string())
+        .send()
+        .await
+        .expect("answered")
+        .bytes()
+        .await
+        .expect("body");
+    let answer: serde_json::Value = serde_json::from_slice(&body).expect("JSON answer");
+    answer["Result"]["ResultCode"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_owned()
+}
