@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod database;
 pub mod metrics;
 pub mod ops;
+pub mod placeholders;
 pub mod ratelimit;
 pub mod rest;
 pub mod runtime;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use service::placeholders::Placeholders;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -96,8 +97,9 @@ enum Bind {
 
 /// Inserts `entries` on `conn` (inside the caller's transaction), a few rows per statement.
 async fn insert_rows(conn: &mut AnyConnection, entries: &[AuditEntry]) -> Result<(), AuditError> {
+    let placeholders = Placeholders::of(conn);
     for chunk in entries.chunks(MAX_ROWS_PER_INSERT) {
-        let sql = insert_sql(chunk.len());
+        let sql = insert_sql(chunk.len(), placeholders);
         let mut query = sqlx::query(&sql);
         for entry in chunk {
             query = query
@@ -117,18 +119,11 @@ async fn insert_rows(conn: &mut AnyConnection, entries: &[AuditEntry]) -> Result
     Ok(())
 }
 
-/// `INSERT INTO audit (…) VALUES ($1, …, $10), ($11, …), …` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT INTO audit (…) VALUES ($1, …, $10), ($11, …), …` (or `?` on SQLite) for `rows`
+/// rows.
+fn insert_sql(rows: usize, placeholders: Placeholders) -> String {
     let mut sql = format!("INSERT INTO audit ({COLUMNS}) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        let params: Vec<String> = (1..=BINDS_PER_ROW)
-            .map(|column| format!("${}", row * BINDS_PER_ROW + column))
-            .collect();
-        sql.push_str(&format!("({})", params.join(", ")));
-    }
+    placeholders.push_rows(&mut sql, rows, BINDS_PER_ROW);
     sql
 }
 
@@ -170,7 +165,7 @@ mod tests {
 
     #[test]
     fn insert_statements_number_every_bind() {
-        let sql = insert_sql(2);
+        let sql = insert_sql(2, Placeholders::Numbered);
         assert!(sql.ends_with("($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"));
         assert_eq!(COLUMNS.split(',').count(), BINDS_PER_ROW);
     }

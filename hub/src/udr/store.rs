@@ -9,6 +9,7 @@ use lorawan::ids::{DevAddr, Eui64};
 use sqlx::any::AnyRow;
 use std::sync::OnceLock;
 
+use service::placeholders::{is_postgres, Placeholders};
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
 
 use super::model::{
@@ -207,31 +208,6 @@ fn chunk_len(remaining: usize) -> usize {
     power.min(MAX_ROWS_PER_INSERT)
 }
 
-/// How an engine numbers bind parameters in the INSERT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placeholders {
-    /// `$1, $2, …` (PostgreSQL).
-    Numbered,
-    /// `?, ?, …` (SQLite): bound by position. sqlx looks up the name of every numbered
-    /// parameter, a linear scan inside SQLite, which made a 32-row insert quadratic.
-    Positional,
-}
-
-impl Placeholders {
-    fn of(conn: &AnyConnection) -> Self {
-        if is_postgres(conn) {
-            Self::Numbered
-        } else {
-            Self::Positional
-        }
-    }
-}
-
-/// Whether `conn` is PostgreSQL (otherwise SQLite, the hub's two engines).
-fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name() == "PostgreSQL"
-}
-
 /// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as
 /// [`chunk_len`] gives them), built once per shape: routing inserts a batch per commit.
 fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
@@ -259,24 +235,7 @@ fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
 
 fn build_insert_sql(rows: usize, placeholders: Placeholders) -> String {
     let mut sql = format!("INSERT INTO udr_inbox ({INSERT_COLUMNS}) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..BINDS_PER_ROW {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            match placeholders {
-                Placeholders::Numbered => {
-                    sql.push_str(&format!("${}", row * BINDS_PER_ROW + column + 1));
-                }
-                Placeholders::Positional => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
+    placeholders.push_rows(&mut sql, rows, BINDS_PER_ROW);
     sql
 }
 

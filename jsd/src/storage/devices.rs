@@ -9,6 +9,7 @@
 
 use lorawan::ids::{DevAddr, Eui64, NetId};
 use lorawan::join::{JoinNonce, MacVersion};
+use service::placeholders::Placeholders;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -118,11 +119,9 @@ impl DeviceStore {
         let mut tx = self.pool.begin().await?;
         let mut existing = Vec::new();
         for chunk in records.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT dev_eui FROM devices WHERE dev_eui IN ({})",
-                placeholders.join(", ")
-            );
+            let mut sql = String::from("SELECT dev_eui FROM devices WHERE dev_eui IN (");
+            Placeholders::of(&tx).push_list(&mut sql, chunk.len());
+            sql.push(')');
             let mut query = sqlx::query(&sql);
             for record in chunk {
                 query = query.bind(record.dev_eui.to_string());

@@ -22,6 +22,8 @@ use lorawan::ids::{DevAddr, Eui64};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use service::placeholders::Placeholders;
+
 use super::{to_i64, StorageError};
 use crate::device::Session;
 
@@ -211,16 +213,7 @@ async fn update_many(
          mac_state = COALESCE(v.column8, sessions.mac_state), rj_count0_last = v.column9 \
          FROM (VALUES ",
     );
-    for i in 0..jobs.len() {
-        let p = i * COLUMNS;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let row: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", p + c)).collect();
-        sql.push('(');
-        sql.push_str(&row.join(", "));
-        sql.push(')');
-    }
+    Placeholders::of(conn).push_rows(&mut sql, jobs.len(), COLUMNS);
     sql.push_str(
         ") AS v WHERE sessions.dev_eui = v.column1 AND sessions.dev_addr = v.column2 \
          RETURNING sessions.dev_eui",
