@@ -267,7 +267,7 @@ mod tests {
 }
 
 /// A secret config value: parsed from text, `Debug` redacted.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(pub T);
 
 impl<T> std::fmt::Debug for Secret<T> {
