@@ -140,7 +140,9 @@ async fn a_sealed_outbound_token_the_hub_cannot_open_stops_it_naming_the_member(
     let database = ScratchDatabase::create(Engine::Sqlite).await;
 
     let files = Files::new(Some(MASTER_KEY), "127.0.0.1:1", &outbound);
-    let error = files.start(&database).await.err().expect("refused");
+    let Err(error) = files.start(&database).await else {
+        panic!("the hub started with a token sealed under another master key");
+    };
     let (sealed_with, current) = (
         keyring(OTHER_MASTER_KEY).current().id(),
         keyring(MASTER_KEY).current().id(),
@@ -159,7 +161,9 @@ async fn a_sealed_outbound_token_the_hub_cannot_open_stops_it_naming_the_member(
     assert!(!error.contains(HUB_AT_NS14), "{error}");
 
     let keyless = Files::new(None, "127.0.0.1:1", &outbound);
-    let error = keyless.start(&database).await.err().expect("refused");
+    let Err(error) = keyless.start(&database).await else {
+        panic!("the hub started with a sealed token and no master key");
+    };
     assert!(
         error.contains(
             "member[1] (ns14): outbound_token_sealed needs the hub's master key ([keys] \
