@@ -187,6 +187,9 @@ pub enum OutboundTokenError {
     /// Not a sealed text, altered, or sealed under another key with a colliding id.
     #[error("outbound_token_sealed: {0}")]
     Unsealable(SealError),
+    /// The token in clear cannot be sealed (RFC 5649 takes up to 2³² - 1 bytes).
+    #[error("outbound_token cannot be sealed: {0}")]
+    Sealing(SealError),
     /// It opens, but to bytes that are not text (it was not a token that was sealed).
     #[error("outbound_token_sealed opens to bytes that are not UTF-8 text: not a sealed token")]
     NotText,
@@ -409,7 +412,7 @@ impl MemberEntry {
             (Some(clear), None) => Some(
                 keyring
                     .seal_secret(clear.as_bytes())
-                    .map_err(OutboundTokenError::Unsealable)?,
+                    .map_err(OutboundTokenError::Sealing)?,
             ),
             (None, Some(text)) => {
                 let sealed = parse_sealed(&text)?;
