@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use service::database::DatabaseConfig;
+use service::sealing::{Keyring, KeysConfig, SealError};
 use service::server::ServerConfig;
 
 /// The whole config.
@@ -35,6 +36,24 @@ pub struct Config {
     /// Who may use the admin API.
     #[serde(default)]
     pub operators: Vec<OperatorConfig>,
+    /// The master keys that seal members' outbound tokens at rest (optional: without them
+    /// outbound tokens are kept in clear). `Debug` redacts them.
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// Why `[keys]` gives no keyring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeysError {
+    /// Retired keys only open; something must seal.
+    #[error(
+        "[keys] retired_master_keys without master_key: the current key is needed to seal \
+         (HUB_KEYS__MASTER_KEY=$(openssl rand -hex 16))"
+    )]
+    RetiredWithoutCurrent,
+    /// The keyring refused the keys (a retired key equal to the current one, …).
+    #[error("[keys]: {0}")]
+    Keyring(SealError),
 }
 
 /// `[[operators]]`: one user of the hub's admin API, known by a bearer token (`token`, or
@@ -84,6 +103,26 @@ impl std::fmt::Debug for OperatorConfig {
 }
 
 impl Config {
+    /// The keyring of `[keys]`, if the hub has a master key: it seals and opens the members'
+    /// outbound tokens.
+    pub fn keyring(&self) -> Result<Option<Keyring>, KeysError> {
+        let Some(current) = &self.keys.master_key else {
+            return match self.keys.retired_master_keys.is_empty() {
+                true => Ok(None),
+                false => Err(KeysError::RetiredWithoutCurrent),
+            };
+        };
+        let retired = self
+            .keys
+            .retired_master_keys
+            .iter()
+            .map(|k| k.0.clone())
+            .collect();
+        Keyring::new(current.0.clone(), retired)
+            .map(Some)
+            .map_err(KeysError::Keyring)
+    }
+
     /// Checks `[[operators]]`: names and tokens unique (tokens compared as digests), one of
     /// token / token_sha256 each, clear tokens long enough, member ids not empty.
     pub fn check_operators(&self) -> Result<(), String> {
@@ -308,6 +347,54 @@ mod tests {
         assert!(
             load("[[operators]]\nname = \"a\"\ntoken = \"x\"\nmembers = []\ncolour = 1\n")
                 .is_err_and(|e| e.contains("colour"))
+        );
+    }
+
+    #[test]
+    fn keys_are_optional_and_the_master_key_comes_from_the_environment_too() {
+        let load = |text: &str, env: &[(&str, &str)]| -> Result<super::Config, String> {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let path = dir.path().join("hub.toml");
+            std::fs::write(&path, text).map_err(|e| e.to_string())?;
+            let env: std::collections::BTreeMap<String, String> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            service::config::load(Some(&path), "HUB", &env).map_err(|e| e.to_string())
+        };
+        let none = load("", &[]).expect("no keys");
+        assert!(none.keyring().expect("fine").is_none());
+        let key = "000102030405060708090a0b0c0d0e0f";
+        let from_env = load("", &[("HUB_KEYS__MASTER_KEY", key)]).expect("env key");
+        let ring = from_env.keyring().expect("keyring").expect("a keyring");
+        assert_eq!(
+            ring.current().id(),
+            key.parse::<service::sealing::MasterKey>()
+                .expect("key")
+                .id()
+        );
+        assert!(
+            !format!("{from_env:?}").contains(key),
+            "Debug shows the key"
+        );
+        let retired_only =
+            load(&format!("[keys]\nretired_master_keys = [\"{key}\"]\n"), &[]).expect("parses");
+        assert_eq!(
+            retired_only.keyring().err(),
+            Some(super::KeysError::RetiredWithoutCurrent)
+        );
+        let twice = load(
+            &format!("[keys]\nmaster_key = \"{key}\"\nretired_master_keys = [\"{key}\"]\n"),
+            &[],
+        )
+        .expect("parses");
+        assert!(twice
+            .keyring()
+            .is_err_and(|e| e.to_string().contains("share the id")));
+        let bad = load("[keys]\nmaster_key = \"deadbeefcafe\"\n", &[]).expect_err("too short");
+        assert!(
+            !bad.contains("deadbeefcafe"),
+            "the error quotes the key: {bad}"
         );
     }
 }

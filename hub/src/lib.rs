@@ -2,7 +2,7 @@
 //!
 //! [`Daemon::start`] opens the database, builds the routes and serves; `main.rs` hands the
 //! command line to the shared [`service::cli`], which runs the [`cli`] subcommands
-//! (`hub hash-token`) too.
+//! (`hub hash-token`, `hub seal-token`) too.
 
 pub mod access;
 pub mod api;
@@ -57,13 +57,16 @@ impl Daemon for Hub {
     async fn run_subcommand(
         name: &str,
         args: &service::cli::clap::ArgMatches,
-        _config: &Config,
+        config: &Config,
     ) -> std::process::ExitCode {
-        cli::run(name, args)
+        cli::run(name, args, config)
     }
 
     async fn start(config: &Config) -> Result<Running, StartError> {
-        let member_files = config.members.files();
+        let keyring = config
+            .keyring()
+            .map_err(|e| StartError::Setup(e.to_string()))?;
+        let member_files = config.members.files().with_keyring(keyring);
         let directory = Arc::new(load_members(&member_files)?);
         let codec = Arc::new(Codec::new().map_err(|e| StartError::Setup(format!("schemas: {e}")))?);
         let client = BiClient::new(

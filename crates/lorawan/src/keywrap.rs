@@ -4,6 +4,9 @@
 //! The LoRaWAN case is a 128-bit key under a 128-bit KEK ([`wrap_key`] / [`unwrap_key`]). The
 //! general [`wrap`] / [`unwrap`] accept what RFC 3394 §2 allows: KEKs of 128, 192 or 256 bits
 //! and key data of two or more 64-bit blocks; every size is tested with the RFC §4 vectors.
+//!
+//! [`wrap_with_padding`] / [`unwrap_with_padding`] are RFC 5649 (key wrap with padding): data
+//! of any length from 1 octet, for secrets that are not keys (a bearer token sealed at rest).
 
 use aes::cipher::generic_array::GenericArray;
 use aes_kw::{KekAes128, KekAes192, KekAes256};
@@ -22,7 +25,12 @@ pub enum KeyWrapError {
     /// Key data to wrap is not a multiple of 8 bytes of at least 16 (RFC 3394 §2: n ≥ 2).
     #[error("key data of {0} bytes; expected a multiple of 8, at least 16")]
     PlaintextLength(usize),
-    /// Wrapped data is not a multiple of 8 bytes of at least 24, or not the expected length.
+    /// Data to wrap with padding is empty or 2³² bytes or more (RFC 5649 §3: the length
+    /// is a 32-bit count of at least 1).
+    #[error("data of {0} bytes; RFC 5649 wraps 1 to 2^32 - 1 bytes")]
+    PaddedPlaintextLength(usize),
+    /// Wrapped data is not a multiple of 8 bytes of at least 24 (16 with padding), or not
+    /// the expected length.
     #[error("wrapped data of {0} bytes has the wrong length")]
     WrappedLength(usize),
     /// RFC 3394 §2.2.3: the unwrapped IV is not A6A6A6A6A6A6A6A6 — wrong KEK or tampered
@@ -102,6 +110,37 @@ pub fn unwrap(kek: &Kek, wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
     result.map_err(|e| map_err(e, wrapped.len(), false))
 }
 
+/// RFC 5649: wraps `data` (1 to 2³² - 1 bytes) under `kek`, padded to 64-bit blocks; the
+/// result is 8 bytes longer than the padded data.
+pub fn wrap_with_padding(kek: &Kek, data: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
+    // aes-kw would wrap empty data into the bare alternative IV, which RFC 5649 does not
+    // define and whose unwrap underflows a count: refused here.
+    if data.is_empty() || u32::try_from(data.len()).is_err() {
+        return Err(KeyWrapError::PaddedPlaintextLength(data.len()));
+    }
+    let result = match kek {
+        Kek::Aes128(k) => k.wrap_with_padding_vec(data),
+        Kek::Aes192(k) => k.wrap_with_padding_vec(data),
+        Kek::Aes256(k) => k.wrap_with_padding_vec(data),
+    };
+    result.map_err(|_| KeyWrapError::PaddedPlaintextLength(data.len()))
+}
+
+/// RFC 5649: unwraps `wrapped` (a multiple of 8 bytes, at least 16) under `kek`, checking the
+/// alternative IV, the length it states and the padding.
+pub fn unwrap_with_padding(kek: &Kek, wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
+    // Shorter input reaches an unchecked subtraction in aes-kw 0.2.
+    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+        return Err(KeyWrapError::WrappedLength(wrapped.len()));
+    }
+    let result = match kek {
+        Kek::Aes128(k) => k.unwrap_with_padding_vec(wrapped),
+        Kek::Aes192(k) => k.unwrap_with_padding_vec(wrapped),
+        Kek::Aes256(k) => k.unwrap_with_padding_vec(wrapped),
+    };
+    result.map_err(|e| map_err(e, wrapped.len(), false))
+}
+
 /// Wraps a 128-bit key under a 128-bit KEK (no allocation).
 pub fn wrap_key(kek: &AesKey, key: &AesKey) -> [u8; WRAPPED_KEY_LEN] {
     let mut out = [0u8; WRAPPED_KEY_LEN];
@@ -147,6 +186,61 @@ mod tests {
         assert_eq!(
             unwrap_key(&kek, &wrapped[..16]),
             Err(KeyWrapError::WrappedLength(16))
+        );
+    }
+
+    /// RFC 5649 §6, both examples (192-bit KEK); the same answers come from Python
+    /// `cryptography`'s `aes_key_wrap_with_padding`.
+    #[test]
+    fn rfc5649_6_wrap_with_padding() {
+        let kek = Kek::from_slice(
+            &crate::ids::parse_hex_vec("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8").unwrap(),
+        )
+        .unwrap();
+        for (data, wrapped) in [
+            (
+                "c37b7e6492584340bed12207808941155068f738",
+                "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a",
+            ),
+            ("466f7250617369", "afbeb0f07dfbf5419200f2ccb50bb24f"),
+        ] {
+            let data = crate::ids::parse_hex_vec(data).unwrap();
+            let wrapped = crate::ids::parse_hex_vec(wrapped).unwrap();
+            assert_eq!(wrap_with_padding(&kek, &data), Ok(wrapped.clone()));
+            assert_eq!(unwrap_with_padding(&kek, &wrapped), Ok(data));
+        }
+    }
+
+    #[test]
+    fn wrap_with_padding_checks_lengths_and_integrity() {
+        let kek = Kek::from_slice(&[7; 16]).unwrap();
+        assert_eq!(
+            wrap_with_padding(&kek, &[]),
+            Err(KeyWrapError::PaddedPlaintextLength(0))
+        );
+        for short in [0, 8, 15, 17] {
+            assert_eq!(
+                unwrap_with_padding(&kek, &vec![0; short]),
+                Err(KeyWrapError::WrappedLength(short))
+            );
+        }
+        let mut wrapped = wrap_with_padding(&kek, b"a bearer token").unwrap();
+        assert_eq!(wrapped.len(), 24);
+        let other = Kek::from_slice(&[8; 16]).unwrap();
+        assert_eq!(
+            unwrap_with_padding(&other, &wrapped),
+            Err(KeyWrapError::IntegrityCheckFailed)
+        );
+        wrapped[20] ^= 0x80;
+        assert_eq!(
+            unwrap_with_padding(&kek, &wrapped),
+            Err(KeyWrapError::IntegrityCheckFailed)
+        );
+        // RFC 3394 output is not RFC 5649 output: the IVs differ.
+        let plain_wrap = wrap(&kek, &[1; 16]).unwrap();
+        assert_eq!(
+            unwrap_with_padding(&kek, &plain_wrap),
+            Err(KeyWrapError::IntegrityCheckFailed)
         );
     }
 

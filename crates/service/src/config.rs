@@ -103,11 +103,28 @@ pub fn load<T: DeserializeOwned>(
     apply_env_overrides(&mut table, env_prefix, env)?;
     // Deserializing from text rather than from the table makes toml's error quote the
     // offending `key = value` line (the table alone would lose the key's name).
-    toml::from_str(&table.to_string()).map_err(|e: toml::de::Error| ConfigError::Invalid {
+    let text = table.to_string();
+    toml::from_str(&text).map_err(|e: toml::de::Error| ConfigError::Invalid {
         origin: path.map(Path::to_owned),
-        message: e.to_string().trim_end().to_owned(),
+        message: without_secret(&e, &text),
     })
 }
+
+/// toml's message for `error`, whose excerpt quotes the offending value: withheld when the
+/// value is a [`Secret`] (a mistyped master key is still most of a master key).
+fn without_secret(error: &toml::de::Error, text: &str) -> String {
+    let message = error.to_string().trim_end().to_owned();
+    if !error.message().contains(SECRET_WITHHELD) {
+        return message;
+    }
+    match error.span().and_then(|span| text.get(span)) {
+        Some(value) if !value.is_empty() => message.replace(value, "<withheld>"),
+        _ => error.message().to_owned(),
+    }
+}
+
+/// What a [`Secret`] that does not parse says instead of its text.
+const SECRET_WITHHELD: &str = "text withheld: a secret";
 
 /// Lays every `{prefix}_A__B=value` variable over `table` as `a.b = value`.
 pub fn apply_env_overrides(
@@ -169,6 +186,34 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn a_secret_that_does_not_parse_is_never_quoted() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct WithSecret {
+            key: Secret<u64>,
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, "key = \"mistyped-secret-value\"\n").expect("file");
+        let error = load::<WithSecret>(Some(&path), "X", &BTreeMap::new())
+            .expect_err("not a number")
+            .to_string();
+        assert!(!error.contains("mistyped-secret-value"), "{error}");
+        assert!(
+            error.contains("key =") && error.contains(SECRET_WITHHELD),
+            "{error}"
+        );
+        let error = load::<WithSecret>(
+            None,
+            "X",
+            &BTreeMap::from([("X_KEY".to_owned(), "from-the-environment".to_owned())]),
+        )
+        .expect_err("not a number")
+        .to_string();
+        assert!(!error.contains("from-the-environment"), "{error}");
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -267,7 +312,7 @@ mod tests {
 }
 
 /// A secret config value: parsed from text, `Debug` redacted.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(pub T);
 
 impl<T> std::fmt::Debug for Secret<T> {
@@ -285,6 +330,6 @@ where
         // The error never quotes the text: it is a secret.
         text.parse()
             .map(Secret)
-            .map_err(|_| serde::de::Error::custom("not a valid value (text withheld: a secret)"))
+            .map_err(|_| serde::de::Error::custom(format!("not a valid value ({SECRET_WITHHELD})")))
     }
 }

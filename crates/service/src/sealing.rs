@@ -18,6 +18,19 @@
 //!    [`Keyring::needs_reseal`] is true ([`Keyring::reseal`] does both steps);
 //! 3. when no record names the old key id any more, the operator removes the retired key.
 //!
+//! **Secrets of any length.** A [`SealedSecret`] is the same idea for a secret that is not a
+//! 128-bit key (a bearer token the hub presents to a member): RFC 5649 AES key wrap with
+//! padding ([`lorawan::keywrap::wrap_with_padding`]) under the same master keys, with the
+//! same key id and rotation. Its 32-bit integrity check (the alternative IV) and the stated
+//! length and zero padding it checks make a wrong master key or an altered text an error.
+//! Its stored form is text, for config-like files:
+//!
+//! ```text
+//! sealed:v1:<hex of: 4-byte key id ‖ RFC 5649 output (8 + the secret padded to 8 bytes)>
+//! ```
+//!
+//! `v1` names this layout; a different one would get another version.
+//!
 //! Limitation: RFC 3394 has no associated data, so a sealed key is not bound to its DevEUI;
 //! someone who can write the database can swap sealed keys between devices. Whoever can
 //! write the database can also replace owner-token hashes, so this adds no new attack.
@@ -26,7 +39,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use lorawan::ids::{parse_hex_array, AesKey, HexError};
-use lorawan::keywrap::{unwrap_key, wrap_key, KeyWrapError, WRAPPED_KEY_LEN};
+use lorawan::keywrap::{
+    unwrap_key, unwrap_with_padding, wrap_key, wrap_with_padding, Kek, KeyWrapError,
+    WRAPPED_KEY_LEN,
+};
 use sha2::{Digest, Sha256};
 
 /// Length of a [`SealedKey`] in storage: key id and wrapped key.
@@ -55,8 +71,9 @@ impl fmt::Debug for KeyId {
     }
 }
 
-/// A master key (AES-128 key-encryption key). `Debug` shows its id only.
-#[derive(Clone)]
+/// A master key (AES-128 key-encryption key). `Debug` shows its id only; equality compares
+/// the key in constant time.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MasterKey {
     key: AesKey,
     id: KeyId,
@@ -133,6 +150,91 @@ impl fmt::Debug for SealedKey {
     }
 }
 
+/// What a sealed record tells without being opened: which master key sealed it.
+pub trait Sealed {
+    /// Id of the master key that sealed it.
+    fn key_id(&self) -> KeyId;
+}
+
+impl Sealed for SealedKey {
+    fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+}
+
+/// Text a [`SealedSecret`] starts with: the format and its version.
+pub const SEALED_SECRET_PREFIX: &str = "sealed:v1:";
+
+/// Shortest RFC 5649 output: the IV and one 8-byte block.
+const MIN_PADDED_WRAP_LEN: usize = 16;
+
+/// A secret of any length (1 byte or more) sealed under a master key: key id and RFC 5649
+/// wrap. Stored as text (`Display` / `FromStr`: `sealed:v1:<hex>`, see the module doc).
+/// `Debug` shows the key id and the length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    key_id: KeyId,
+    wrapped: Vec<u8>,
+}
+
+impl SealedSecret {
+    /// Id of the master key that sealed it.
+    pub const fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+}
+
+impl Sealed for SealedSecret {
+    fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+}
+
+impl fmt::Display for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SEALED_SECRET_PREFIX)?;
+        for b in self.key_id.0.iter().chain(&self.wrapped) {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `sealed:v1:<hex>` (hex in any case, surrounding whitespace ignored); checks the
+/// shape only: whether it opens is [`Keyring::unseal_secret`]'s answer.
+impl FromStr for SealedSecret {
+    type Err = SealError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let hex = text
+            .trim()
+            .strip_prefix(SEALED_SECRET_PREFIX)
+            .ok_or(SealError::NotSealedText)?;
+        let bytes = lorawan::ids::parse_hex_vec(hex)
+            .map_err(|e| SealError::SealedTextHex(e.to_string()))?;
+        let Some((id, wrapped)) = bytes.split_first_chunk::<4>() else {
+            return Err(SealError::SealedSecretLength(bytes.len()));
+        };
+        if wrapped.len() < MIN_PADDED_WRAP_LEN || wrapped.len() % 8 != 0 {
+            return Err(SealError::SealedSecretLength(bytes.len()));
+        }
+        Ok(Self {
+            key_id: KeyId(*id),
+            wrapped: wrapped.to_vec(),
+        })
+    }
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SealedSecret(key id {}, <{} bytes>)",
+            self.key_id,
+            self.wrapped.len()
+        )
+    }
+}
+
 /// Why a sealed key could not be opened, or a keyring built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
@@ -151,6 +253,25 @@ pub enum SealError {
     /// record's id (corrupted record, or a different key configured under a colliding id).
     #[error("sealed key failed its integrity check under master key {0}")]
     Integrity(KeyId),
+    /// Caller: a secret to seal is empty or 2³² bytes or more (RFC 5649's range).
+    #[error("a secret to seal is 1 to 2^32 - 1 bytes, not {0}")]
+    SecretLength(usize),
+    /// Storage or operator: the text does not start with [`SEALED_SECRET_PREFIX`].
+    #[error("a sealed secret starts with {SEALED_SECRET_PREFIX:?}")]
+    NotSealedText,
+    /// Storage or operator: what follows the prefix is not hex.
+    #[error("a sealed secret is hex after {SEALED_SECRET_PREFIX:?}: {0}")]
+    SealedTextHex(String),
+    /// Storage or operator: the bytes cannot be a key id and an RFC 5649 wrap (truncated?).
+    #[error(
+        "a sealed secret is a 4-byte key id and a wrap of 16 bytes or more in 8-byte blocks; \
+         found {0} bytes"
+    )]
+    SealedSecretLength(usize),
+    /// Storage or operator: the RFC 5649 checks failed under the key with the record's id
+    /// (altered text, or a different key configured under a colliding id).
+    #[error("sealed secret failed its integrity check under master key {0}")]
+    SecretIntegrity(KeyId),
 }
 
 /// Seals `key` under `master` (always the keyring's current key: [`Keyring::seal`]).
@@ -169,6 +290,28 @@ pub fn unseal(keyring: &Keyring, sealed: &SealedKey) -> Result<AesKey, SealError
     unwrap_key(&master.key, &sealed.wrapped).map_err(|e| match e {
         KeyWrapError::WrappedLength(n) => SealError::Length(n + 4),
         _ => SealError::Integrity(sealed.key_id),
+    })
+}
+
+/// Seals `secret` (1 byte or more) under `master` (always the keyring's current key:
+/// [`Keyring::seal_secret`]).
+pub fn seal_secret(master: &MasterKey, secret: &[u8]) -> Result<SealedSecret, SealError> {
+    let wrapped = wrap_with_padding(&Kek::from(&master.key), secret)
+        .map_err(|_| SealError::SecretLength(secret.len()))?;
+    Ok(SealedSecret {
+        key_id: master.id,
+        wrapped,
+    })
+}
+
+/// Opens `sealed` with whichever key of `keyring` sealed it.
+pub fn unseal_secret(keyring: &Keyring, sealed: &SealedSecret) -> Result<Vec<u8>, SealError> {
+    let master = keyring
+        .find(sealed.key_id)
+        .ok_or(SealError::UnknownKeyId(sealed.key_id))?;
+    unwrap_with_padding(&Kek::from(&master.key), &sealed.wrapped).map_err(|e| match e {
+        KeyWrapError::WrappedLength(n) => SealError::SealedSecretLength(n + 4),
+        _ => SealError::SecretIntegrity(sealed.key_id),
     })
 }
 
@@ -212,10 +355,20 @@ impl Keyring {
         unseal(self, sealed)
     }
 
-    /// Whether the background job should re-seal this record: it was sealed by a key other
-    /// than the current one.
-    pub fn needs_reseal(&self, sealed: &SealedKey) -> bool {
-        sealed.key_id != self.current.id
+    /// Seals `secret` (1 byte or more) under the current master key.
+    pub fn seal_secret(&self, secret: &[u8]) -> Result<SealedSecret, SealError> {
+        seal_secret(&self.current, secret)
+    }
+
+    /// Opens `sealed` (same as [`unseal_secret`]).
+    pub fn unseal_secret(&self, sealed: &SealedSecret) -> Result<Vec<u8>, SealError> {
+        unseal_secret(self, sealed)
+    }
+
+    /// Whether the background job should re-seal this record (a [`SealedKey`] or a
+    /// [`SealedSecret`]): it was sealed by a key other than the current one.
+    pub fn needs_reseal(&self, sealed: &impl Sealed) -> bool {
+        sealed.key_id() != self.current.id
     }
 
     /// The record re-sealed under the current key, or `None` when it already is.
@@ -225,6 +378,15 @@ impl Keyring {
         }
         let key = self.unseal(sealed)?;
         Ok(Some(self.seal(&key)))
+    }
+
+    /// The secret re-sealed under the current key, or `None` when it already is.
+    pub fn reseal_secret(&self, sealed: &SealedSecret) -> Result<Option<SealedSecret>, SealError> {
+        if !self.needs_reseal(sealed) {
+            return Ok(None);
+        }
+        let secret = self.unseal_secret(sealed)?;
+        self.seal_secret(&secret).map(Some)
     }
 
     fn find(&self, id: KeyId) -> Option<&MasterKey> {
@@ -319,7 +481,149 @@ mod tests {
         );
     }
 
+    const TOKEN: &[u8] = b"outbound-token-of-member-b";
+
+    #[test]
+    fn a_sealed_secret_is_its_key_id_and_the_rfc5649_wrap_as_hex() {
+        // KEK 000102…0f; the wrap computed independently with Python `cryptography`:
+        // aes_key_wrap_with_padding(bytes(range(16)), b"outbound-token-of-member-b").hex()
+        let kek = MasterKey::new(AesKey::new(std::array::from_fn(|i| i as u8)));
+        let ring = Keyring::new(kek.clone(), vec![]).expect("keyring");
+        let sealed = ring.seal_secret(TOKEN).expect("sealed");
+        let expected = format!(
+            "sealed:v1:{}4dea496b7672670ff127c842046a7d29562234f38d1dada02f6798ea2871aa782602472ff940dae2",
+            kek.id()
+        );
+        assert_eq!(sealed.to_string(), expected);
+        assert_eq!(
+            expected
+                .to_ascii_uppercase()
+                .replace("SEALED:V1:", "sealed:v1:")
+                .parse(),
+            Ok(sealed.clone())
+        );
+        assert_eq!(ring.unseal_secret(&sealed), Ok(TOKEN.to_vec()));
+        let debug = format!("{sealed:?}");
+        assert_eq!(
+            debug,
+            format!("SealedSecret(key id {}, <40 bytes>)", kek.id())
+        );
+    }
+
+    #[test]
+    fn a_wrong_master_key_or_altered_text_is_an_error_never_a_wrong_secret() {
+        let ring = Keyring::new(master(1), vec![]).expect("keyring");
+        let text = ring.seal_secret(TOKEN).expect("sealed").to_string();
+        // Another key under the same id (as a colliding id would be): the RFC 5649 check.
+        let impostor = Keyring {
+            current: MasterKey {
+                key: AesKey::new([9; 16]),
+                id: master(1).id(),
+            },
+            retired: vec![],
+        };
+        let sealed: SealedSecret = text.parse().expect("text");
+        assert_eq!(
+            impostor.unseal_secret(&sealed),
+            Err(SealError::SecretIntegrity(master(1).id()))
+        );
+        let other = Keyring::new(master(2), vec![]).expect("keyring");
+        assert_eq!(
+            other.unseal_secret(&sealed),
+            Err(SealError::UnknownKeyId(master(1).id()))
+        );
+        // Every hex digit after the key id, flipped: refused.
+        let body = SEALED_SECRET_PREFIX.len() + 8;
+        for position in body..text.len() {
+            let mut altered = text.clone().into_bytes();
+            altered[position] = if altered[position] == b'0' {
+                b'1'
+            } else {
+                b'0'
+            };
+            let altered = String::from_utf8(altered).expect("ascii");
+            let sealed: SealedSecret = altered.parse().expect("still well-formed");
+            assert_eq!(
+                ring.unseal_secret(&sealed),
+                Err(SealError::SecretIntegrity(master(1).id())),
+                "{altered}"
+            );
+        }
+        assert_eq!(ring.seal_secret(b""), Err(SealError::SecretLength(0)));
+    }
+
+    #[test]
+    fn malformed_sealed_text_is_named() {
+        assert_eq!(
+            "0011".parse::<SealedSecret>(),
+            Err(SealError::NotSealedText)
+        );
+        assert!(matches!(
+            "sealed:v1:zz".parse::<SealedSecret>(),
+            Err(SealError::SealedTextHex(_))
+        ));
+        // Key id and 8 bytes: shorter than any RFC 5649 output.
+        assert_eq!(
+            format!("sealed:v1:{}", "00".repeat(12)).parse::<SealedSecret>(),
+            Err(SealError::SealedSecretLength(12))
+        );
+        assert_eq!(
+            format!("sealed:v1:{}", "00".repeat(4 + 17)).parse::<SealedSecret>(),
+            Err(SealError::SealedSecretLength(21))
+        );
+        assert_eq!(
+            "sealed:v1:".parse::<SealedSecret>(),
+            Err(SealError::SealedSecretLength(0))
+        );
+    }
+
+    #[test]
+    fn rotation_reseals_secrets_under_the_current_key() {
+        let old = Keyring::new(master(1), vec![])
+            .expect("keyring")
+            .seal_secret(TOKEN)
+            .expect("sealed");
+        let ring = Keyring::new(master(2), vec![master(1)]).expect("keyring");
+        assert!(ring.needs_reseal(&old));
+        assert_eq!(ring.unseal_secret(&old), Ok(TOKEN.to_vec()));
+        let new = ring.reseal_secret(&old).expect("reseal").expect("needed");
+        assert_eq!(new.key_id(), master(2).id());
+        assert!(!ring.needs_reseal(&new));
+        assert_eq!(ring.reseal_secret(&new), Ok(None));
+        let after_retirement = Keyring::new(master(2), vec![]).expect("keyring");
+        assert_eq!(after_retirement.unseal_secret(&new), Ok(TOKEN.to_vec()));
+        assert_eq!(
+            after_retirement.reseal_secret(&old),
+            Err(SealError::UnknownKeyId(master(1).id()))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_secret_round_trips_through_its_text(
+            secret in proptest::collection::vec(any::<u8>(), 1..300),
+            kek in any::<[u8; 16]>(),
+        ) {
+            let ring = Keyring::new(MasterKey::new(AesKey::new(kek)), vec![]).expect("keyring");
+            let text = ring.seal_secret(&secret).expect("sealed").to_string();
+            prop_assert!(text.starts_with(SEALED_SECRET_PREFIX));
+            let stored: SealedSecret = text.parse().expect("well-formed");
+            prop_assert_eq!(ring.unseal_secret(&stored), Ok(secret));
+        }
+
+        #[test]
+        fn arbitrary_sealed_text_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let ring = Keyring::new(master(1), vec![master(2)]).expect("keyring");
+            let mut text = String::from(SEALED_SECRET_PREFIX);
+            text.push_str(&master(1).id().to_string());
+            for b in &bytes {
+                text.push_str(&format!("{b:02x}"));
+            }
+            if let Ok(sealed) = text.parse::<SealedSecret>() {
+                prop_assert!(ring.unseal_secret(&sealed).is_err());
+            }
+        }
+
         #[test]
         fn arbitrary_stored_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let ring = Keyring::new(master(1), vec![master(2)]).expect("keyring");
@@ -339,7 +643,7 @@ mod tests {
 }
 
 /// `[keys]` of a daemon that seals keys at rest: the master key and the keys it replaced.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     /// 32 hex digits. Required to start; no default, since a default key protects nothing.

@@ -374,7 +374,7 @@ async fn apply_member_edit(
             )));
         };
         // An entry that does not load is refused below with its reasons.
-        if let Ok(changed) = entry.as_ref().clone().into_member() {
+        if let Ok(changed) = entry.as_ref().clone().into_member(files.keyring()) {
             let changes = existing.identity_changes(&changed.member);
             if !changes.is_empty() {
                 return Err(ApiError::Forbidden(format!(

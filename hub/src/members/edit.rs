@@ -12,8 +12,16 @@
 //! Tokens are kept at rest as digests only: a member put with `token` is written with
 //! `token_sha256` instead (and so is any member of the file still holding a token in clear
 //! when the file is next written).
+//!
+//! Outbound tokens (which the hub must present, so cannot hash) are kept sealed when the hub
+//! has a keyring (`[keys]`): a member put with `outbound_token` is written with
+//! `outbound_token_sealed` under the current master key, and every member of the file whose
+//! token is in clear or sealed under a retired key is sealed again when the file is next
+//! written. Without a keyring they are written as given, in clear, as before.
 
 use std::path::{Path, PathBuf};
+
+use service::sealing::Keyring;
 
 use super::file::{self, LoadedMember, MemberEntry, MembersFile};
 use super::Directory;
@@ -61,13 +69,15 @@ pub enum MemberEditError {
     },
 }
 
-/// Where the members are kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where the members are kept, and the keyring their outbound tokens are sealed with.
+#[derive(Debug, Clone, Default)]
 pub struct MemberFiles {
     /// The operator's members file.
     pub operator: Option<PathBuf>,
     /// The file the admin API writes.
     pub api: Option<PathBuf>,
+    /// `[keys]` of the hub config: opens sealed outbound tokens, seals those the API writes.
+    keyring: Option<Keyring>,
 }
 
 impl MemberFiles {
@@ -77,13 +87,30 @@ impl MemberFiles {
         Self {
             operator: file,
             api,
+            keyring: None,
         }
     }
 
-    /// Every member of both files, checked as one federation, or every problem.
+    /// The same files, their outbound tokens sealed with `keyring` (none: kept in clear).
+    pub fn with_keyring(mut self, keyring: Option<Keyring>) -> Self {
+        self.keyring = keyring;
+        self
+    }
+
+    /// The keyring of the outbound tokens, if the hub has one.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
+    }
+
+    /// Every member of both files, checked as one federation, or every problem. With a
+    /// keyring, members whose outbound token is still in clear are logged (a warning).
     pub fn load(&self) -> Result<Directory, Vec<String>> {
         let api = self.read_api()?;
-        self.directory_with(api)
+        let operator = self.read_operator()?;
+        if self.keyring.is_some() {
+            warn_of_clear_outbound_tokens(&operator, &api);
+        }
+        self.directory_of(operator, api)
     }
 
     /// Applies `edit` to the API's file: the members to put in force, and what was done.
@@ -104,18 +131,22 @@ impl MemberFiles {
             MemberEdit::Remove(id) => remove(&mut api.member, id, |m| &m.id),
         }
         .ok_or_else(|| MemberEditError::NotFound(id.clone()))?;
-        let api = with_tokens_hashed(api, path).map_err(MemberEditError::Invalid)?;
+        let api = at_rest(api, path, self.keyring.as_ref()).map_err(MemberEditError::Invalid)?;
         let directory = self
-            .directory_with(api.clone())
+            .directory_of(operator, api.clone())
             .map_err(MemberEditError::Invalid)?;
         owned_file::write(path, HEADER, &api).map_err(edit_error)?;
         Ok((directory, applied))
     }
 
-    fn directory_with(&self, api: MembersFile) -> Result<Directory, Vec<String>> {
-        let operator = self.read_operator()?;
-        let mut members = checked(operator, self.operator.as_deref())?;
-        members.extend(checked(api, self.api.as_deref())?);
+    fn directory_of(
+        &self,
+        operator: MembersFile,
+        api: MembersFile,
+    ) -> Result<Directory, Vec<String>> {
+        let keyring = self.keyring.as_ref();
+        let mut members = checked(operator, self.operator.as_deref(), keyring)?;
+        members.extend(checked(api, self.api.as_deref(), keyring)?);
         Directory::new(members).map_err(|e| e.0)
     }
 
@@ -137,14 +168,45 @@ impl MemberFiles {
     }
 }
 
-/// `file` with every token in clear replaced by its digest, or every entry whose token is
-/// not acceptable as written (`path: member[i] (id): reason`).
-fn with_tokens_hashed(file: MembersFile, path: &Path) -> Result<MembersFile, Vec<String>> {
+/// Logs, once per load, the members whose outbound token is in clear although a keyring
+/// could seal it.
+fn warn_of_clear_outbound_tokens(operator: &MembersFile, api: &MembersFile) {
+    let clear: Vec<&str> = operator
+        .member
+        .iter()
+        .chain(&api.member)
+        .filter(|m| m.has_clear_outbound_token())
+        .map(|m| m.id.as_str())
+        .collect();
+    if !clear.is_empty() {
+        tracing::warn!(
+            members = clear.join(", "),
+            "outbound_token in clear although [keys] is configured: replace it with \
+             outbound_token_sealed (`hub seal-token`); the admin API seals its own file's \
+             on its next edit"
+        );
+    }
+}
+
+/// `file` as it is kept at rest: every token in clear replaced by its digest and, with a
+/// keyring, every outbound token sealed under its current key; or every entry that cannot
+/// be (`path: member[i] (id): reason`).
+fn at_rest(
+    file: MembersFile,
+    path: &Path,
+    keyring: Option<&Keyring>,
+) -> Result<MembersFile, Vec<String>> {
     let mut member = Vec::with_capacity(file.member.len());
     let mut problems = Vec::new();
     for (index, entry) in file.member.into_iter().enumerate() {
         let id = entry.id.clone();
-        match entry.with_token_hashed() {
+        let rested = entry.with_token_hashed().and_then(|entry| match keyring {
+            Some(keyring) => entry
+                .with_outbound_token_sealed(keyring)
+                .map_err(|e| e.to_string()),
+            None => Ok(entry),
+        });
+        match rested {
             Ok(entry) => member.push(entry),
             Err(reason) => problems.push(format!(
                 "{}: member[{index}] ({id}): {reason}",
@@ -160,8 +222,12 @@ fn with_tokens_hashed(file: MembersFile, path: &Path) -> Result<MembersFile, Vec
 }
 
 /// The members of `file`, each checked, problems named with the file.
-fn checked(file: MembersFile, path: Option<&Path>) -> Result<Vec<LoadedMember>, Vec<String>> {
-    file::check(file).map_err(|problems| {
+fn checked(
+    file: MembersFile,
+    path: Option<&Path>,
+    keyring: Option<&Keyring>,
+) -> Result<Vec<LoadedMember>, Vec<String>> {
+    file::check(file, keyring).map_err(|problems| {
         let place = path.map_or_else(String::new, |p| format!("{}: ", p.display()));
         problems
             .into_iter()
@@ -292,6 +358,84 @@ mod tests {
         assert!(
             problems[0].contains("member[1] (d): both token and token_sha256"),
             "{problems:?}"
+        );
+    }
+
+    fn keyring(current: u8, retired: &[u8]) -> Keyring {
+        let key = |b: u8| service::sealing::MasterKey::new(lorawan::ids::AesKey::new([b; 16]));
+        Keyring::new(key(current), retired.iter().map(|b| key(*b)).collect()).expect("keyring")
+    }
+
+    fn with_outbound(id: &str, net_id: &str) -> MemberEntry {
+        let mut entry = entry(id, net_id);
+        entry.outbound_token = Some(format!("hub-to-{id}-outbound"));
+        entry
+    }
+
+    #[test]
+    fn with_a_keyring_the_api_file_keeps_outbound_tokens_sealed() {
+        let (_dir, files) = files();
+        let api = files.api.clone().expect("api file");
+        let files = files.with_keyring(Some(keyring(1, &[])));
+        let (directory, _) = files
+            .apply(&MemberEdit::Put(Box::new(with_outbound("b", "000014"))))
+            .expect("created");
+        let presented = |directory: &Directory| {
+            directory
+                .get(&"b".into())
+                .and_then(|m| m.endpoint.bearer_token.clone())
+        };
+        assert_eq!(presented(&directory).as_deref(), Some("hub-to-b-outbound"));
+        let written = std::fs::read_to_string(&api).expect("api file");
+        assert!(!written.contains("hub-to-b-outbound"), "{written}");
+        assert!(!written.contains("outbound_token ="), "{written}");
+        let first_seal = format!(
+            "outbound_token_sealed = \"sealed:v1:{}",
+            keyring(1, &[]).current().id()
+        );
+        assert!(written.contains(&first_seal), "{written}");
+        assert_eq!(
+            presented(&files.load().expect("reload")).as_deref(),
+            Some("hub-to-b-outbound")
+        );
+        // Without the keyring the file does not load, naming the member.
+        let keyless = files.clone().with_keyring(None);
+        let problems = keyless.load().expect_err("no keyring");
+        assert!(
+            problems[0].contains("member[0] (b): outbound_token_sealed needs the hub's master key"),
+            "{problems:?}"
+        );
+        // After a rotation, an edit of another member re-seals b under the new key.
+        let rotated = files.with_keyring(Some(keyring(2, &[1])));
+        rotated
+            .apply(&MemberEdit::Put(Box::new(with_outbound("c", "000015"))))
+            .expect("created");
+        let written = std::fs::read_to_string(&api).expect("api file");
+        assert!(!written.contains(&first_seal), "{written}");
+        assert_eq!(
+            written
+                .matches("outbound_token_sealed = \"sealed:v1:")
+                .count(),
+            2
+        );
+        let retired_removed = rotated.with_keyring(Some(keyring(2, &[])));
+        assert_eq!(
+            presented(&retired_removed.load().expect("only the new key needed")).as_deref(),
+            Some("hub-to-b-outbound")
+        );
+    }
+
+    #[test]
+    fn without_a_keyring_the_api_file_keeps_outbound_tokens_as_given() {
+        let (_dir, files) = files();
+        let api = files.api.clone().expect("api file");
+        files
+            .apply(&MemberEdit::Put(Box::new(with_outbound("b", "000014"))))
+            .expect("created");
+        let written = std::fs::read_to_string(&api).expect("api file");
+        assert!(
+            written.contains("outbound_token = \"hub-to-b-outbound\""),
+            "{written}"
         );
     }
 }

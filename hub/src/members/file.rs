@@ -9,7 +9,9 @@
 //! token_sha256 = "…"                   # the SHA-256 of the bearer token it presents to the
 //!                                      # hub (or `token = "…"`, in clear), and/or
 //! client_cert_sha256 = ["…"]           # the TLS client certificates it presents (SHA-256)
-//! outbound_token = "…"                 # the bearer token the hub presents to it (optional)
+//! outbound_token_sealed = "sealed:v1:…"  # the bearer token the hub presents to it, sealed
+//!                                      # under the hub's [keys] master key (`hub seal-token`);
+//!                                      # or `outbound_token = "…"`, in clear (optional)
 //! protocol = "1.1"                     # "1.0" or "1.1"
 //! mode = "sync"                        # "sync" or "async"
 //! dialect = "canonical"                # canonical | chirpstack | tts | helium
@@ -27,6 +29,12 @@
 //! channels = [{ frequency_hz = 868100000, min_dr = 0, max_dr = 5 }]
 //! rx2 = { frequency_hz = 869525000, dr = 0 }
 //! ```
+//!
+//! The outbound token is the one secret the hub must be able to present again, so it cannot
+//! be kept as a digest: with a `[keys]` section in the hub config it is kept sealed
+//! ([`service::sealing::SealedSecret`]) and opened once, when the file is loaded. A sealed
+//! token without `[keys]`, or under a master key the keyring does not hold, makes the file
+//! refused, naming the member.
 
 use backend::dialect::Dialect;
 use backend::header::ProtocolVersion;
@@ -38,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
 
 use service::auth::{configured_token, TokenDigest};
+use service::sealing::{Keyring, SealError, SealedSecret};
 
 use super::{JoinEuiRange, Member, MemberId, Mode};
 use crate::rfparams::{validate_sets, RfParamSet};
@@ -72,9 +81,14 @@ pub struct MemberEntry {
     /// reader could present. The admin API writes only this form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sha256: Option<String>,
-    /// The bearer token the hub presents to it.
+    /// The bearer token the hub presents to it, in clear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_token: Option<String>,
+    /// Instead of `outbound_token`: that token sealed under the hub's master key
+    /// (`sealed:v1:…`, from `hub seal-token`). With a keyring the admin API writes only this
+    /// form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_token_sealed: Option<String>,
     /// `1.0` or `1.1`.
     #[serde(default = "default_protocol")]
     pub protocol: String,
@@ -146,6 +160,44 @@ fn default_dialect() -> String {
     "canonical".into()
 }
 
+/// Why a member's outbound token cannot be used or kept at rest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundTokenError {
+    /// Two forms of one token.
+    #[error("both outbound_token and outbound_token_sealed: give one")]
+    BothForms,
+    /// A sealed token and nothing to open it with.
+    #[error(
+        "outbound_token_sealed needs the hub's master key ([keys] master_key in the hub \
+         config, or HUB_KEYS__MASTER_KEY), and none is configured"
+    )]
+    NoKeyring,
+    /// Sealed under a master key the keyring does not hold.
+    #[error(
+        "outbound_token_sealed was sealed under master key {sealed_with}, which is not in \
+         [keys] (master_key has id {current}): configure that key (as a retired key after a \
+         rotation) or seal the token again with `hub seal-token`"
+    )]
+    UnknownMasterKey {
+        /// The id in the sealed text.
+        sealed_with: service::sealing::KeyId,
+        /// The id of the keyring's current key.
+        current: service::sealing::KeyId,
+    },
+    /// Not a sealed text, altered, or sealed under another key with a colliding id.
+    #[error("outbound_token_sealed: {0}")]
+    Unsealable(SealError),
+    /// The token in clear cannot be sealed (RFC 5649 takes up to 2³² - 1 bytes).
+    #[error("outbound_token cannot be sealed: {0}")]
+    Sealing(SealError),
+    /// It opens, but to bytes that are not text (it was not a token that was sealed).
+    #[error("outbound_token_sealed opens to bytes that are not UTF-8 text: not a sealed token")]
+    NotText,
+    /// An empty token cannot be sealed (nor be worth presenting).
+    #[error("outbound_token is empty")]
+    Empty,
+}
+
 /// A member with the credentials it authenticates with.
 #[derive(Debug, Clone)]
 pub struct LoadedMember {
@@ -158,19 +210,32 @@ pub struct LoadedMember {
     pub client_cert_sha256: Vec<String>,
 }
 
-/// Parses a members file: every member, or every problem (`member[i] (id): reason`).
+/// Parses a members file without a keyring (a sealed outbound token is refused): every
+/// member, or every problem (`member[i] (id): reason`).
 pub fn parse(text: &str) -> Result<Vec<LoadedMember>, Vec<String>> {
-    let file: MembersFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
-    check(file)
+    parse_unsealing(text, None)
 }
 
-/// Checks the entries of a members file already read: every member, or every problem.
-pub fn check(file: MembersFile) -> Result<Vec<LoadedMember>, Vec<String>> {
+/// Parses a members file, opening sealed outbound tokens with `keyring`.
+pub fn parse_unsealing(
+    text: &str,
+    keyring: Option<&Keyring>,
+) -> Result<Vec<LoadedMember>, Vec<String>> {
+    let file: MembersFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    check(file, keyring)
+}
+
+/// Checks the entries of a members file already read, opening sealed outbound tokens with
+/// `keyring`: every member, or every problem.
+pub fn check(
+    file: MembersFile,
+    keyring: Option<&Keyring>,
+) -> Result<Vec<LoadedMember>, Vec<String>> {
     let mut members = Vec::new();
     let mut problems = Vec::new();
     for (index, entry) in file.member.into_iter().enumerate() {
         let id = entry.id.clone();
-        match entry.into_member() {
+        match entry.into_member(keyring) {
             Ok(member) => members.push(member),
             Err(reason) => problems.push(format!("member[{index}] ({id}): {reason}")),
         }
@@ -183,8 +248,9 @@ pub fn check(file: MembersFile) -> Result<Vec<LoadedMember>, Vec<String>> {
 }
 
 impl MemberEntry {
-    /// The member this entry describes, with its token, or what is wrong with it.
-    pub fn into_member(self) -> Result<LoadedMember, String> {
+    /// The member this entry describes, with its token and its outbound token (opened with
+    /// `keyring` when sealed), or what is wrong with it.
+    pub fn into_member(self, keyring: Option<&Keyring>) -> Result<LoadedMember, String> {
         if self.id.trim().is_empty() {
             return Err("id must not be empty".into());
         }
@@ -192,6 +258,7 @@ impl MemberEntry {
             return Err(format!("url {:?} is not an http(s) URL", self.url));
         }
         let token = self.token_digest()?;
+        let outbound_token = self.outbound_token(keyring).map_err(|e| e.to_string())?;
         let client_cert_sha256 = fingerprints(&self.client_cert_sha256)?;
         if token.is_none() && client_cert_sha256.is_empty() {
             return Err(
@@ -271,7 +338,7 @@ impl MemberEntry {
         Ok(LoadedMember {
             member: Member {
                 id: MemberId(self.id),
-                endpoint: PeerEndpoint::new(&self.url, self.outbound_token)
+                endpoint: PeerEndpoint::new(&self.url, outbound_token)
                     .map_err(|e| e.to_string())?,
                 protocol,
                 mode: self.mode,
@@ -300,6 +367,65 @@ impl MemberEntry {
         )
     }
 
+    /// The bearer token the hub presents to it: `outbound_token`, or `outbound_token_sealed`
+    /// opened with `keyring`; not both.
+    pub fn outbound_token(
+        &self,
+        keyring: Option<&Keyring>,
+    ) -> Result<Option<String>, OutboundTokenError> {
+        match (&self.outbound_token, &self.outbound_token_sealed) {
+            (Some(_), Some(_)) => Err(OutboundTokenError::BothForms),
+            (clear, None) => Ok(clear.clone()),
+            (None, Some(sealed)) => {
+                let keyring = keyring.ok_or(OutboundTokenError::NoKeyring)?;
+                let secret = keyring
+                    .unseal_secret(&parse_sealed(sealed)?)
+                    .map_err(|e| unseal_error(e, keyring))?;
+                String::from_utf8(secret)
+                    .map(Some)
+                    .map_err(|_| OutboundTokenError::NotText)
+            }
+        }
+    }
+
+    /// Whether its outbound token is written in clear (worth a warning once a keyring can
+    /// seal it).
+    pub fn has_clear_outbound_token(&self) -> bool {
+        self.outbound_token.is_some()
+    }
+
+    /// The entry with its outbound token as it is kept at rest under `keyring`: a token in
+    /// clear sealed under the current master key, a token sealed under a retired key sealed
+    /// again under the current one. Refused when both forms are given or the sealed one
+    /// does not open.
+    pub fn with_outbound_token_sealed(
+        mut self,
+        keyring: &Keyring,
+    ) -> Result<Self, OutboundTokenError> {
+        let sealed = match (
+            self.outbound_token.take(),
+            self.outbound_token_sealed.take(),
+        ) {
+            (Some(_), Some(_)) => return Err(OutboundTokenError::BothForms),
+            (None, None) => None,
+            (Some(clear), None) if clear.is_empty() => return Err(OutboundTokenError::Empty),
+            (Some(clear), None) => Some(
+                keyring
+                    .seal_secret(clear.as_bytes())
+                    .map_err(OutboundTokenError::Sealing)?,
+            ),
+            (None, Some(text)) => {
+                let sealed = parse_sealed(&text)?;
+                let resealed = keyring
+                    .reseal_secret(&sealed)
+                    .map_err(|e| unseal_error(e, keyring))?;
+                Some(resealed.unwrap_or(sealed))
+            }
+        };
+        self.outbound_token_sealed = sealed.map(|s| s.to_string());
+        Ok(self)
+    }
+
     /// The entry as it may be kept at rest: a token in clear replaced by its digest
     /// (`token_sha256`, lower-case hex). Refused, with the reason, when the token is not
     /// acceptable as written (too short, both forms, not hex): once hashed, a short token
@@ -310,6 +436,21 @@ impl MemberEntry {
             self.token_sha256 = Some(digest.to_hex());
         }
         Ok(self)
+    }
+}
+
+fn parse_sealed(text: &str) -> Result<SealedSecret, OutboundTokenError> {
+    text.parse().map_err(OutboundTokenError::Unsealable)
+}
+
+/// An unseal failure, with the keyring's current key named when the sealing key is unknown.
+fn unseal_error(error: SealError, keyring: &Keyring) -> OutboundTokenError {
+    match error {
+        SealError::UnknownKeyId(sealed_with) => OutboundTokenError::UnknownMasterKey {
+            sealed_with,
+            current: keyring.current().id(),
+        },
+        other => OutboundTokenError::Unsealable(other),
     }
 }
 
@@ -506,5 +647,118 @@ rx2 = { frequency_hz = 869525000, dr = 0 }
         assert!(entry(&member("a", "token = \"short\""))
             .with_token_hashed()
             .is_err_and(|e| e.contains("at least 16")));
+    }
+
+    fn keyring(current: u8, retired: &[u8]) -> service::sealing::Keyring {
+        let key = |b: u8| service::sealing::MasterKey::new(lorawan::ids::AesKey::new([b; 16]));
+        service::sealing::Keyring::new(key(current), retired.iter().map(|b| key(*b)).collect())
+            .expect("keyring")
+    }
+
+    fn entry_with(outbound: &str) -> super::MemberEntry {
+        let text = format!(
+            "[[member]]\nid = \"b\"\nurl = \"http://127.0.0.1:1/bi\"\n\
+             token = \"a-token-of-16-chars\"\nnet_id = \"000013\"\n{outbound}\n"
+        );
+        let file: super::MembersFile = toml::from_str(&text).expect("entry");
+        file.member.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn an_outbound_token_is_given_in_clear_or_sealed_and_opened_at_load() {
+        let ring = keyring(1, &[]);
+        let sealed = ring
+            .seal_secret(b"hub-to-b-token")
+            .expect("sealed")
+            .to_string();
+        let text = format!(
+            "[[member]]\nid = \"b\"\nurl = \"http://127.0.0.1:1/bi\"\n\
+             token = \"a-token-of-16-chars\"\nnet_id = \"000013\"\n\
+             outbound_token_sealed = \"{sealed}\"\n"
+        );
+        let loaded = super::parse_unsealing(&text, Some(&ring)).expect("opens");
+        assert_eq!(
+            loaded[0].member.endpoint.bearer_token.as_deref(),
+            Some("hub-to-b-token")
+        );
+        let debug = format!("{:?}", loaded[0]);
+        assert!(!debug.contains("hub-to-b-token"), "{debug}");
+        assert_eq!(
+            super::parse(&text).expect_err("no keyring"),
+            vec![
+                "member[0] (b): outbound_token_sealed needs the hub's master key ([keys] \
+                 master_key in the hub config, or HUB_KEYS__MASTER_KEY), and none is configured"
+            ]
+        );
+        let other = keyring(2, &[]);
+        let problems = super::parse_unsealing(&text, Some(&other)).expect_err("another key");
+        assert_eq!(
+            problems,
+            vec![format!(
+                "member[0] (b): outbound_token_sealed was sealed under master key {}, which is \
+                 not in [keys] (master_key has id {}): configure that key (as a retired key \
+                 after a rotation) or seal the token again with `hub seal-token`",
+                ring.current().id(),
+                other.current().id()
+            )]
+        );
+        let both = entry_with(&format!(
+            "outbound_token = \"hub-to-b-token\"\noutbound_token_sealed = \"{sealed}\""
+        ));
+        assert_eq!(
+            both.clone().into_member(Some(&ring)).err().as_deref(),
+            Some("both outbound_token and outbound_token_sealed: give one")
+        );
+        assert_eq!(
+            both.with_outbound_token_sealed(&ring).err(),
+            Some(super::OutboundTokenError::BothForms)
+        );
+        let garbled = entry_with("outbound_token_sealed = \"hub-to-b-token\"");
+        assert_eq!(
+            garbled.into_member(Some(&ring)).err().as_deref(),
+            Some("outbound_token_sealed: a sealed secret starts with \"sealed:v1:\"")
+        );
+    }
+
+    #[test]
+    fn at_rest_a_clear_outbound_token_is_sealed_and_a_retired_key_replaced() {
+        let old = keyring(1, &[]);
+        let clear = entry_with("outbound_token = \"hub-to-b-token\"");
+        assert!(clear.has_clear_outbound_token());
+        let sealed = clear.with_outbound_token_sealed(&old).expect("sealed");
+        assert_eq!(sealed.outbound_token, None);
+        assert!(!sealed.has_clear_outbound_token());
+        let text = sealed.outbound_token_sealed.clone().expect("sealed form");
+        assert!(text.starts_with("sealed:v1:") && !text.contains("hub-to-b-token"));
+        // The same entry under the same key stays as it is; under a rotated keyring it is
+        // sealed again with the current key and still opens to the token.
+        let again = sealed
+            .clone()
+            .with_outbound_token_sealed(&old)
+            .expect("kept");
+        assert_eq!(again.outbound_token_sealed.as_deref(), Some(text.as_str()));
+        let rotated = keyring(2, &[1]);
+        let resealed = sealed
+            .with_outbound_token_sealed(&rotated)
+            .expect("resealed");
+        let new_text = resealed.outbound_token_sealed.clone().expect("sealed form");
+        assert!(new_text.starts_with(&format!("sealed:v1:{}", rotated.current().id())));
+        assert_eq!(
+            resealed.outbound_token(Some(&keyring(2, &[]))),
+            Ok(Some("hub-to-b-token".to_owned()))
+        );
+        assert_eq!(
+            entry_with("outbound_token = \"\"")
+                .with_outbound_token_sealed(&old)
+                .err(),
+            Some(super::OutboundTokenError::Empty)
+        );
+        let none = entry_with("")
+            .with_outbound_token_sealed(&old)
+            .expect("no token");
+        assert_eq!(
+            (none.outbound_token, none.outbound_token_sealed),
+            (None, None)
+        );
     }
 }

@@ -15,11 +15,17 @@ use backend::result::ResultCode;
 pub struct Receiver {
     /// Every message it received, in order.
     pub seen: Mutex<Vec<Message>>,
+    /// The bearer token each of them came with, in the same order.
+    pub bearer_tokens: Mutex<Vec<Option<String>>>,
 }
 
 impl BiHandler for Receiver {
-    async fn handle(&self, message: Message, _peer: PeerInfo) -> Reply {
+    async fn handle(&self, message: Message, peer: PeerInfo) -> Reply {
         self.seen.lock().expect("lock").push(message.clone());
+        self.bearer_tokens
+            .lock()
+            .expect("lock")
+            .push(peer.bearer_token);
         match Message::error_answer(message.header(), ResultCode::Success, "answered by rx") {
             Some(answer) => Reply::answer(answer),
             None => Reply::Accepted,
@@ -78,6 +84,19 @@ pub async fn start_hub_from(
     members_file: &std::path::Path,
     policies_dir: &std::path::Path,
 ) -> service::daemon::Running {
+    try_start_hub_from(config_path, database_url, members_file, policies_dir)
+        .await
+        .expect("hub starts")
+}
+
+/// [`start_hub_from`], with the hub's refusal to start as its answer.
+#[allow(dead_code)] // each test binary uses its share of this module
+pub async fn try_start_hub_from(
+    config_path: &std::path::Path,
+    database_url: &str,
+    members_file: &std::path::Path,
+    policies_dir: &std::path::Path,
+) -> Result<service::daemon::Running, service::daemon::StartError> {
     let env: std::collections::BTreeMap<String, String> = [
         ("HUB_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
         ("HUB_DATABASE__URL", database_url.to_owned()),
@@ -90,7 +109,7 @@ pub async fn start_hub_from(
     let config: hub::Config =
         service::config::load(Some(config_path), "HUB", &env).expect("hub config");
     use service::daemon::Daemon as _;
-    hub::Hub::start(&config).await.expect("hub starts")
+    hub::Hub::start(&config).await
 }
 
 /// The ResultCode the hub at `bi_url` answers to a PRStartReq from `sender` (its NetID) to

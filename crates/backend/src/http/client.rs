@@ -13,8 +13,8 @@ use crate::message::Message;
 
 use super::pending::{AnswerKey, PendingAnswers, WaitError};
 
-/// A peer's Backend Interfaces endpoint.
-#[derive(Debug, Clone)]
+/// A peer's Backend Interfaces endpoint. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct PeerEndpoint {
     /// Where to POST, e.g. `https://ns.example.net/bi`; parsed once, not per request.
     pub url: reqwest::Url,
@@ -36,6 +36,18 @@ impl PeerEndpoint {
             url: parsed,
             bearer_token,
         })
+    }
+}
+
+impl std::fmt::Debug for PeerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerEndpoint")
+            .field("url", &self.url.as_str())
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -306,5 +318,17 @@ mod tests {
         assert_eq!(policy.backoff(4), Duration::from_millis(800));
         assert_eq!(policy.backoff(5), Duration::from_millis(1000));
         assert_eq!(policy.backoff(60), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn debug_never_shows_the_bearer_token() {
+        let endpoint = PeerEndpoint::new("http://127.0.0.1:1/bi", Some("token-in-clear".into()))
+            .expect("endpoint");
+        let debug = format!("{endpoint:?}");
+        assert!(!debug.contains("token-in-clear"), "{debug}");
+        assert!(
+            debug.contains("<redacted>") && debug.contains("127.0.0.1:1/bi"),
+            "{debug}"
+        );
     }
 }

@@ -38,8 +38,9 @@ pub trait PeerDirectory: Send + Sync + 'static {
 }
 
 /// Who sent an inbound message, as far as the transport knows. Authentication (is this
-/// token a member's? may it use this SenderID?) is the daemon's decision.
-#[derive(Debug, Clone, Default)]
+/// token a member's? may it use this SenderID?) is the daemon's decision. `Debug` never
+/// shows the token.
+#[derive(Clone, Default)]
 pub struct PeerInfo {
     /// The TCP peer.
     pub remote_addr: Option<SocketAddr>,
@@ -50,6 +51,20 @@ pub struct PeerInfo {
     /// The client certificate the peer presented over TLS, only when the listener verified
     /// it against its `[server.tls] client_ca` ([`service::tls`]).
     pub client_certificate: Option<ClientCertificate>,
+}
+
+impl std::fmt::Debug for PeerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerInfo")
+            .field("remote_addr", &self.remote_addr)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("body_bytes", &self.body_bytes)
+            .field("client_certificate", &self.client_certificate)
+            .finish()
+    }
 }
 
 /// What a handler does with a message.
