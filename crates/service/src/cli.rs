@@ -17,7 +17,14 @@ use crate::runtime;
 
 fn command<D: Daemon>() -> Command {
     // clap wants 'static strings; these are built once per process.
-    let config_env: &'static str = Box::leak(format!("{}_CONFIG", D::ENV_PREFIX).into_boxed_str());
+    let config_env: &'static str = Box::leak(
+        format!(
+            "{}_{}",
+            D::ENV_PREFIX,
+            crate::config::CONFIG_FILE_VAR_SUFFIX
+        )
+        .into_boxed_str(),
+    );
     let config_help: &'static str = Box::leak(
         format!(
             "Config file (TOML). Without one, built-in defaults apply. Any key can be \

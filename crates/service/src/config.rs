@@ -126,7 +126,11 @@ fn without_secret(error: &toml::de::Error, text: &str) -> String {
 /// What a [`Secret`] that does not parse says instead of its text.
 const SECRET_WITHHELD: &str = "text withheld: a secret";
 
-/// Lays every `{prefix}_A__B=value` variable over `table` as `a.b = value`.
+/// The variable `{prefix}_CONFIG` gives the config file's path.
+pub const CONFIG_FILE_VAR_SUFFIX: &str = "CONFIG";
+
+/// Lays every `{prefix}_A__B=value` variable over `table` as `a.b = value` (except
+/// `{prefix}_CONFIG`, the file's path).
 pub fn apply_env_overrides(
     table: &mut toml::Table,
     prefix: &str,
@@ -137,6 +141,11 @@ pub fn apply_env_overrides(
     // Apply in name order so the result does not depend on the environment's iteration order.
     vars.sort();
     for (var, raw) in vars {
+        // `{prefix}_CONFIG` names the config file itself (the command line reads it), it
+        // is not a key of the file.
+        if var[var_prefix.len()..] == *CONFIG_FILE_VAR_SUFFIX {
+            continue;
+        }
         let path: Vec<String> = var[var_prefix.len()..]
             .split("__")
             .map(|s| s.to_ascii_lowercase())
@@ -186,6 +195,21 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn the_config_file_variable_is_not_an_override() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Small {
+            port: u16,
+        }
+        let env = BTreeMap::from([
+            ("X_CONFIG".to_owned(), "/etc/x.toml".to_owned()),
+            ("X_PORT".to_owned(), "8".to_owned()),
+        ]);
+        let small = load::<Small>(None, "X", &env).expect("X_CONFIG is the file, not a key");
+        assert_eq!(small.port, 8);
+    }
 
     #[test]
     fn a_secret_that_does_not_parse_is_never_quoted() {
