@@ -1,5 +1,6 @@
 //! Group-committed session counters on both engines: many concurrent writes, each answered
-//! only once committed, all of them stored; a write for a replaced session is refused alone.
+//! only once committed, all of them stored, the MAC state with them; a write for a replaced
+//! session is refused alone.
 
 use std::sync::Arc;
 
@@ -97,6 +98,17 @@ async fn concurrent_counter_writes_are_all_stored_and_a_stale_session_is_refused
         );
         stored.expect("the other write of the group");
 
+        // A group-committed write stores the MAC state it carries (in its own table).
+        let mut with_mac = fine.clone();
+        with_mac.mac = Some(
+            DeviceProfile::defaults("abp", Region::Eu868, MacVersion::V1_0_4)
+                .fresh_mac_state(MacVersion::V1_0_4),
+        );
+        store
+            .save_counters(Eui64::from_u64(1), &with_mac, 4)
+            .await
+            .expect("counters and MAC state");
+
         let loaded = plain.devices().await.expect("load");
         assert_eq!(loaded.len(), DEVICES as usize);
         for d in loaded {
@@ -106,7 +118,17 @@ async fn concurrent_counter_writes_are_all_stored_and_a_stale_session_is_refused
             assert_eq!(s.f_cnt_up_next, expected, "{engine:?} device {n}");
             assert_eq!(s.n_f_cnt_down, 3, "{engine:?} device {n}");
             assert_eq!(s.last_confirmed_down, Some(7), "{engine:?} device {n}");
+            let expected_mac = if n == 1 { with_mac.mac.clone() } else { None };
+            assert_eq!(s.mac, expected_mac, "{engine:?} device {n}");
         }
+
+        // A new session (a join) starts without the old one's MAC state.
+        plain
+            .put_session(Eui64::from_u64(1), &session(1), 5)
+            .await
+            .expect("new session");
+        let reloaded = plain.devices().await.expect("load");
+        assert_eq!(reloaded[1].session.as_ref().expect("session").mac, None);
         drop(store);
         db.close().await;
         scratch.drop_now().await;

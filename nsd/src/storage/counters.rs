@@ -15,6 +15,10 @@
 //! [`StorageError::Gone`] without disturbing the others; a failing commit refuses the whole
 //! group (nothing of it is stored, every caller gets the error).
 //!
+//! The MAC state, when a write carries it, goes to `session_mac` in the same transaction:
+//! not in the session row, which every uplink rewrites and which should stay a small row
+//! sharing its page with many others (migration 0005 says why).
+//!
 //! Writes of one device are never reordered: its caller holds the device's lock across
 //! `save_counters`, and one group applies its writes in arrival order.
 
@@ -74,15 +78,15 @@ impl CounterWrite {
     }
 }
 
-/// Applies one write on `conn`; whether the session was there to update.
+/// Applies one write on `conn` (inside the caller's transaction); whether the session was
+/// there to update.
 pub(super) async fn apply(
     conn: &mut sqlx::AnyConnection,
     write: &CounterWrite,
 ) -> Result<bool, StorageError> {
     let done = sqlx::query(
         "UPDATE sessions SET f_cnt_up_next = $2, n_f_cnt_down = $3, a_f_cnt_down = $4, \
-         last_confirmed_down = $5, updated_at = $6, mac_state = COALESCE($8, mac_state), \
-         rj_count0_last = $9 \
+         last_confirmed_down = $5, updated_at = $6, rj_count0_last = $8 \
          WHERE dev_eui = $1 AND dev_addr = $7",
     )
     .bind(write.dev_eui.to_string())
@@ -92,11 +96,38 @@ pub(super) async fn apply(
     .bind(write.last_confirmed_down.map(i64::from))
     .bind(to_i64(write.at))
     .bind(write.dev_addr.to_string())
-    .bind(write.mac_state.clone())
     .bind(write.rj_count0_last.map(i64::from))
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    let found = done.rows_affected() > 0;
+    if found {
+        store_mac_states(conn, &[write]).await?;
+    }
+    Ok(found)
+}
+
+/// Stores the MAC state of every write of `writes` (distinct devices whose session is
+/// there) that carries one, in one statement.
+async fn store_mac_states(
+    conn: &mut sqlx::AnyConnection,
+    writes: &[&CounterWrite],
+) -> Result<(), StorageError> {
+    let with_mac: Vec<(&CounterWrite, &str)> = writes
+        .iter()
+        .filter_map(|w| w.mac_state.as_deref().map(|mac| (*w, mac)))
+        .collect();
+    if with_mac.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT INTO session_mac (dev_eui, mac_state) VALUES ");
+    Placeholders::of(conn).push_rows(&mut sql, with_mac.len(), 2);
+    sql.push_str(" ON CONFLICT (dev_eui) DO UPDATE SET mac_state = excluded.mac_state");
+    let mut query = sqlx::query(&sql);
+    for (write, mac) in with_mac {
+        query = query.bind(write.dev_eui.to_string()).bind(mac.to_owned());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 struct Job {
@@ -199,7 +230,7 @@ async fn commit_group(pool: &AnyPool, group: &[Job]) -> Result<Vec<bool>, Storag
 
 /// Updates every write of `jobs` (distinct devices) in one statement; the DevEUIs updated.
 /// Values per session in the group's `VALUES` list.
-const COLUMNS: usize = 9;
+const COLUMNS: usize = 8;
 
 async fn update_many(
     conn: &mut sqlx::AnyConnection,
@@ -210,7 +241,7 @@ async fn update_many(
     sql.push_str(
         "UPDATE sessions SET f_cnt_up_next = v.column3, n_f_cnt_down = v.column4, \
          a_f_cnt_down = v.column5, last_confirmed_down = v.column6, updated_at = v.column7, \
-         mac_state = COALESCE(v.column8, sessions.mac_state), rj_count0_last = v.column9 \
+         rj_count0_last = v.column8 \
          FROM (VALUES ",
     );
     Placeholders::of(conn).push_rows(&mut sql, jobs.len(), COLUMNS);
@@ -229,11 +260,18 @@ async fn update_many(
             .bind(i64::from(w.a_f_cnt_down))
             .bind(w.last_confirmed_down.map(i64::from))
             .bind(to_i64(w.at))
-            .bind(w.mac_state.clone())
             .bind(w.rj_count0_last.map(i64::from));
     }
     let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter()
+    let updated = rows
+        .iter()
         .map(|row| row.try_get::<String, _>(0).map_err(StorageError::from))
-        .collect()
+        .collect::<Result<std::collections::HashSet<String>, _>>()?;
+    let found: Vec<&CounterWrite> = jobs
+        .iter()
+        .map(|job| &job.write)
+        .filter(|w| updated.contains(&w.dev_eui.to_string()))
+        .collect();
+    store_mac_states(conn, &found).await?;
+    Ok(updated)
 }

@@ -44,7 +44,7 @@ const PROFILE_COLUMNS: &str = "id, region, mac_version, class, supports_join, rx
     rx1_dr_offset, rx2_data_rate, rx2_frequency_hz, adr, abp_counter_reset";
 
 const SESSION_COLUMNS: &str = "dev_addr, mac_version, split_keys, has_app_s_key, keys, \
-    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, mac_state, rj_count0_last";
+    f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, rj_count0_last";
 
 impl DeviceStore {
     /// A repository over a migrated pool, sealing with `keyring`.
@@ -157,10 +157,7 @@ impl DeviceStore {
         .bind(i32::from(device.roaming))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE dev_eui = $1")
-            .bind(device.dev_eui.to_string())
-            .execute(&mut *tx)
-            .await?;
+        delete_session(&mut tx, device.dev_eui).await?;
         if let Some(session) = session {
             self.insert_session(&mut tx, device.dev_eui, session, at)
                 .await?;
@@ -177,10 +174,7 @@ impl DeviceStore {
         at: u64,
     ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE dev_eui = $1")
-            .bind(dev_eui.to_string())
-            .execute(&mut *tx)
-            .await?;
+        delete_session(&mut tx, dev_eui).await?;
         self.insert_session(&mut tx, dev_eui, session, at).await?;
         tx.commit().await?;
         Ok(())
@@ -200,8 +194,8 @@ impl DeviceStore {
         sqlx::query(
             "INSERT INTO sessions (dev_eui, dev_addr, mac_version, split_keys, has_app_s_key, \
              keys, sealed_with, f_cnt_up_next, n_f_cnt_down, a_f_cnt_down, last_confirmed_down, \
-             updated_at, mac_state, rj_count0_last) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             updated_at, rj_count0_last) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(dev_eui.to_string())
         .bind(session.dev_addr.to_string())
@@ -215,10 +209,16 @@ impl DeviceStore {
         .bind(i64::from(session.a_f_cnt_down))
         .bind(session.last_confirmed_down.map(i64::from))
         .bind(to_i64(at))
-        .bind(mac_json(dev_eui, session)?)
         .bind(session.rj_count0_last.map(i64::from))
         .execute(&mut **tx)
         .await?;
+        if let Some(mac) = mac_json(dev_eui, session)? {
+            sqlx::query("INSERT INTO session_mac (dev_eui, mac_state) VALUES ($1, $2)")
+                .bind(dev_eui.to_string())
+                .bind(mac)
+                .execute(&mut **tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -253,7 +253,12 @@ impl DeviceStore {
     ) -> Result<(), StorageError> {
         let found = match &self.counters {
             Some(writer) => return writer.save(write).await,
-            None => counters::apply(&mut *self.pool.acquire().await?, &write).await?,
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let found = counters::apply(&mut tx, &write).await?;
+                tx.commit().await?;
+                found
+            }
         };
         if !found {
             return Err(StorageError::Gone(format!("session of {dev_eui}")));
@@ -285,7 +290,7 @@ impl DeviceStore {
     /// Deletes a device and its session; `Ok(false)` if there was none.
     pub async fn delete_device(&self, dev_eui: Eui64) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["sessions", "device_queues"] {
+        for table in ["session_mac", "sessions", "device_queues"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE dev_eui = $1"))
                 .bind(dev_eui.to_string())
                 .execute(&mut *tx)
@@ -303,8 +308,9 @@ impl DeviceStore {
     pub async fn devices(&self) -> Result<Vec<StoredDevice>, StorageError> {
         let sql = format!(
             "SELECT d.dev_eui, d.name, d.tenant, d.profile_id, d.join_eui, d.as_link, d.roaming, \
-             q.queue, {} \
+             q.queue, m.mac_state, {} \
              FROM devices d LEFT JOIN sessions s ON s.dev_eui = d.dev_eui \
+             LEFT JOIN session_mac m ON m.dev_eui = d.dev_eui \
              LEFT JOIN device_queues q ON q.dev_eui = d.dev_eui ORDER BY d.dev_eui",
             SESSION_COLUMNS
                 .split(", ")
@@ -424,6 +430,20 @@ impl DeviceStore {
                 .transpose()?,
         })
     }
+}
+
+/// Deletes a device's session and its MAC state (inside the caller's transaction).
+async fn delete_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dev_eui: Eui64,
+) -> Result<(), StorageError> {
+    for table in ["session_mac", "sessions"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE dev_eui = $1"))
+            .bind(dev_eui.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 pub(super) fn mac_json(dev_eui: Eui64, session: &Session) -> Result<Option<String>, StorageError> {
