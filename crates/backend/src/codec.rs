@@ -292,10 +292,11 @@ impl Rejection {
         if let Some(token) = text("SenderToken") {
             out.insert("ReceiverToken".into(), Value::from(token));
         }
-        if let Some(nsid) = text("ReceiverNSID") {
+        // Empty NSIDs name no server: not echoed (as in `Header::answer_header`).
+        if let Some(nsid) = text("ReceiverNSID").filter(|n| !n.is_empty()) {
             out.insert("SenderNSID".into(), Value::from(nsid));
         }
-        if let Some(nsid) = text("SenderNSID") {
+        if let Some(nsid) = text("SenderNSID").filter(|n| !n.is_empty()) {
             out.insert("ReceiverNSID".into(), Value::from(nsid));
         }
         let mut result = Map::new();
@@ -320,6 +321,24 @@ mod tests {
         assert!(rejection.header.is_none());
         let body = rejection.answer_json(&Dialect::canonical());
         assert_eq!(body["Result"]["ResultCode"], "MalformedMessage");
+    }
+
+    /// Found by `mutated_corpus_never_panics` (tests/fuzz.rs): an empty SenderNSID was
+    /// echoed as ReceiverNSID, and our answer failed our own schema.
+    #[test]
+    fn an_empty_nsid_is_not_echoed_into_the_answer() {
+        let codec = Codec::new().unwrap();
+        let body =
+            br#"{"ProtocolVersion":"1.1","SenderID":"42FFFF","ReceiverID":"EC656E0000000000",
+            "TransactionID":0,"MessageType":"JoinReq","SenderNSID":"","ReceiverNSID":""}"#;
+        let rejection = codec.decode(body).unwrap_err();
+        let answer = rejection.answer().expect("a request gets its answer");
+        let bytes = codec.encode(&answer, &Dialect::canonical());
+        let again = codec.decode(&bytes);
+        assert!(again.is_ok(), "{}", String::from_utf8_lossy(&bytes));
+        let fallback = rejection.answer_json(&Dialect::canonical());
+        assert!(fallback.get("ReceiverNSID").is_none(), "{fallback}");
+        assert!(fallback.get("SenderNSID").is_none(), "{fallback}");
     }
 
     #[test]

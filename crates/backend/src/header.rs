@@ -244,8 +244,10 @@ impl Header {
                 .unwrap_or_else(|| self.message_type.clone()),
             sender_token: None,
             receiver_token: self.sender_token.clone(),
-            sender_nsid: self.receiver_nsid.clone(),
-            receiver_nsid: self.sender_nsid.clone(),
+            // An empty NSID names no server (the schema refuses it): echoed, it would make
+            // the answer itself malformed.
+            sender_nsid: self.receiver_nsid.clone().filter(|n| !n.is_empty()),
+            receiver_nsid: self.sender_nsid.clone().filter(|n| !n.is_empty()),
             vs_extension: None,
         }
     }
