@@ -37,19 +37,7 @@ impl Hub {
     }
 
     async fn bi(&self, token: &str, message: &Value) -> Value {
-        let body = self
-            .http
-            .post(self.url("/bi"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(message.to_string())
-            .send()
-            .await
-            .expect("answered")
-            .bytes()
-            .await
-            .expect("body");
-        serde_json::from_slice(&body).expect("JSON answer")
+        common::post_bi(&self.http, self.url("/bi"), token, message).await
     }
 }
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -118,11 +117,14 @@ fn tokens_seen(receiver: &common::Receiver) -> Vec<Option<String>> {
 
 #[tokio::test]
 async fn a_member_with_a_sealed_outbound_token_receives_it_in_clear() {
+    routes_presenting_the_token(&sealed(HUB_AT_NS14, MASTER_KEY)).await;
+}
+
+/// Starts a hub whose member ns14 has `sealed_form` as its outbound token, routes one
+/// message to it, and checks that ns14 received the token in clear.
+async fn routes_presenting_the_token(sealed_form: &str) {
     let (ns14, ns14_addr) = common::start_receiver().await;
-    let outbound = format!(
-        "outbound_token_sealed = \"{}\"",
-        sealed(HUB_AT_NS14, MASTER_KEY)
-    );
+    let outbound = format!("outbound_token_sealed = \"{sealed_form}\"");
     let files = Files::new(Some(MASTER_KEY), &ns14_addr.to_string(), &outbound);
     let database = ScratchDatabase::create(Engine::Sqlite).await;
     let hub = files.start(&database).await.expect("hub starts");
@@ -237,31 +239,8 @@ async fn the_admin_api_writes_outbound_tokens_sealed_and_the_hub_presents_them()
 
 /// Runs `hub [args] seal-token` with `input` on stdin and `env`: success, stdout, stderr.
 fn seal_token(input: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
-    command
-        .args(args)
-        .arg("seal-token")
-        .env_remove("HUB_CONFIG")
-        .env_remove("HUB_KEYS__MASTER_KEY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("hub runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("written");
-    let output = child.wait_with_output().expect("hub ends");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let args: Vec<&str> = args.iter().copied().chain(["seal-token"]).collect();
+    common::run_hub_cli(&args, input, env)
 }
 
 #[tokio::test]
@@ -276,19 +255,13 @@ async fn hub_seal_token_prints_what_the_members_file_takes() {
     assert!(value.starts_with("sealed:v1:"), "{stdout}");
     assert!(!stdout.contains(HUB_AT_NS14) && !stderr.contains(MASTER_KEY));
 
-    let (ns14, ns14_addr) = common::start_receiver().await;
-    let outbound = format!("outbound_token_sealed = \"{value}\"");
-    let files = Files::new(Some(MASTER_KEY), &ns14_addr.to_string(), &outbound);
-    let database = ScratchDatabase::create(Engine::Sqlite).await;
-    let hub = files.start(&database).await.expect("hub starts");
-    assert_eq!(route_from_ns13(&hub, "000014", 1).await, "Success");
-    assert_eq!(tokens_seen(&ns14), vec![Some(HUB_AT_NS14.to_owned())]);
-    hub.stop().await.expect("stop");
+    routes_presenting_the_token(value).await;
 
     // The key may come from the config file as well; without one there is nothing to seal
     // with, and an empty token is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(
-        files.dir.path(),
+        dir.path(),
         &format!("[keys]\nmaster_key = \"{MASTER_KEY}\"\n"),
     );
     let (ok, stdout, stderr) = seal_token(

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -201,28 +200,7 @@ async fn a_member_put_with_a_token_in_clear_is_written_with_its_digest_only() {
 
 #[test]
 fn hub_hash_token_prints_the_digest_of_one_line_of_stdin() {
-    let hash = |input: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-            .arg("hash-token")
-            .env_remove("HUB_CONFIG")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("hub runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("written");
-        let output = child.wait_with_output().expect("hub ends");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let hash = |input: &str| common::run_hub_cli(&["hash-token"], input, &[]);
     let (ok, stdout, stderr) = hash(&format!("{NS13}\n"));
     assert!(ok, "{stderr}");
     assert_eq!(stdout, format!("{}\n", TokenDigest::of(NS13).to_hex()));

@@ -129,6 +129,22 @@ pub async fn pr_start_result(
         "ULMetaData":{"DataRate":0,"ULFreq":868.1,"RecvTime":"2026-11-22T12:34:56.789Z",
             "RFRegion":"EU868","GWCnt":1,"GWInfo":[{"ID":"05060708","RFRegion":"EU868",
             "RSSI":-40,"SNR":7.5,"ULToken":"0a10","DLAllowed":true}]}});
+    let answer = post_bi(http, bi_url, token, &message).await;
+    answer["Result"]["ResultCode"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_owned()
+}
+
+/// POSTs `message` to the Backend Interfaces endpoint at `bi_url` with `token`; the JSON
+/// answer.
+#[allow(dead_code)] // each test binary uses its share of this module
+pub async fn post_bi(
+    http: &reqwest::Client,
+    bi_url: String,
+    token: &str,
+    message: &serde_json::Value,
+) -> serde_json::Value {
     let body = http
         .post(bi_url)
         .bearer_auth(token)
@@ -140,9 +156,36 @@ pub async fn pr_start_result(
         .bytes()
         .await
         .expect("body");
-    let answer: serde_json::Value = serde_json::from_slice(&body).expect("JSON answer");
-    answer["Result"]["ResultCode"]
-        .as_str()
-        .unwrap_or("<none>")
-        .to_owned()
+    serde_json::from_slice(&body).expect("JSON answer")
+}
+
+/// Runs the hub binary with `args`, `input` on stdin and `env` (none of the caller's
+/// `HUB_CONFIG` / `HUB_KEYS__MASTER_KEY`): success, stdout, stderr.
+#[allow(dead_code)] // each test binary uses its share of this module
+pub fn run_hub_cli(args: &[&str], input: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
+    command
+        .args(args)
+        .env_remove("HUB_CONFIG")
+        .env_remove("HUB_KEYS__MASTER_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("hub runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("written");
+    let output = child.wait_with_output().expect("hub ends");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
