@@ -6,6 +6,13 @@
 //! (the region, the version, a channel mask, a MAC command) are written as strings: a region
 //! by its short name (`"EU868"`), a version as `"1.0.4"`, a channel mask as hexadecimal
 //! (`"0x7"`), a MAC command as the hexadecimal of its downlink encoding (`"0603"`…).
+//!
+//! The document is written compactly, because every session's is rewritten as it changes
+//! (a 100,000-device network writes hundreds of megabytes of it while its devices settle):
+//! empty lists, absent options and zero values are left out, and an ADR history record is
+//! an array `[fcnt, max_snr, gateway_count, data_rate, tx_power]`. Reading accepts the
+//! earlier, spelled-out form as well (serde reads a struct from a map or an array, and
+//! fills what is left out with its default).
 
 use lorawan::join::MacVersion;
 use lorawan::mac::{parse_commands, Direction, MacCommand};
@@ -81,17 +88,21 @@ pub struct DeviceParams {
     #[serde(with = "mask_hex")]
     pub enabled_channels: ChannelMask,
     /// Channels defined beyond the region's defaults (dynamic plans only), by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_channels: Vec<ExtraChannel>,
     /// RX1 frequencies moved by `DlChannelReq`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dl_frequencies: Vec<DlFrequency>,
     /// Uplink data rate. In the wanted parameters: the value an ABP device starts with (ADR
     /// decides afterwards).
     pub data_rate: u8,
     /// `TXPower` index (0 = the maximum EIRP).
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub tx_power: u8,
     /// Transmissions of each unconfirmed uplink.
     pub nb_trans: u8,
     /// RX1 data-rate offset.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub rx1_dr_offset: u8,
     /// RX2 data rate.
     pub rx2_data_rate: u8,
@@ -100,22 +111,28 @@ pub struct DeviceParams {
     /// RX1 delay in seconds (1..=15).
     pub rx1_delay: u8,
     /// Aggregated duty cycle 1 / 2^`max_duty_cycle` (0 = the regional limit only).
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub max_duty_cycle: u8,
     /// Dwell times and maximum EIRP; `None` = the region's defaults, never set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_params: Option<TxParams>,
     /// Class B ping-slot periodicity (2^n s); `None` until the device announces class B.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_slot_periodicity: Option<u8>,
     /// Class B ping-slot data rate.
     pub ping_slot_data_rate: u8,
     /// Class B ping-slot frequency in Hz (0 = the region's default, hopping where it hops).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub ping_slot_frequency: u32,
     /// Class B beacon frequency in Hz (0 = the region's default).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub beacon_frequency: u32,
     /// `ADR_ACK_LIMIT` = 2^`adr_ack_limit_exp` (1.1 `ADRParamSetupReq`; 6 = 64 by default).
     pub adr_ack_limit_exp: u8,
     /// `ADR_ACK_DELAY` = 2^`adr_ack_delay_exp` (5 = 32 by default).
     pub adr_ack_delay_exp: u8,
     /// Periodic rejoin (1.1); `None` = never configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejoin: Option<RejoinParams>,
 }
 
@@ -179,8 +196,10 @@ impl DeviceParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevStatusPolicy {
     /// Every this many uplinks (by FCnt); `None` = not by count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_uplinks: Option<u32>,
     /// Every this many seconds; `None` = not by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_secs: Option<u64>,
 }
 
@@ -381,8 +400,9 @@ pub struct DevStatus {
     pub fcnt: u32,
 }
 
-/// One uplink as ADR remembers it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// One uplink as ADR remembers it. Stored as an array in field order (see the module
+/// documentation); read from an array or a map.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct UplinkRecord {
     /// Frame counter (32 bits).
     pub fcnt: u32,
@@ -396,13 +416,36 @@ pub struct UplinkRecord {
     pub tx_power: u8,
 }
 
+impl Serialize for UplinkRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The order of the fields, which the derived `Deserialize` reads an array in.
+        (
+            self.fcnt,
+            self.max_snr,
+            self.gateway_count,
+            self.data_rate,
+            self.tx_power,
+        )
+            .serialize(serializer)
+    }
+}
+
 /// What the device refused to ADR, so ADR stays below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AdrLimits {
     /// Highest data rate the device accepted to go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_data_rate: Option<u8>,
     /// Highest `TXPower` index (lowest power) the device accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tx_power: Option<u8>,
+}
+
+impl AdrLimits {
+    /// Whether the device refused nothing yet.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// When the network last asked for the device status.
@@ -432,25 +475,35 @@ pub struct MacState {
     /// The profile: wanted parameters and policies.
     pub profile: MacProfile,
     /// Requests queued or awaiting an answer, in sending order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingRequest>,
     /// Answers owed to the last uplink, for the next downlink.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owed: Vec<StoredCommand>,
     /// CIDs of the "sticky" answers (RXParamSetupAns, RXTimingSetupAns, TxParamSetupAns,
     /// DlChannelAns) carried by the last uplink.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sticky_answers: Vec<u8>,
     /// The last device status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_status: Option<DevStatus>,
     /// When the last `DevStatusReq` was planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_status_requested: Option<RequestMark>,
     /// The last [`HISTORY_LEN`] uplinks, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<UplinkRecord>,
     /// What the device refused to ADR.
+    #[serde(default, skip_serializing_if = "AdrLimits::is_none")]
     pub adr_limits: AdrLimits,
     /// The last abandoned requests, oldest first (at most [`ABANDONED_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub abandoned: Vec<Abandoned>,
     /// FCnt of the last uplink processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fcnt: Option<u32>,
     /// Reception time of the last uplink, ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_uplink_unix_ms: Option<u64>,
 }
 
@@ -638,6 +691,14 @@ impl<'de> Deserialize<'de> for StoredCommand {
             _ => Err(D::Error::custom("expected exactly one MAC command")),
         }
     }
+}
+
+fn is_zero_u8(value: &u8) -> bool {
+    *value == 0
+}
+
+fn is_zero_u32(value: &u32) -> bool {
+    *value == 0
 }
 
 mod mask_hex {

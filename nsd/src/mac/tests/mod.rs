@@ -769,3 +769,121 @@ fn arbitrary_uplink_commands_never_panic_and_the_state_stays_storable() {
         assert_eq!(back, state, "round {round}");
     }
 }
+
+/// A session after 25 ADR uplinks at DR5: a full history and a `LinkADRReq` queued.
+fn settled_session() -> MacState {
+    let mut state = eu(MacVersion::V1_0_4);
+    for fcnt in 1..=25 {
+        let _ = on_uplink(&mut state, &adr_uplink(fcnt, 5, 7.25), &[]);
+    }
+    state
+}
+
+#[test]
+fn the_stored_document_is_compact_and_reads_back_the_same() {
+    let state = settled_session();
+    let json = serde_json::to_string(&state).expect("serializable");
+    assert!(
+        json.contains(r#""history":[[6,7.25,1,5,0],[7,7.25,1,5,0],"#),
+        "history records are arrays: {json}"
+    );
+    assert!(!json.contains("null") && !json.contains("[]"), "{json}");
+    // The spelled-out form of the same session was 2,744 bytes.
+    assert!(json.len() < 1_300, "{} bytes: {json}", json.len());
+    let read: MacState = serde_json::from_str(&json).expect("readable");
+    assert_eq!(read, state);
+}
+
+#[test]
+fn a_document_with_every_optional_part_reads_back_the_same() {
+    let mut state = settled_session();
+    let params = &mut state.confirmed;
+    params.extra_channels.push(ExtraChannel {
+        index: 3,
+        frequency: 867_100_000,
+        min_dr: 0,
+        max_dr: 5,
+    });
+    params.dl_frequencies.push(DlFrequency {
+        index: 3,
+        frequency: 868_100_000,
+    });
+    params.tx_power = 2;
+    params.rx1_dr_offset = 1;
+    params.max_duty_cycle = 4;
+    params.tx_params = Some(TxParams {
+        uplink_dwell_time: true,
+        downlink_dwell_time: false,
+        max_eirp: 5,
+    });
+    params.ping_slot_periodicity = Some(3);
+    params.ping_slot_frequency = 869_525_000;
+    params.beacon_frequency = 869_525_000;
+    params.rejoin = Some(RejoinParams {
+        max_time_n: 2,
+        max_count_n: 3,
+    });
+    state.owed = parse_commands(&[0x02, 15, 3], Direction::Downlink)
+        .expect("a LinkCheckAns")
+        .into_iter()
+        .map(StoredCommand)
+        .collect();
+    state.sticky_answers = vec![0x05];
+    state.dev_status = Some(DevStatus {
+        battery: 200,
+        margin: -3,
+        fcnt: 20,
+    });
+    state.dev_status_requested = Some(RequestMark {
+        fcnt: 19,
+        unix_ms: T0_MS,
+    });
+    state.adr_limits.max_data_rate = Some(4);
+    state.abandoned.push(Abandoned {
+        commands: state.pending[0].commands.clone(),
+        reason: AbandonReason::Refused,
+        at_fcnt: 21,
+    });
+    let json = serde_json::to_string(&state).expect("serializable");
+    let read: MacState = serde_json::from_str(&json).expect("readable");
+    assert_eq!(read, state);
+}
+
+#[test]
+fn a_document_in_the_earlier_spelled_out_form_still_reads() {
+    // What the same session was stored as before the compact form (sessions stored by an
+    // earlier release are read with it).
+    let earlier = concat!(
+        r#"{"region":"EU868","version":"1.0.4","activation":"Otaa","class":"A","#,
+        r#""confirmed":{"enabled_channels":"0x7","extra_channels":[],"dl_frequencies":[],"#,
+        r#""data_rate":5,"tx_power":0,"nb_trans":1,"rx1_dr_offset":0,"rx2_data_rate":0,"#,
+        r#""rx2_frequency":869525000,"rx1_delay":1,"max_duty_cycle":0,"tx_params":null,"#,
+        r#""ping_slot_periodicity":null,"ping_slot_data_rate":3,"ping_slot_frequency":0,"#,
+        r#""beacon_frequency":0,"adr_ack_limit_exp":6,"adr_ack_delay_exp":5,"rejoin":null},"#,
+        r#""profile":{"wanted":{"enabled_channels":"0x7","extra_channels":[],"#,
+        r#""dl_frequencies":[],"data_rate":0,"tx_power":0,"nb_trans":1,"rx1_dr_offset":0,"#,
+        r#""rx2_data_rate":0,"rx2_frequency":869525000,"rx1_delay":1,"max_duty_cycle":0,"#,
+        r#""tx_params":null,"ping_slot_periodicity":null,"ping_slot_data_rate":3,"#,
+        r#""ping_slot_frequency":0,"beacon_frequency":0,"adr_ack_limit_exp":6,"#,
+        r#""adr_ack_delay_exp":5,"rejoin":null},"adr":{"enabled":true,"margin_db":10.0,"#,
+        r#""max_dr":15,"max_tx_power":7,"max_nb_trans":3},"#,
+        r#""dev_status":{"every_uplinks":null,"every_secs":null},"max_attempts":3},"#,
+        r#""pending":[{"commands":["03f2070001"],"status":"Queued","attempts":0,"#,
+        r#""origin":"Network"}],"owed":[],"sticky_answers":[],"dev_status":null,"#,
+        r#""dev_status_requested":null,"history":["#,
+    );
+    let records: Vec<String> = (6..=25)
+        .map(|fcnt| {
+            format!(
+                r#"{{"fcnt":{fcnt},"max_snr":7.25,"gateway_count":1,"data_rate":5,"tx_power":0}}"#
+            )
+        })
+        .collect();
+    let document = format!(
+        "{earlier}{}],{}",
+        records.join(","),
+        r#""adr_limits":{"max_data_rate":null,"max_tx_power":null},"abandoned":[],"last_fcnt":25,"last_uplink_unix_ms":1704067200000}"#
+    );
+    let read: MacState = serde_json::from_str(&document).expect("the earlier form reads");
+    assert_eq!(read, settled_session());
+}
