@@ -607,3 +607,44 @@ fn kill_9_keeps_every_acknowledged_record() {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_of_many_steps_is_settled_by_the_writer_alone_in_order() {
+    for engine in Engine::ALL {
+        let scratch = ScratchDatabase::create(engine).await;
+        let database = open(&scratch.config).await;
+        let writer = UdrWriter::start(database.pool().clone());
+        let store = UdrStore::new(database.pool().clone());
+        let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
+
+        // One after the other, so the inbox order is the transaction order; more than four
+        // of the writer's settle steps, and no reader to move them.
+        let records = u32::try_from(4 * hub::udr::SETTLE_STEP + 7).expect("small");
+        for n in 0..records {
+            writer.record(sample(n)).await.expect("recorded");
+        }
+        let deadline = Instant::now() + hub::udr::SETTLE_EVERY * 20;
+        while rows_in(&database, "udr_inbox").await > 0 {
+            assert!(Instant::now() < deadline, "{engine:?}: inbox never settled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let moved: Vec<i64> = sqlx::query_scalar("SELECT transaction_id FROM udrs ORDER BY id")
+            .fetch_all(database.pool())
+            .await
+            .expect("moved");
+        assert_eq!(
+            moved,
+            (0..i64::from(records)).collect::<Vec<_>>(),
+            "{engine:?}: every record once, in the order recorded"
+        );
+        assert_eq!(
+            all_pages(&store, &everything, 1_000).await.len(),
+            usize::try_from(records).expect("small"),
+            "{engine:?}"
+        );
+
+        drop(writer);
+        database.close().await;
+        scratch.drop_now().await;
+    }
+}

@@ -24,7 +24,7 @@ pub use model::{
     UdrFilter, UdrId, MICROS_PER_DAY,
 };
 pub use store::UdrStore;
-pub use writer::{UdrWriter, MAX_BATCH, QUEUE, SETTLE_EVERY};
+pub use writer::{UdrWriter, MAX_BATCH, QUEUE, SETTLE_EVERY, SETTLE_STEP};
 
 /// Why a UDR could not be recorded or read.
 #[derive(Debug, thiserror::Error)]

@@ -107,43 +107,69 @@ impl UdrStore {
     /// recorded before it (including what a hub killed before its writer settled left).
     async fn settle_inbox(&self) -> Result<(), UdrError> {
         let mut conn = self.pool.acquire().await?;
-        settle(&mut conn).await.map(|_| ())
+        settle(&mut conn, Settle::Everything).await.map(|_| ())
     }
 }
 
-/// Moves the records of `udr_inbox` into `udrs`, oldest first, atomically: each record is
-/// in exactly one of the two tables before and after, even with several settlers at once.
+/// How much of `udr_inbox` one [`settle`] moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// Every record committed when it starts (for reads: they see everything before them).
+    Everything,
+    /// At most this many of the oldest records: the writer's steps, short enough that the
+    /// transactions whose UDRs queue behind one barely wait.
+    Oldest(usize),
+}
+
+/// Moves records of `udr_inbox` into `udrs`, oldest first, atomically: each record is in
+/// exactly one of the two tables before and after, even with several settlers at once.
 /// Returns how many moved.
 ///
-/// - SQLite: one `BEGIN IMMEDIATE` transaction (the write lock is taken before reading, so
-///   no other writer commits in between): copy everything, delete everything.
+/// The records moved are those up to a `seq` bound read first; then:
+/// - SQLite: one `BEGIN IMMEDIATE` transaction (the write lock is taken before the copy, so
+///   no other writer commits in between): copy through the bound, delete through the bound.
 /// - PostgreSQL: one statement, `DELETE … RETURNING` feeding the INSERT, so only rows this
 ///   statement deleted are copied, whatever other sessions commit meanwhile.
-pub(super) async fn settle(conn: &mut AnyConnection) -> Result<u64, UdrError> {
+pub(super) async fn settle(conn: &mut AnyConnection, how_much: Settle) -> Result<u64, UdrError> {
     // Reads settle too, mostly finding nothing: that costs no write lock.
-    let waiting = sqlx::query("SELECT seq FROM udr_inbox LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    if waiting.is_none() {
+    let bound: Option<i64> =
+        match how_much {
+            Settle::Everything => {
+                sqlx::query_scalar("SELECT MAX(seq) FROM udr_inbox")
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+            Settle::Oldest(records) => sqlx::query_scalar(
+                "SELECT MAX(seq) FROM (SELECT seq FROM udr_inbox ORDER BY seq LIMIT $1) AS oldest",
+            )
+            .bind(i64::try_from(records).unwrap_or(i64::MAX))
+            .fetch_one(&mut *conn)
+            .await?,
+        };
+    let Some(bound) = bound else {
         return Ok(0);
-    }
+    };
     if is_postgres(conn) {
         let moved = sqlx::query(&format!(
-            "WITH moved AS (DELETE FROM udr_inbox RETURNING seq, {INSERT_COLUMNS}) \
+            "WITH moved AS (DELETE FROM udr_inbox WHERE seq <= $1 RETURNING seq, {INSERT_COLUMNS}) \
              INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM moved ORDER BY seq"
         ))
+        .bind(bound)
         .execute(&mut *conn)
         .await?;
         return Ok(moved.rows_affected());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let moved = sqlx::query(&format!(
-        "INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM udr_inbox ORDER BY seq"
+        "INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM udr_inbox \
+         WHERE seq <= $1 ORDER BY seq"
     ))
+    .bind(bound)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() > 0 {
-        sqlx::query("DELETE FROM udr_inbox")
+        sqlx::query("DELETE FROM udr_inbox WHERE seq <= $1")
+            .bind(bound)
             .execute(&mut *tx)
             .await?;
     }
