@@ -9,6 +9,10 @@
 //!
 //! Each count runs in a fresh child process, so one measurement does not inherit the
 //! other's heap. Prints one line per count, and one JSON line each on stdout.
+//!
+//! With `--active` first, every device is also given the MAC state of a device that has
+//! been heard: 25 ADR uplinks run through the MAC layer (a full ADR history, the
+//! `LinkADRReq` it plans queued), as the nsd holds it for a device in service.
 
 use std::sync::Arc;
 
@@ -35,7 +39,29 @@ fn key(i: u32, which: u8) -> AesKey {
     AesKey::new(k)
 }
 
-fn measure(count: u32, version: MacVersion) {
+/// Runs 25 ADR uplinks at DR5 through the session's MAC state, as a device in service has.
+fn hear(session: &mut Session, profile: &DeviceProfile) {
+    let mac = session
+        .mac
+        .get_or_insert_with(|| profile.fresh_mac_state(session.mac_version));
+    for fcnt in 1..=25 {
+        let uplink = nsd::mac::UplinkFacts {
+            fcnt,
+            data_rate: 5,
+            adr: true,
+            adr_ack_req: false,
+            confirmed: false,
+            max_snr: 7.25,
+            max_rssi: -90.0,
+            gateway_count: 2,
+            received_unix_ms: 1_704_067_200_000 + u64::from(fcnt) * 60_000,
+            gps_time: None,
+        };
+        let _ = nsd::mac::on_uplink(mac, &uplink, &[]);
+    }
+}
+
+fn measure(count: u32, version: MacVersion, active: bool) {
     let mut profile = DeviceProfile::defaults("abp", Region::Eu868, version);
     profile.supports_join = false;
     let profile = Arc::new(profile);
@@ -61,6 +87,10 @@ fn measure(count: u32, version: MacVersion) {
                 app_s_key: Some(key(i, 4)),
             },
         );
+        let mut session = session;
+        if active {
+            hear(&mut session, &profile);
+        }
         registry.insert(DeviceEntry::new(
             Device {
                 dev_eui: Eui64::from_u64(0x00f0_0000_0000_0000 | u64::from(i)),
@@ -77,25 +107,30 @@ fn measure(count: u32, version: MacVersion) {
     }
     let after = vm_rss_kib();
     let per_device = (after.saturating_sub(before)) as f64 * 1024.0 / f64::from(count);
+    let kind = if active { "heard" } else { "provisioned" };
     eprintln!(
-        "{count} {version} ABP devices: RSS {before} KiB → {after} KiB, {per_device:.0} bytes per device ({} in the registry)",
+        "{count} {version} ABP devices ({kind}): RSS {before} KiB → {after} KiB, {per_device:.0} bytes per device ({} in the registry)",
         registry.len()
     );
     println!(
-        "{{\"devices\":{count},\"version\":\"{version}\",\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_device\":{per_device:.0}}}"
+        "{{\"devices\":{count},\"version\":\"{version}\",\"heard\":{active},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_device\":{per_device:.0}}}"
     );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `--one COUNT VERSION`: the child measuring one count.
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let active = args.first().map(String::as_str) == Some("--active");
+    if active {
+        args.remove(0);
+    }
+    // `[--active] --one COUNT VERSION`: the child measuring one count.
     if args.first().map(String::as_str) == Some("--one") {
         let count = args.get(1).and_then(|c| c.parse().ok()).unwrap_or(100_000);
         let version = match args.get(2).map(String::as_str) {
             Some("1.1") => MacVersion::V1_1,
             _ => MacVersion::V1_0_4,
         };
-        measure(count, version);
+        measure(count, version, active);
         return;
     }
     eprintln!(
@@ -122,9 +157,11 @@ fn main() {
     };
     for count in counts {
         for version in ["1.0.4", "1.1"] {
-            let status = std::process::Command::new(&me)
-                .args(["--one", count, version])
-                .status();
+            let mut child = std::process::Command::new(&me);
+            if active {
+                child.arg("--active");
+            }
+            let status = child.args(["--one", count, version]).status();
             if !status.is_ok_and(|s| s.success()) {
                 eprintln!("the measurement of {count} devices failed");
                 std::process::exit(1);

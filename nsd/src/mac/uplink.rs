@@ -648,17 +648,25 @@ fn record(state: &mut MacState, up: &UplinkFacts) {
         c.tx_power = 0;
     }
     c.data_rate = up.data_rate;
-    state.history.push(UplinkRecord {
+    let record = UplinkRecord {
         fcnt: up.fcnt,
         max_snr: up.max_snr,
         gateway_count: up.gateway_count,
         data_rate: up.data_rate,
         tx_power: c.tx_power,
-    });
-    if state.history.len() > HISTORY_LEN {
-        let excess = state.history.len() - HISTORY_LEN;
-        state.history.drain(..excess);
+    };
+    // Room is made before the push and the history is allocated at its final size: every
+    // heard device keeps one, and a vector grown by doubling would hold 32 records for 20.
+    let history = &mut state.history;
+    if history.len() >= HISTORY_LEN {
+        history.drain(..=history.len() - HISTORY_LEN);
     }
+    if history.capacity() < HISTORY_LEN {
+        history.reserve_exact(HISTORY_LEN - history.len());
+    } else if history.capacity() > HISTORY_LEN {
+        history.shrink_to(HISTORY_LEN);
+    }
+    history.push(record);
 }
 
 /// A request made by the device: owe the answer.

@@ -887,3 +887,22 @@ fn a_document_in_the_earlier_spelled_out_form_still_reads() {
     let read: MacState = serde_json::from_str(&document).expect("the earlier form reads");
     assert_eq!(read, settled_session());
 }
+
+#[test]
+fn the_adr_history_is_held_at_its_final_size() {
+    // Every heard device keeps a history: no room for more than HISTORY_LEN records.
+    let state = settled_session();
+    assert_eq!(state.history.len(), HISTORY_LEN);
+    assert_eq!(state.history.capacity(), HISTORY_LEN);
+    assert_eq!(state.history.first().map(|r| r.fcnt), Some(6));
+    // A state read back from storage (its vector grown while parsing) is trimmed at the
+    // next uplink.
+    let json = serde_json::to_string(&state).expect("serializable");
+    let mut read: MacState = serde_json::from_str(&json).expect("readable");
+    let _ = on_uplink(&mut read, &adr_uplink(26, 5, 7.25), &[]);
+    assert_eq!(read.history.capacity(), HISTORY_LEN);
+    assert_eq!(
+        read.history.iter().map(|r| r.fcnt).collect::<Vec<_>>(),
+        (7..=26).collect::<Vec<_>>()
+    );
+}
