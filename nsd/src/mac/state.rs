@@ -97,12 +97,12 @@ pub struct DeviceParams {
     /// decides afterwards).
     pub data_rate: u8,
     /// `TXPower` index (0 = the maximum EIRP).
-    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tx_power: u8,
     /// Transmissions of each unconfirmed uplink.
     pub nb_trans: u8,
     /// RX1 data-rate offset.
-    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub rx1_dr_offset: u8,
     /// RX2 data rate.
     pub rx2_data_rate: u8,
@@ -111,7 +111,7 @@ pub struct DeviceParams {
     /// RX1 delay in seconds (1..=15).
     pub rx1_delay: u8,
     /// Aggregated duty cycle 1 / 2^`max_duty_cycle` (0 = the regional limit only).
-    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub max_duty_cycle: u8,
     /// Dwell times and maximum EIRP; `None` = the region's defaults, never set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,10 +122,10 @@ pub struct DeviceParams {
     /// Class B ping-slot data rate.
     pub ping_slot_data_rate: u8,
     /// Class B ping-slot frequency in Hz (0 = the region's default, hopping where it hops).
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub ping_slot_frequency: u32,
     /// Class B beacon frequency in Hz (0 = the region's default).
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub beacon_frequency: u32,
     /// `ADR_ACK_LIMIT` = 2^`adr_ack_limit_exp` (1.1 `ADRParamSetupReq`; 6 = 64 by default).
     pub adr_ack_limit_exp: u8,
@@ -441,13 +441,6 @@ pub struct AdrLimits {
     pub max_tx_power: Option<u8>,
 }
 
-impl AdrLimits {
-    /// Whether the device refused nothing yet.
-    pub fn is_none(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 /// When the network last asked for the device status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestMark {
@@ -494,7 +487,7 @@ pub struct MacState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<UplinkRecord>,
     /// What the device refused to ADR.
-    #[serde(default, skip_serializing_if = "AdrLimits::is_none")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub adr_limits: AdrLimits,
     /// The last abandoned requests, oldest first (at most [`ABANDONED_KEPT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -693,12 +686,10 @@ impl<'de> Deserialize<'de> for StoredCommand {
     }
 }
 
-fn is_zero_u8(value: &u8) -> bool {
-    *value == 0
-}
-
-fn is_zero_u32(value: &u32) -> bool {
-    *value == 0
+/// Whether a field holds its default (zero, nothing refused), which the stored document
+/// leaves out and `#[serde(default)]` restores.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 mod mask_hex {
