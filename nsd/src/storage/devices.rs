@@ -290,12 +290,11 @@ impl DeviceStore {
     /// Deletes a device and its session; `Ok(false)` if there was none.
     pub async fn delete_device(&self, dev_eui: Eui64) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["session_mac", "sessions", "device_queues"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE dev_eui = $1"))
-                .bind(dev_eui.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        delete_session(&mut tx, dev_eui).await?;
+        sqlx::query("DELETE FROM device_queues WHERE dev_eui = $1")
+            .bind(dev_eui.to_string())
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM devices WHERE dev_eui = $1")
             .bind(dev_eui.to_string())
             .execute(&mut *tx)
