@@ -365,6 +365,16 @@ async fn rows_in(database: &Database, table: &str) -> i64 {
         .expect("count")
 }
 
+/// Waits (no reader settling meanwhile) until the writer has emptied `udr_inbox`; fails
+/// after `intervals` settle intervals.
+async fn wait_until_the_writer_settles(database: &Database, engine: Engine, intervals: u32) {
+    let deadline = Instant::now() + hub::udr::SETTLE_EVERY * intervals;
+    while rows_in(database, "udr_inbox").await > 0 {
+        assert!(Instant::now() < deadline, "{engine:?}: inbox never settled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_is_settled_in_order_by_the_writer_and_by_readers_losing_nothing() {
     for engine in Engine::ALL {
@@ -402,11 +412,7 @@ async fn the_inbox_is_settled_in_order_by_the_writer_and_by_readers_losing_nothi
         writer.record(first).await.expect("recorded");
         writer.record(second).await.expect("recorded");
         // Without any reader, the writer moves them within its settle interval.
-        let deadline = Instant::now() + hub::udr::SETTLE_EVERY * 10;
-        while rows_in(&database, "udr_inbox").await > 0 {
-            assert!(Instant::now() < deadline, "{engine:?}: inbox never settled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_the_writer_settles(&database, engine, 10).await;
         let ids: Vec<(u32, i64)> = sqlx::query_as::<_, (i64, i64)>(
             "SELECT transaction_id, id FROM udrs WHERE transaction_id >= 10000 ORDER BY id",
         )
@@ -623,11 +629,7 @@ async fn an_inbox_of_many_steps_is_settled_by_the_writer_alone_in_order() {
         for n in 0..records {
             writer.record(sample(n)).await.expect("recorded");
         }
-        let deadline = Instant::now() + hub::udr::SETTLE_EVERY * 20;
-        while rows_in(&database, "udr_inbox").await > 0 {
-            assert!(Instant::now() < deadline, "{engine:?}: inbox never settled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_the_writer_settles(&database, engine, 20).await;
         let moved: Vec<i64> = sqlx::query_scalar("SELECT transaction_id FROM udrs ORDER BY id")
             .fetch_all(database.pool())
             .await
