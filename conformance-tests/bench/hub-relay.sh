@@ -23,6 +23,9 @@
 # --soak MINUTES instead runs only sink + hub, `bi-bench open --rate RATE` for MINUTES, and
 # prints the hub's resident memory (VmRSS) every 10 s.
 #
+# BENCH_HUB_LOG=FILE keeps the hub's log (default: in the temporary directory, removed on exit).
+# BENCH_HUB_BINARY=FILE runs that hub executable instead of the one built here (to compare
+# two builds of the hub on the same machine, run after run).
 # Ports: PORT (default 18900) + 14 (sink), + 15 (relay), + 16 (hub). Everything started here
 # is stopped on exit. Only figures from an otherwise idle machine belong in BENCHMARKS.md.
 set -euo pipefail
@@ -134,20 +137,21 @@ TOML
 id = "ns13/ns14"
 between = ["ns13", "ns14"]
 TOML
+    hub_log=${BENCH_HUB_LOG:-$work/hub.log}
     HUB_MEMBERS__FILE="$work/members.toml" \
     HUB_POLICIES__DIR="$work/policies" \
     HUB_SERVER__LISTEN="127.0.0.1:$hub_port" \
     HUB_DATABASE__URL="sqlite://$work/hub.db" \
-        "$bin/hub" --log warn 2>"$work/hub.log" &
+        "${BENCH_HUB_BINARY:-$bin/hub}" --log warn 2>"$hub_log" &
     hub_pid=$!
     pids+=($hub_pid)
-    wait_for_port "$hub_port" "$hub_pid" "$work/hub.log"
+    wait_for_port "$hub_port" "$hub_pid" "$hub_log"
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$hub_port/health" >/dev/null && return 0
         sleep 0.1
     done
     echo "the hub is not healthy; its log:" >&2
-    cat "$work/hub.log" >&2
+    cat "$hub_log" >&2
     exit 1
 }
 

@@ -20,8 +20,10 @@ use time::OffsetDateTime;
 
 /// Records per measured iteration.
 const RECORDS: usize = 20_000;
-/// Callers recording at once (transactions in flight in the hub).
-const CALLERS: usize = 512;
+/// Callers recording at once (transactions in flight in the hub): many (big batches) and as
+/// many as the hub-relay load driver's connections, and few (batches of a few records, as
+/// the hub makes them at its closed-loop rate).
+const CALLERS: [usize; 3] = [512, 32, 4];
 
 fn udr(n: usize) -> Udr {
     let now = OffsetDateTime::now_utc();
@@ -58,12 +60,12 @@ impl WithDevEui for Udr {
     }
 }
 
-async fn record_all(writer: &UdrWriter) {
+async fn record_all(writer: &UdrWriter, callers_at_once: usize) {
     let mut callers = tokio::task::JoinSet::new();
-    for caller in 0..CALLERS {
+    for caller in 0..callers_at_once {
         let writer = writer.clone();
         callers.spawn(async move {
-            for n in (caller..RECORDS).step_by(CALLERS) {
+            for n in (caller..RECORDS).step_by(callers_at_once) {
                 writer.record(udr(n)).await.expect("recorded");
             }
         });
@@ -71,6 +73,25 @@ async fn record_all(writer: &UdrWriter) {
     while let Some(done) = callers.join_next().await {
         done.expect("caller");
     }
+}
+
+/// CPU time (user + system) this process has used so far: the figure that does not depend on
+/// how much of a shared machine the run got.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, indexes 11 and 12 after the name; the
+    // clock tick is 100 Hz on Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn bench_engine(c: &mut Criterion, name: &str, engine: Engine, sync: SqliteSync) {
@@ -88,23 +109,37 @@ fn bench_engine(c: &mut Criterion, name: &str, engine: Engine, sync: SqliteSync)
         let database = Database::connect(&config, hub::storage::MIGRATIONS)
             .await
             .expect("database");
-        let writer = UdrWriter::start(database.pool().clone());
+        let writer = UdrWriter::start(&database).expect("UDR writer");
         (scratch, database, writer)
     });
     let mut group = c.benchmark_group("udr");
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS as u64));
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    record_all(&writer).await;
-                }
-                start.elapsed()
+    for callers in CALLERS {
+        let mut cpu = Duration::ZERO;
+        let mut records = 0;
+        group.bench_function(format!("{name}, {callers} callers"), |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let cpu_before = process_cpu();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        record_all(&writer, callers).await;
+                    }
+                    let elapsed = start.elapsed();
+                    cpu += process_cpu().saturating_sub(cpu_before);
+                    records += iters as usize * RECORDS;
+                    elapsed
+                })
             })
-        })
-    });
+        });
+        if records > 0 {
+            println!(
+                "{name}, {callers} callers: {:.1} µs of CPU per record",
+                cpu.as_secs_f64() * 1e6 / records as f64
+            );
+        }
+    }
     group.finish();
     runtime.block_on(async {
         drop(writer);

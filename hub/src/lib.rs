@@ -105,7 +105,8 @@ impl Daemon for Hub {
         };
         service::daemon::start(SPEC, &config.server, &config.database, async |resources| {
             let pool = resources.database.pool().clone();
-            let udrs = udr::UdrWriter::start(pool.clone());
+            let udrs = udr::UdrWriter::start(&resources.database)
+                .map_err(|e| StartError::Setup(format!("UDR writer: {e}")))?;
             let metrics = shield::ShieldMetrics::register(resources.metrics.registry_mut());
             let audit = audit::AuditLog::start(
                 pool.clone(),

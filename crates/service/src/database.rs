@@ -5,7 +5,7 @@
 //! Each daemon ships one migration folder per backend (dialects differ in types and
 //! defaults) and both are applied at start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -158,6 +158,36 @@ pub enum DatabaseError {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    sqlite_file: Option<SqliteFile>,
+}
+
+/// The file of a SQLite database and how it is synced, for a component that opens a
+/// connection of its own beside the pool (the hub's UDR writer thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteFile {
+    /// The database file.
+    pub path: PathBuf,
+    /// The `[database] sqlite_sync` setting its connections use.
+    pub sync: SqliteSync,
+}
+
+/// The pragmas every connection to a SQLite database runs first, the pool's and any other.
+pub fn sqlite_pragmas(sync: SqliteSync) -> [&'static str; 5] {
+    [
+        // WAL lets readers run beside the one writer.
+        "PRAGMA journal_mode = WAL",
+        match sync {
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+        },
+        // A second writer waits for the first instead of failing with SQLITE_BUSY.
+        "PRAGMA busy_timeout = 5000",
+        // Checkpoints run in the background (see `checkpoint_in_background`); a commit
+        // checkpoints itself only if the WAL passes 64 MB (4 KB pages), should that task
+        // fall behind.
+        "PRAGMA wal_autocheckpoint = 16000",
+        "PRAGMA foreign_keys = ON",
+    ]
 }
 
 /// How often the WAL of a SQLite database is checkpointed in the background.
@@ -198,7 +228,7 @@ impl Database {
         migrations: Migrations,
     ) -> Result<Self, DatabaseError> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = normalise_url(&config.url)?;
+        let (backend, url, path) = normalise_url(&config.url)?;
         let options =
             AnyConnectOptions::from_str(&url).map_err(|source| DatabaseError::Connect {
                 url: redact_password(&config.url),
@@ -211,20 +241,9 @@ impl Database {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; busy_timeout makes a
-                        // second writer wait instead of failing with SQLITE_BUSY.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute(match sync {
-                            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
-                            SqliteSync::Full => "PRAGMA synchronous = FULL",
-                        })
-                        .await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // Checkpoints run in the background (see `checkpoint_in_background`);
-                        // a commit checkpoints itself only if the WAL passes 64 MB (4 KB
-                        // pages), should that task fall behind.
-                        conn.execute("PRAGMA wal_autocheckpoint = 16000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        for pragma in sqlite_pragmas(sync) {
+                            conn.execute(pragma).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -243,7 +262,12 @@ impl Database {
         if backend == Backend::Sqlite {
             tokio::spawn(checkpoint_in_background(pool.clone()));
         }
-        Ok(Self { pool, backend })
+        let sqlite_file = path.map(|path| SqliteFile { path, sync });
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_file,
+        })
     }
 
     /// The connection pool.
@@ -254,6 +278,11 @@ impl Database {
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The database file, when the engine is SQLite.
+    pub fn sqlite_file(&self) -> Option<&SqliteFile> {
+        self.sqlite_file.as_ref()
     }
 
     /// This database's instance id: a random id written at first start into the `instance`
@@ -309,10 +338,10 @@ fn random_instance_id() -> String {
 }
 
 /// Checks the scheme and, for SQLite, creates the file's directory and asks for the file to
-/// be created when missing (`mode=rwc`).
-fn normalise_url(url: &str) -> Result<(Backend, String), DatabaseError> {
+/// be created when missing (`mode=rwc`); the SQLite file's path too.
+fn normalise_url(url: &str) -> Result<(Backend, String, Option<PathBuf>), DatabaseError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
+        return Ok((Backend::Postgres, url.to_owned(), None));
     }
     let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -340,7 +369,13 @@ fn normalise_url(url: &str) -> Result<(Backend, String), DatabaseError> {
     } else {
         format!("{query}&mode=rwc")
     };
-    Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+    // An in-memory database is the pool's alone: another connection would open another one.
+    let in_memory = path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory");
+    Ok((
+        Backend::Sqlite,
+        format!("sqlite://{path}?{query}"),
+        (!in_memory).then(|| PathBuf::from(path)),
+    ))
 }
 
 /// The URL with any password replaced, fit for a log line or an error message.
@@ -363,12 +398,18 @@ mod tests {
 
     #[test]
     fn sqlite_urls_ask_for_creation() {
-        let (backend, url) = normalise_url("sqlite://var-test-unused/x.db").unwrap();
+        let (backend, url, path) = normalise_url("sqlite://var-test-unused/x.db").unwrap();
         assert_eq!(backend, Backend::Sqlite);
         assert_eq!(url, "sqlite://var-test-unused/x.db?mode=rwc");
+        assert_eq!(path, Some(PathBuf::from("var-test-unused/x.db")));
         let _ = std::fs::remove_dir("var-test-unused");
-        let (_, url) = normalise_url("sqlite:x.db?mode=ro").unwrap();
+        let (_, url, path) = normalise_url("sqlite:x.db?mode=ro").unwrap();
         assert_eq!(url, "sqlite://x.db?mode=ro");
+        assert_eq!(path, Some(PathBuf::from("x.db")));
+        let (_, _, path) = normalise_url("sqlite::memory:").unwrap();
+        assert_eq!(path, None);
+        let (backend, _, path) = normalise_url("postgres://u@h/db").unwrap();
+        assert_eq!((backend, path), (Backend::Postgres, None));
     }
 
     #[test]

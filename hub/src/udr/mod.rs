@@ -5,7 +5,8 @@
 //!   what is asked of the stored ones. Pure.
 //! - [`UdrWriter`]: records durably and in batches (group commit): `record(udr).await`
 //!   returns once the record is committed, so a transaction answered as successful has its
-//!   UDR even if the hub is killed right after.
+//!   UDR even if the hub is killed right after. On a SQLite file it writes from a thread of
+//!   its own (`sqlite_writer`), elsewhere from a task on the pool.
 //! - [`UdrStore`]: paged queries by member, agreement and period; daily aggregates computed
 //!   by the database.
 //! - [`export`]: CSV (RFC 4180) and JSON. Pure.
@@ -16,6 +17,7 @@
 
 pub mod export;
 mod model;
+mod sqlite_writer;
 mod store;
 mod writer;
 
@@ -32,6 +34,13 @@ pub enum UdrError {
     /// The database failed (unreachable, refused a value, …).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer thread's connection failed (could not open the file, refused a
+    /// value, …).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite writer thread could not be started.
+    #[error("cannot start the UDR writer thread: {0}")]
+    Thread(std::io::Error),
     /// The writer task has stopped (the runtime is shutting down): the record is not stored.
     #[error("the UDR writer has stopped")]
     WriterStopped,

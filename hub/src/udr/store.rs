@@ -5,9 +5,11 @@
 //! day bucket (`received_at / 86400000000`, integer division on both engines) are plain
 //! integer arithmetic. DevEUI and DevAddr are lower-case hex text, as in the other tables.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use lorawan::ids::{DevAddr, Eui64};
 use sqlx::any::AnyRow;
-use std::sync::OnceLock;
 
 use service::placeholders::{is_postgres, Placeholders};
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
@@ -25,6 +27,56 @@ const INSERT_COLUMNS: &str = "received_at, forwarded_at, answered_at, transactio
      request_bytes, answer_bytes, gateway_count";
 /// How many values each inserted row binds (the columns above).
 const BINDS_PER_ROW: usize = 14;
+
+/// One bound value of an inserted row.
+pub(super) enum Column<'a> {
+    /// An INTEGER column (NULL when `None`).
+    Int(Option<i64>),
+    /// A TEXT column (NULL when `None`).
+    Text(Option<Cow<'a, str>>),
+}
+
+/// The values `udr` binds, in the order of [`INSERT_COLUMNS`]: the one place that maps a
+/// record to its columns, for the sqlx statements here and the SQLite writer thread's.
+pub(super) fn columns_of(udr: &Udr) -> [Column<'_>; BINDS_PER_ROW] {
+    fn text(value: &str) -> Column<'_> {
+        Column::Text(Some(Cow::Borrowed(value)))
+    }
+    [
+        Column::Int(Some(to_micros(udr.received_at))),
+        Column::Int(udr.forwarded_at.map(to_micros)),
+        Column::Int(Some(to_micros(udr.answered_at))),
+        Column::Int(udr.transaction_id.map(i64::from)),
+        text(&udr.message_type),
+        text(&udr.sender.0),
+        Column::Text(udr.receiver.as_ref().map(|r| Cow::Borrowed(r.0.as_str()))),
+        Column::Text(udr.agreement.as_deref().map(Cow::Borrowed)),
+        Column::Text(udr.dev_eui.map(|e| Cow::Owned(e.to_string()))),
+        Column::Text(udr.dev_addr.map(|a| Cow::Owned(a.to_string()))),
+        text(&udr.result_code),
+        Column::Int(Some(i64::from(udr.request_bytes))),
+        Column::Int(Some(i64::from(udr.answer_bytes))),
+        Column::Int(udr.gateway_count.map(i64::from)),
+    ]
+}
+
+/// The largest `seq` among the oldest `$1` records of the inbox (NULL when it is empty).
+pub(super) const OLDEST_BOUND_SQL: &str =
+    "SELECT MAX(seq) FROM (SELECT seq FROM udr_inbox ORDER BY seq LIMIT $1) AS oldest";
+/// Deletes the inbox's records through `seq` `$1` (once copied).
+pub(super) const DELETE_THROUGH_SQL: &str = "DELETE FROM udr_inbox WHERE seq <= $1";
+
+/// Copies the inbox's records through `seq` `$1` into `udrs`, in order (SQLite's half of a
+/// settle; PostgreSQL moves them in one statement).
+pub(super) fn copy_through_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM udr_inbox \
+             WHERE seq <= $1 ORDER BY seq"
+        )
+    })
+}
 /// Rows in one INSERT statement at most. 256 × 14 = 3,584 bind parameters, far below
 /// SQLite's 32,766 and PostgreSQL's 65,535.
 pub(super) const MAX_ROWS_PER_INSERT: usize = 256;
@@ -132,20 +184,19 @@ pub(super) enum Settle {
 ///   statement deleted are copied, whatever other sessions commit meanwhile.
 pub(super) async fn settle(conn: &mut AnyConnection, how_much: Settle) -> Result<u64, UdrError> {
     // Reads settle too, mostly finding nothing: that costs no write lock.
-    let bound: Option<i64> =
-        match how_much {
-            Settle::Everything => {
-                sqlx::query_scalar("SELECT MAX(seq) FROM udr_inbox")
-                    .fetch_one(&mut *conn)
-                    .await?
-            }
-            Settle::Oldest(records) => sqlx::query_scalar(
-                "SELECT MAX(seq) FROM (SELECT seq FROM udr_inbox ORDER BY seq LIMIT $1) AS oldest",
-            )
-            .bind(i64::try_from(records).unwrap_or(i64::MAX))
-            .fetch_one(&mut *conn)
-            .await?,
-        };
+    let bound: Option<i64> = match how_much {
+        Settle::Everything => {
+            sqlx::query_scalar("SELECT MAX(seq) FROM udr_inbox")
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        Settle::Oldest(records) => {
+            sqlx::query_scalar(OLDEST_BOUND_SQL)
+                .bind(i64::try_from(records).unwrap_or(i64::MAX))
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     let Some(bound) = bound else {
         return Ok(0);
     };
@@ -160,15 +211,12 @@ pub(super) async fn settle(conn: &mut AnyConnection, how_much: Settle) -> Result
         return Ok(moved.rows_affected());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let moved = sqlx::query(&format!(
-        "INSERT INTO udrs ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM udr_inbox \
-         WHERE seq <= $1 ORDER BY seq"
-    ))
-    .bind(bound)
-    .execute(&mut *tx)
-    .await?;
+    let moved = sqlx::query(copy_through_sql())
+        .bind(bound)
+        .execute(&mut *tx)
+        .await?;
     if moved.rows_affected() > 0 {
-        sqlx::query("DELETE FROM udr_inbox WHERE seq <= $1")
+        sqlx::query(DELETE_THROUGH_SQL)
             .bind(bound)
             .execute(&mut *tx)
             .await?;
@@ -187,21 +235,14 @@ pub(super) async fn insert_rows(conn: &mut AnyConnection, udrs: &[Udr]) -> Resul
         let (chunk, tail) = rest.split_at(rows);
         let mut query = sqlx::query(insert_sql(rows, placeholders));
         for udr in chunk {
-            query = query
-                .bind(to_micros(udr.received_at))
-                .bind(udr.forwarded_at.map(to_micros))
-                .bind(to_micros(udr.answered_at))
-                .bind(udr.transaction_id.map(i64::from))
-                .bind(udr.message_type.as_str())
-                .bind(udr.sender.0.as_str())
-                .bind(udr.receiver.as_ref().map(|r| r.0.as_str()))
-                .bind(udr.agreement.as_deref())
-                .bind(udr.dev_eui.map(|e| e.to_string()))
-                .bind(udr.dev_addr.map(|a| a.to_string()))
-                .bind(udr.result_code.as_str())
-                .bind(i64::from(udr.request_bytes))
-                .bind(i64::from(udr.answer_bytes))
-                .bind(udr.gateway_count.map(i64::from));
+            for column in columns_of(udr) {
+                query = match column {
+                    Column::Int(value) => query.bind(value),
+                    Column::Text(Some(Cow::Borrowed(text))) => query.bind(text),
+                    Column::Text(Some(Cow::Owned(text))) => query.bind(text),
+                    Column::Text(None) => query.bind(None::<&str>),
+                };
+            }
         }
         query.execute(&mut *conn).await?;
         rest = tail;
@@ -234,9 +275,9 @@ fn chunk_len(remaining: usize) -> usize {
     power.min(MAX_ROWS_PER_INSERT)
 }
 
-/// `INSERT INTO udrs (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as
+/// `INSERT INTO udr_inbox (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as
 /// [`chunk_len`] gives them), built once per shape: routing inserts a batch per commit.
-fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
+pub(super) fn insert_sql(rows: usize, placeholders: Placeholders) -> &'static str {
     static NUMBERED: OnceLock<Vec<String>> = OnceLock::new();
     static POSITIONAL: OnceLock<Vec<String>> = OnceLock::new();
     let cache = match placeholders {

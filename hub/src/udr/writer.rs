@@ -1,35 +1,42 @@
-//! Recording UDRs durably and fast: a group-commit writer task.
+//! Recording UDRs durably and fast: group commit.
 //!
 //! The hub answers a successful transaction only after its UDR is committed, so a hub killed
 //! at any moment has a UDR for every success it answered. One commit per transaction would
 //! cap routing at the database's commit rate (with SQLite `synchronous = FULL`, the disk's
-//! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one task takes every
-//! record waiting in its queue (up to [`MAX_BATCH`]), inserts them with one multi-row INSERT
-//! (atomic by itself; larger batches: several in one transaction) on a connection it keeps,
-//! and only then acknowledges each caller. The rows go to `udr_inbox`, a table without
-//! secondary indexes, so a commit writes a page or two; once the oldest has waited
-//! [`SETTLE_EVERY`] (and before any read) they are moved into `udrs` in bulk, where the
-//! index writes of many records share one commit. The writer moves them in steps of at most
-//! [`SETTLE_STEP`] records, one step after each batch (or while idle), because every
-//! caller waits behind a step: moving a whole interval's records at once (a thousand at
-//! 5,000 transactions/s) put ten milliseconds into the answers of every transaction
-//! arriving meanwhile. Under load the
+//! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one writer takes
+//! every record waiting in its queue (up to [`MAX_BATCH`]), inserts them in one atomic
+//! commit on a connection it keeps, and only then acknowledges each caller. Under load the
 //! batches grow by themselves (records queue while a commit runs); when idle a record is
 //! written alone, without waiting for company.
 //!
+//! Two writers, one schedule:
+//! - on a SQLite file, a thread of its own with its own connection
+//!   ([`super::sqlite_writer`]): no async driver between it and SQLite;
+//! - otherwise (PostgreSQL), a tokio task on a connection of the pool (here).
+//!
+//! The rows go to `udr_inbox`, a table without secondary indexes, so a commit writes a page
+//! or two; once the oldest has waited [`SETTLE_EVERY`] (and before any read) they are moved
+//! into `udrs` in bulk, where the index writes of many records share one commit ([`Inbox`]
+//! keeps that schedule). The writer moves them in steps of at most [`SETTLE_STEP`] records,
+//! one step after each batch (or while idle), because every caller waits behind a step:
+//! moving a whole interval's records at once (a thousand at 5,000 transactions/s) put ten
+//! milliseconds into the answers of every transaction arriving meanwhile.
+//!
 //! A failing commit fails the whole batch (nothing of it is stored, every caller gets an
-//! error). A failing INSERT — the database refused a value, e.g. PostgreSQL a NUL character
-//! in a text — does not take the batch's other records with it: the batch is rolled back
-//! and each record is retried on its own, so only the offending one is refused.
+//! error). A record the database refuses — PostgreSQL a NUL character in a text, say — does
+//! not take the batch's other records with it: only the offending one is refused.
 
 use std::time::Duration;
 
+use std::time::Instant;
+
+use service::database::Database;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::sync::oneshot;
 
 use super::model::Udr;
+use super::sqlite_writer;
 use super::store::{insert_rows, settle, statements_for, Settle};
 use super::UdrError;
 
@@ -45,16 +52,17 @@ pub const SETTLE_STEP: usize = 128;
 /// routing rather than memory without bound).
 pub const QUEUE: usize = 8_192;
 
-/// Records UDRs through the writer task; cheap to clone. The task ends once every handle is
+/// Records UDRs through the writer; cheap to clone. The writer ends once every handle is
 /// dropped and the queue is drained.
 #[derive(Debug, Clone)]
 pub struct UdrWriter {
-    queue: mpsc::Sender<Job>,
+    queue: flume::Sender<Job>,
 }
 
-struct Job {
-    udr: Udr,
-    done: oneshot::Sender<Result<(), UdrError>>,
+/// A record waiting for the writer, and where to say how it ended.
+pub(super) struct Job {
+    pub(super) udr: Udr,
+    pub(super) done: oneshot::Sender<Result<(), UdrError>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -67,15 +75,23 @@ impl std::fmt::Debug for Job {
 }
 
 impl UdrWriter {
-    /// Starts the writer task over `pool` (the hub's migrated database).
+    /// Starts the writer of `database` (the hub's, migrated): a thread with its own
+    /// connection on a SQLite file, a task on the pool otherwise. Fails only if the SQLite
+    /// file cannot be opened or the thread not started.
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime (the task is spawned on the current one).
-    pub fn start(pool: AnyPool) -> Self {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, jobs));
-        Self { queue }
+    /// Outside a tokio runtime when the database is not a SQLite file (the task is spawned
+    /// on the current one).
+    pub fn start(database: &Database) -> Result<Self, UdrError> {
+        let (queue, jobs) = flume::bounded(QUEUE);
+        match database.sqlite_file() {
+            Some(file) => sqlite_writer::start(file, jobs)?,
+            None => {
+                tokio::spawn(write_batches(database.pool().clone(), jobs));
+            }
+        }
+        Ok(Self { queue })
     }
 
     /// Records `udr`; returns once it is committed (`Ok`) or known not to be (`Err`). Only
@@ -86,114 +102,145 @@ impl UdrWriter {
     pub async fn record(&self, udr: Udr) -> Result<(), UdrError> {
         let (done, outcome) = oneshot::channel();
         self.queue
-            .send(Job { udr, done })
+            .send_async(Job { udr, done })
             .await
             .map_err(|_| UdrError::WriterStopped)?;
         outcome.await.map_err(|_| UdrError::WriterStopped)?
     }
 }
 
-async fn write_batches(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+/// The writer on the pool: batches and settle steps on one kept connection.
+async fn write_batches(pool: AnyPool, jobs: flume::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut udrs = Vec::with_capacity(MAX_BATCH);
-    let mut callers = Vec::with_capacity(MAX_BATCH);
     let mut connection = None;
-    // A hub killed before it settled left records in the inbox: they are moved first.
-    let mut inbox = Inbox {
-        unsettled: true,
-        settled_at: Instant::now()
-            .checked_sub(SETTLE_EVERY)
-            .unwrap_or_else(Instant::now),
-    };
+    let mut inbox = Inbox::at_start();
     loop {
-        let received = if inbox.unsettled {
-            let wait = SETTLE_EVERY.saturating_sub(inbox.settled_at.elapsed());
-            // A zero wait still takes the records already queued: `timeout` polls the
-            // receive before it looks at the clock.
-            match tokio::time::timeout(wait, jobs.recv_many(&mut batch, MAX_BATCH)).await {
+        let first = match inbox.wait() {
+            // A zero wait still takes a record already queued: `timeout` polls the receive
+            // before it looks at the clock.
+            Some(wait) => match tokio::time::timeout(wait, jobs.recv_async()).await {
                 Ok(received) => received,
                 Err(_idle) => {
-                    inbox.step(&pool, &mut connection).await;
+                    step(&mut inbox, &pool, &mut connection).await;
                     continue;
                 }
-            }
-        } else {
-            jobs.recv_many(&mut batch, MAX_BATCH).await
+            },
+            None => jobs.recv_async().await,
         };
-        if received == 0 {
+        let Ok(first) = first else {
             break;
-        }
-        for job in batch.drain(..) {
-            udrs.push(job.udr);
-            callers.push(job.done);
-        }
-        match commit_batch(&pool, &mut connection, &udrs).await {
-            Ok(()) => {
-                for done in callers.drain(..) {
-                    // A caller that gave up no longer listens; its record is stored anyway.
-                    let _ = done.send(Ok(()));
-                }
-            }
-            Err(BatchError::Insert(e)) if udrs.len() > 1 => {
-                tracing::warn!(error = %e, records = udrs.len(), "UDR batch refused, recording one by one");
-                for (udr, done) in udrs.iter().zip(callers.drain(..)) {
-                    let outcome = commit_batch(&pool, &mut connection, std::slice::from_ref(udr))
-                        .await
-                        .map_err(BatchError::into_udr_error);
-                    if let Err(e) = &outcome {
-                        tracing::error!(error = %e, transaction_id = ?udr.transaction_id, "UDR refused");
-                    }
-                    let _ = done.send(outcome);
-                }
-            }
-            Err(e) => {
-                let e = e.into_udr_error();
-                tracing::error!(error = %e, records = udrs.len(), "UDR batch failed");
-                let reason = e.to_string();
-                for done in callers.drain(..) {
-                    let _ = done.send(Err(UdrError::Batch(reason.clone())));
-                }
-            }
-        }
-        udrs.clear();
-        if !inbox.unsettled {
-            inbox.unsettled = true;
-            inbox.settled_at = Instant::now();
-        }
-        if inbox.settled_at.elapsed() >= SETTLE_EVERY {
-            inbox.step(&pool, &mut connection).await;
+        };
+        batch.push(first);
+        batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        commit_and_answer(&pool, &mut connection, &mut batch).await;
+        inbox.committed();
+        if inbox.step_due() {
+            step(&mut inbox, &pool, &mut connection).await;
         }
     }
-    while inbox.unsettled {
-        if !inbox.step(&pool, &mut connection).await {
-            break;
+    while inbox.is_unsettled() && step(&mut inbox, &pool, &mut connection).await {}
+}
+
+/// Commits `batch` and tells each caller how its record ended (emptying `batch`). A batch
+/// the database refused as a whole is retried one record at a time, so only a refused
+/// record fails.
+async fn commit_and_answer(
+    pool: &AnyPool,
+    connection: &mut Option<PoolConnection<Any>>,
+    batch: &mut Vec<Job>,
+) {
+    let (udrs, callers): (Vec<Udr>, Vec<_>) = batch.drain(..).map(|j| (j.udr, j.done)).unzip();
+    match commit_batch(pool, connection, &udrs).await {
+        Ok(()) => {
+            for done in callers {
+                answer(done, Ok(()));
+            }
         }
+        Err(BatchError::Insert(e)) if udrs.len() > 1 => {
+            tracing::warn!(error = %e, records = udrs.len(), "UDR batch refused, recording one by one");
+            for (udr, done) in udrs.iter().zip(callers) {
+                let outcome = commit_batch(pool, connection, std::slice::from_ref(udr))
+                    .await
+                    .map_err(BatchError::into_udr_error);
+                if let Err(e) = &outcome {
+                    tracing::error!(error = %e, transaction_id = ?udr.transaction_id, "UDR refused");
+                }
+                answer(done, outcome);
+            }
+        }
+        Err(e) => fail_all(callers.into_iter(), &e.into_udr_error()),
     }
 }
 
-/// Whether records wait in `udr_inbox`, and since when (the time the inbox was last found
-/// empty, or the first record went in after that).
-struct Inbox {
+/// Tells a caller how its record ended.
+pub(super) fn answer(done: oneshot::Sender<Result<(), UdrError>>, outcome: Result<(), UdrError>) {
+    // A caller that gave up no longer listens; its record is stored anyway.
+    let _ = done.send(outcome);
+}
+
+/// Tells every caller of a batch that its commit failed: nothing of it is stored.
+pub(super) fn fail_all(
+    callers: impl ExactSizeIterator<Item = oneshot::Sender<Result<(), UdrError>>>,
+    error: &UdrError,
+) {
+    tracing::error!(error = %error, records = callers.len(), "UDR batch failed");
+    let reason = error.to_string();
+    for done in callers {
+        answer(done, Err(UdrError::Batch(reason.clone())));
+    }
+}
+
+/// When the writer moves records from `udr_inbox` into `udrs`: whether records wait there,
+/// and since when (the time the inbox was last found empty, or the first record went in
+/// after that). Only the writer adds records, so it knows.
+pub(super) struct Inbox {
     unsettled: bool,
     settled_at: Instant,
 }
 
 impl Inbox {
-    /// Moves the oldest [`SETTLE_STEP`] records of the inbox into `udrs` on the writer's
-    /// connection; a step that moves fewer has emptied it (only the writer adds records).
-    /// A failure is logged, the records stay where they are (committed; a later step or
-    /// read moves them) and the next step waits a whole interval. Returns whether it
-    /// succeeded.
-    async fn step(&mut self, pool: &AnyPool, connection: &mut Option<PoolConnection<Any>>) -> bool {
-        let conn = match kept_connection(pool, connection).await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "UDR inbox not settled: no connection");
-                self.settled_at = Instant::now();
-                return false;
-            }
-        };
-        match settle(conn, Settle::Oldest(SETTLE_STEP)).await {
+    /// At start: a hub killed before it settled may have left records, so the first step is
+    /// due at once.
+    pub(super) fn at_start() -> Self {
+        Self {
+            unsettled: true,
+            settled_at: Instant::now()
+                .checked_sub(SETTLE_EVERY)
+                .unwrap_or_else(Instant::now),
+        }
+    }
+
+    /// How long the writer may wait for records before a step is due; `None`: nothing to
+    /// settle, wait for records alone.
+    pub(super) fn wait(&self) -> Option<Duration> {
+        self.unsettled
+            .then(|| SETTLE_EVERY.saturating_sub(self.settled_at.elapsed()))
+    }
+
+    /// Whether records may wait in the inbox.
+    pub(super) fn is_unsettled(&self) -> bool {
+        self.unsettled
+    }
+
+    /// A batch went into the inbox.
+    pub(super) fn committed(&mut self) {
+        if !self.unsettled {
+            self.unsettled = true;
+            self.settled_at = Instant::now();
+        }
+    }
+
+    /// Whether the oldest records have waited long enough for a step.
+    pub(super) fn step_due(&self) -> bool {
+        self.unsettled && self.settled_at.elapsed() >= SETTLE_EVERY
+    }
+
+    /// How a step of at most [`SETTLE_STEP`] records ended: a step that moved fewer has
+    /// emptied the inbox. A failure is logged; the records stay where they are (committed;
+    /// a later step or read moves them) and the next step waits a whole interval. Returns
+    /// whether the step succeeded.
+    pub(super) fn stepped(&mut self, outcome: Result<u64, UdrError>) -> bool {
+        match outcome {
             Ok(moved) => {
                 if moved < SETTLE_STEP as u64 {
                     self.unsettled = false;
@@ -203,12 +250,27 @@ impl Inbox {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "UDR inbox not settled; retried later");
-                *connection = None;
                 self.settled_at = Instant::now();
                 false
             }
         }
     }
+}
+
+/// One settle step on the writer's connection (dropped after a failure, like a batch's).
+async fn step(
+    inbox: &mut Inbox,
+    pool: &AnyPool,
+    connection: &mut Option<PoolConnection<Any>>,
+) -> bool {
+    let outcome = match kept_connection(pool, connection).await {
+        Ok(conn) => settle(conn, Settle::Oldest(SETTLE_STEP)).await,
+        Err(e) => Err(e.into()),
+    };
+    if outcome.is_err() {
+        *connection = None;
+    }
+    inbox.stepped(outcome)
 }
 
 /// Why a batch was not stored.
