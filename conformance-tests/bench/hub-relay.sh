@@ -4,7 +4,7 @@
 # 5,000 transactions/s, memory flat over a 10-minute soak).
 #
 #   conformance-tests/bench/hub-relay.sh [--duration-s 10] [--warmup-s 1] [--connections 32]
-#       [--rate 5000] [--rounds 3] [--message FILE] [--soak MINUTES]
+#       [--rate 5000] [--rounds 5] [--message FILE] [--soak MINUTES]
 #
 # Builds hub, bi-sink, bi-relay and bi-bench in release mode, then on 127.0.0.1:
 #   1. bi-sink: member ns14 (NetID 000014), answers every request Success at once;
@@ -35,7 +35,7 @@ duration=10
 warmup=1
 connections=32
 rate=5000
-rounds=3
+rounds=5
 message=conformance-tests/bench/xmit-data-req.json
 soak=""
 while [ $# -gt 0 ]; do
