@@ -107,13 +107,13 @@ fn insert_all(
         let mut insert = transaction.prepare_cached(insert_sql(1, Placeholders::Positional))?;
         for job in batch {
             let columns = columns_of(&job.udr);
-            let outcome = insert.execute(rusqlite::params_from_iter(columns.iter()));
-            if outcome.is_err() && transaction.is_autocommit() {
+            match insert.execute(rusqlite::params_from_iter(columns.iter())) {
+                Ok(_) => outcomes.push(Ok(())),
                 // SQLite rolled the whole transaction back (I/O error, disk full): nothing
                 // of the batch is stored, whatever the statements said so far.
-                return Err(outcome.err().unwrap_or(rusqlite::Error::InvalidQuery));
+                Err(e) if transaction.is_autocommit() => return Err(e),
+                Err(e) => outcomes.push(Err(e.into())),
             }
-            outcomes.push(outcome.map(|_| ()).map_err(UdrError::from));
         }
     }
     transaction.commit()?;
