@@ -195,6 +195,8 @@ struct Federation {
     jsd: Running,
     _dir: tempfile::TempDir,
     _scratch: (ScratchDatabase, ScratchDatabase),
+    /// Holds the down member's port.
+    _down: tokio::net::TcpSocket,
 }
 
 impl Federation {
@@ -263,10 +265,12 @@ async fn federation(answer_timeout_ms: u64) -> Federation {
         ));
         members.insert(name, member);
     }
-    // A member whose server is down: a port nobody listens on.
-    let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // A member whose server is down: a port bound but never listened on, held for the
+    // whole test so no other test's server can take it (connections are refused).
+    let down = tokio::net::TcpSocket::new_v4().expect("socket");
+    down.bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
     let down_addr = down.local_addr().expect("addr");
-    drop(down);
     file.push_str(&format!(
         "[[member]]\nid = \"down\"\nurl = \"http://{down_addr}/bi\"\n\
          token = \"token-of-member-down\"\nnet_id = \"000033\"\n\n"
@@ -359,6 +363,7 @@ async fn federation(answer_timeout_ms: u64) -> Federation {
         jsd,
         _dir: dir,
         _scratch: (hub_scratch, jsd_scratch),
+        _down: down,
     }
 }
 
