@@ -75,25 +75,6 @@ async fn record_all(writer: &UdrWriter, callers_at_once: usize) {
     }
 }
 
-/// CPU time (user + system) this process has used so far: the figure that does not depend on
-/// how much of a shared machine the run got.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at ") ".
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, indexes 11 and 12 after the name; the
-    // clock tick is 100 Hz on Linux.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 fn bench_engine(c: &mut Criterion, name: &str, engine: Engine, sync: SqliteSync) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -116,18 +97,18 @@ fn bench_engine(c: &mut Criterion, name: &str, engine: Engine, sync: SqliteSync)
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS as u64));
     for callers in CALLERS {
-        let mut cpu = Duration::ZERO;
+        let mut cpu = 0.0;
         let mut records = 0;
         group.bench_function(format!("{name}, {callers} callers"), |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
-                    let cpu_before = process_cpu();
+                    let cpu_before = service::process::cpu_seconds();
                     let start = Instant::now();
                     for _ in 0..iters {
                         record_all(&writer, callers).await;
                     }
                     let elapsed = start.elapsed();
-                    cpu += process_cpu().saturating_sub(cpu_before);
+                    cpu += service::process::cpu_seconds() - cpu_before;
                     records += iters as usize * RECORDS;
                     elapsed
                 })
@@ -136,7 +117,7 @@ fn bench_engine(c: &mut Criterion, name: &str, engine: Engine, sync: SqliteSync)
         if records > 0 {
             println!(
                 "{name}, {callers} callers: {:.1} µs of CPU per record",
-                cpu.as_secs_f64() * 1e6 / records as f64
+                cpu * 1e6 / records as f64
             );
         }
     }

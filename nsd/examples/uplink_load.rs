@@ -216,25 +216,6 @@ async fn provision(server: &Arc<NetworkServer>, args: &Args) -> Result<(), Strin
     Ok(())
 }
 
-/// utime + stime of this process, from /proc/self/stat, in seconds.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 (1-based) are utime and stime; `rest` starts at field 3. 100 Hz.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// CPU seconds per thread-name group (tokio workers, sqlx's SQLite worker, …).
 fn cpu_by_thread() -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
@@ -245,7 +226,7 @@ fn cpu_by_thread() -> BTreeMap<String, f64> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+        let Some(open) = stat.find('(') else {
             continue;
         };
         let name: String = stat[open + 1..]
@@ -254,14 +235,7 @@ fn cpu_by_thread() -> BTreeMap<String, f64> {
             .unwrap_or("")
             .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
             .to_owned();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        *out.entry(name).or_default() += (ticks(11) + ticks(12)) / 100.0;
+        *out.entry(name).or_default() += service::process::stat_cpu_seconds(&stat);
     }
     out
 }
@@ -424,11 +398,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Each device sent at most this many frames: the measured run counts on from there.
         load.fcnt_start = u32::try_from(frames.div_ceil(u64::from(args.devices.max(1))) + 1)?;
     }
-    let cpu_before = cpu_seconds();
+    let cpu_before = service::process::cpu_seconds();
     let threads_before = cpu_by_thread();
     let load_started = Instant::now();
     let summary = run_uplinks(&load, None).await?;
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = service::process::cpu_seconds() - cpu_before;
     let mut threads = cpu_by_thread();
     for (name, before) in threads_before {
         if let Some(after) = threads.get_mut(&name) {

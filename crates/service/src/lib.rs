@@ -11,6 +11,7 @@ pub mod database;
 pub mod metrics;
 pub mod ops;
 pub mod placeholders;
+pub mod process;
 pub mod ratelimit;
 pub mod rest;
 pub mod runtime;

@@ -85,10 +85,7 @@ fn commit_and_answer(connection: &mut Connection, batch: &mut Vec<Job>) {
     match insert_all(connection, batch) {
         Ok(outcomes) => {
             for (job, outcome) in batch.drain(..).zip(outcomes) {
-                if let Err(e) = &outcome {
-                    tracing::error!(error = %e, transaction_id = ?job.udr.transaction_id, "UDR refused");
-                }
-                answer(job.done, outcome);
+                answer(job.done, job.udr.transaction_id, outcome);
             }
         }
         Err(e) => fail_all(batch.drain(..).map(|job| job.done), &e.into()),

@@ -26,9 +26,7 @@
 //! error). A record the database refuses — PostgreSQL a NUL character in a text, say — does
 //! not take the batch's other records with it: only the offending one is refused.
 
-use std::time::Duration;
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use service::database::Database;
 use sqlx::pool::PoolConnection;
@@ -152,8 +150,8 @@ async fn commit_and_answer(
     let (udrs, callers): (Vec<Udr>, Vec<_>) = batch.drain(..).map(|j| (j.udr, j.done)).unzip();
     match commit_batch(pool, connection, &udrs).await {
         Ok(()) => {
-            for done in callers {
-                answer(done, Ok(()));
+            for (udr, done) in udrs.iter().zip(callers) {
+                answer(done, udr.transaction_id, Ok(()));
             }
         }
         Err(BatchError::Insert(e)) if udrs.len() > 1 => {
@@ -162,18 +160,22 @@ async fn commit_and_answer(
                 let outcome = commit_batch(pool, connection, std::slice::from_ref(udr))
                     .await
                     .map_err(BatchError::into_udr_error);
-                if let Err(e) = &outcome {
-                    tracing::error!(error = %e, transaction_id = ?udr.transaction_id, "UDR refused");
-                }
-                answer(done, outcome);
+                answer(done, udr.transaction_id, outcome);
             }
         }
         Err(e) => fail_all(callers.into_iter(), &e.into_udr_error()),
     }
 }
 
-/// Tells a caller how its record ended.
-pub(super) fn answer(done: oneshot::Sender<Result<(), UdrError>>, outcome: Result<(), UdrError>) {
+/// Tells a caller how its record (of `transaction_id`) ended; a refused record is logged.
+pub(super) fn answer(
+    done: oneshot::Sender<Result<(), UdrError>>,
+    transaction_id: Option<u32>,
+    outcome: Result<(), UdrError>,
+) {
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, ?transaction_id, "UDR refused");
+    }
     // A caller that gave up no longer listens; its record is stored anyway.
     let _ = done.send(outcome);
 }
@@ -186,7 +188,8 @@ pub(super) fn fail_all(
     tracing::error!(error = %error, records = callers.len(), "UDR batch failed");
     let reason = error.to_string();
     for done in callers {
-        answer(done, Err(UdrError::Batch(reason.clone())));
+        // Logged once above for the whole batch.
+        let _ = done.send(Err(UdrError::Batch(reason.clone())));
     }
 }
 
