@@ -23,7 +23,9 @@ fn device(n: u64, profile: &str) -> Device {
         name: format!("meter {n}"),
         tenant: "acme".into(),
         profile: profile.into(),
-        join_eui: (n % 2 == 0).then(|| Eui64::from_u64(0x70b3_d57e_d000_0001)),
+        join_eui: n
+            .is_multiple_of(2)
+            .then(|| Eui64::from_u64(0x70b3_d57e_d000_0001)),
         roaming: false,
         as_link: (n == 1).then(|| nsd::tunnel::config::DeviceAsLink {
             as_id: "as-1".into(),

@@ -126,7 +126,7 @@ impl Wire for KeyEnvelope {
         let len = envelope.aes_key.len();
         let at = Path::Key(at, "AESKey");
         match envelope.label() {
-            Some(label) if len < 24 || len % 8 != 0 => Err(at.invalid(format!(
+            Some(label) if len < 24 || !len.is_multiple_of(8) => Err(at.invalid(format!(
                 "{len} bytes is not an RFC 3394 wrapped key (24, 32, … bytes) under KEKLabel {label:?}"
             ))),
             None if len != 16 => Err(at.invalid(format!("a clear AES key is 16 bytes, got {len}"))),

@@ -47,7 +47,7 @@ pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> 
 /// Parses hex text of any even length (any case, optional `0x`) into bytes.
 pub fn parse_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
     let digits = strip_hex_prefix(text.trim());
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::Length {
             expected: digits.len() + 1,
             found: digits.len(),

@@ -86,7 +86,7 @@ fn map_err(err: aes_kw::Error, len: usize, wrapping: bool) -> KeyWrapError {
 /// Wraps `key_data` (a multiple of 8 bytes, at least 16) under `kek`.
 pub fn wrap(kek: &Kek, key_data: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
     // RFC 3394 §2: "The key data ... is assumed to be at least two 64-bit blocks": n >= 2.
-    if key_data.len() < 16 || key_data.len() % 8 != 0 {
+    if key_data.len() < 16 || !key_data.len().is_multiple_of(8) {
         return Err(KeyWrapError::PlaintextLength(key_data.len()));
     }
     let result = match kek {
@@ -99,7 +99,7 @@ pub fn wrap(kek: &Kek, key_data: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
 
 /// Unwraps `wrapped` (a multiple of 8 bytes, at least 24) under `kek`, checking the IV.
 pub fn unwrap(kek: &Kek, wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(KeyWrapError::WrappedLength(wrapped.len()));
     }
     let result = match kek {
@@ -130,7 +130,7 @@ pub fn wrap_with_padding(kek: &Kek, data: &[u8]) -> Result<Vec<u8>, KeyWrapError
 /// alternative IV, the length it states and the padding.
 pub fn unwrap_with_padding(kek: &Kek, wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
     // Shorter input reaches an unchecked subtraction in aes-kw 0.2.
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(KeyWrapError::WrappedLength(wrapped.len()));
     }
     let result = match kek {

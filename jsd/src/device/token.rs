@@ -95,7 +95,7 @@ impl FromStr for OwnerToken {
             if let Some(byte) = bytes.get_mut(digits / 2) {
                 // `to_digit(16)` is below 16, so the cast is lossless.
                 let nibble = value as u8;
-                *byte = if digits % 2 == 0 {
+                *byte = if digits.is_multiple_of(2) {
                     nibble << 4
                 } else {
                     *byte | nibble

@@ -475,7 +475,7 @@ fn decode_device(row: &AnyRow) -> Result<StoredDevice, StorageError> {
         None => AppSKeyDelivery::ToNetworkServer,
     };
     let dev_nonce_history: Vec<u8> = row.try_get("dev_nonce_history")?;
-    if dev_nonce_history.len() % 2 != 0 {
+    if !dev_nonce_history.len().is_multiple_of(2) {
         return Err(corrupt(id, "dev_nonce_history has an odd length"));
     }
     let join_nonce_last: Option<i64> = row.try_get("join_nonce_last")?;

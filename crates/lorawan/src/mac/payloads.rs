@@ -60,7 +60,7 @@ pub(super) fn frequency_to(command: &'static str, hz: u32) -> Result<[u8; 3], Ma
     } else {
         units <= 0x00ff_ffff
     };
-    if hz % step != 0 || !representable {
+    if !hz.is_multiple_of(step) || !representable {
         return Err(MacError::FieldOutOfRange {
             command,
             field: "frequency",

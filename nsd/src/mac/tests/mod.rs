@@ -738,9 +738,9 @@ fn arbitrary_uplink_commands_never_panic_and_the_state_stays_storable() {
             let uplink = UplinkFacts {
                 fcnt: fcnt / 2 * 2 + u32::from(rng.byte() % 2),
                 data_rate: rng.byte() % 16,
-                adr: rng.byte() % 2 == 0,
-                adr_ack_req: rng.byte() % 4 == 0,
-                confirmed: rng.byte() % 3 == 0,
+                adr: rng.byte().is_multiple_of(2),
+                adr_ack_req: rng.byte().is_multiple_of(4),
+                confirmed: rng.byte().is_multiple_of(3),
                 max_snr: f32::from(rng.byte() % 60) - 30.0,
                 max_rssi: -120.0,
                 gateway_count: rng.byte() % 4,
@@ -748,7 +748,7 @@ fn arbitrary_uplink_commands_never_panic_and_the_state_stays_storable() {
                 gps_time: None,
             };
             on_uplink(&mut state, &uplink, &commands);
-            let carrier = if rng.byte() % 2 == 0 {
+            let carrier = if rng.byte().is_multiple_of(2) {
                 MacCarrier::FOpts
             } else {
                 MacCarrier::Port0 { max_len: 51 }
