@@ -90,9 +90,45 @@ pub struct Resources {
     /// The metrics registry, still open for the daemon's own metrics.
     pub metrics: Metrics,
     stopping: tokio::sync::watch::Receiver<bool>,
+    finishers: Finishers,
+}
+
+/// Work a stopping daemon waits for (see [`Resources::finish_on_stop`]).
+/// (In a mutex only so that `Running` stays `Sync`: nothing runs them but `stop`.)
+#[derive(Default)]
+struct Finishers(std::sync::Mutex<Vec<Finisher>>);
+
+type Finisher = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Finishers {
+    fn into_inner(self) -> Vec<Finisher> {
+        self.0
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Finishers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Finishers")
+    }
 }
 
 impl Resources {
+    /// Has [`Running::stop`] run `finish` once the server has finished its requests and
+    /// before the database closes, and wait for it: a writer storing what it still holds,
+    /// say.
+    pub fn finish_on_stop(
+        &mut self,
+        finish: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.finishers
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::pin(finish));
+    }
+
     /// Completes when the daemon is told to stop: background tasks the daemon starts (a UDP
     /// listener, say) select on it so they end with the HTTP server.
     pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -114,6 +150,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    finishers: Finishers,
 }
 
 /// Opens the database, lets `build` make the daemon's routes (registering its metrics on the
@@ -139,9 +176,11 @@ where
         database: database.clone(),
         metrics: Metrics::new(spec.name),
         stopping: stopping_rx,
+        finishers: Finishers::default(),
     };
     let routes = build(&mut resources).await?;
     let instance = database.instance_id().await?;
+    let finishers = std::mem::take(&mut resources.finishers);
     let ops = Ops {
         daemon: spec.name,
         instance: instance.clone(),
@@ -171,6 +210,7 @@ where
         stop,
         stopping,
         server,
+        finishers,
     })
 }
 
@@ -183,6 +223,9 @@ impl Running {
             .server
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        for finish in self.finishers.into_inner() {
+            finish.await;
+        }
         self.database.close().await;
         served
     }
