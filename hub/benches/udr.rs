@@ -1,6 +1,8 @@
-//! Recording UDRs through the group-commit writer: many callers at once, each waiting for its
-//! record to be committed (as routing does before answering). Reports records per second on
-//! SQLite with `synchronous = NORMAL` and `FULL`, and on PostgreSQL when
+//! Recording UDRs through the writer: many callers at once, each waiting until its record is
+//! durable (as routing does before answering). Reports records per second on SQLite with
+//! `synchronous = NORMAL` (the journal: a copy into the mapped file, drained into the
+//! database behind; sustained, since a full journal makes callers wait for the drainer) and
+//! `FULL` (group commit), and on PostgreSQL (group commit) when
 //! `SWITCHYARD_BENCH_POSTGRES=1` (the server of `service::testing`, default
 //! 127.0.0.1:5432).
 //!
@@ -53,7 +55,7 @@ trait WithDevEui {
 
 impl WithDevEui for Udr {
     fn with_dev_eui(mut self, n: usize) -> Self {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             self.dev_eui = Some(Eui64::from_u64(0x0004_a30b_0000_0000 | n as u64));
         }
         self

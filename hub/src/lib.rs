@@ -107,6 +107,10 @@ impl Daemon for Hub {
             let pool = resources.database.pool().clone();
             let udrs = udr::UdrWriter::start(&resources.database)
                 .map_err(|e| StartError::Setup(format!("UDR writer: {e}")))?;
+            resources.finish_on_stop({
+                let udrs = udrs.clone();
+                async move { udrs.close().await }
+            });
             let metrics = shield::ShieldMetrics::register(resources.metrics.registry_mut());
             let audit = audit::AuditLog::start(
                 pool.clone(),

@@ -121,6 +121,11 @@ impl Relay {
         }
     }
 
+    /// The UDR writer the relay records through (the admin API's queries flush it first).
+    pub fn udr_writer(&self) -> &UdrWriter {
+        &self.udrs
+    }
+
     /// The members in force.
     pub fn directory(&self) -> Arc<Directory> {
         self.directory

@@ -1,8 +1,9 @@
 //! kill -9 while routing: the real `hub` binary is killed (SIGKILL) while a member sends it
 //! PRStartReqs for another, then restarted on the same database, three times, on both
-//! engines. Afterwards every transaction a sender saw answered Success has its usage record,
-//! with that result: the hub commits the record before it answers (the durability contract),
-//! so no answer a member saw can be missing from billing. A transaction in flight at the kill
+//! engines. Once restarted, every transaction a sender saw answered Success has its usage
+//! record, with that result: the hub makes the record durable (journaled on SQLite,
+//! committed on PostgreSQL) before it answers, so no answer a member saw can be missing from
+//! billing. A transaction in flight at the kill
 //! may or may not have a record; its sender saw no answer.
 
 mod common;
@@ -135,6 +136,14 @@ async fn run(engine: Engine, scratch: &ScratchDatabase) {
         let _ = child.wait();
         traffic.await.expect("traffic");
     }
+
+    // Killed and restarted: the restarted hub stores what the killed one journaled before
+    // it serves (on SQLite the answer waited for the journal, not for the database).
+    let port = free_port();
+    let mut child = spawn_hub(&config, &url, port);
+    wait_healthy(port).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
 
     // Every transaction answered Success has its record, with that result.
     let database = Database::connect(&scratch.config, hub::storage::MIGRATIONS)

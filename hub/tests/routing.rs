@@ -636,22 +636,34 @@ async fn policies_refuse_explain_and_reload_and_every_transaction_has_a_usage_re
     }
     assert!(reloaded, "the new agreement is in force after SIGHUP");
 
-    // Every transaction above has its usage record, with its hops.
+    // Every transaction above has its usage record, with its hops. The hub journals them
+    // and stores them in the database within `DRAIN_EVERY`; this reads the database as
+    // another process would, so it looks again until they are there.
     let pool = fed.hub.database.pool().clone();
     let udrs = hub::udr::UdrStore::new(pool);
     let now = time::OffsetDateTime::now_utc();
-    let all = udrs
-        .query(&hub::udr::UdrFilter::period(
-            now - time::Duration::hours(1),
-            now + time::Duration::hours(1),
-            1000,
-        ))
-        .await
-        .expect("query");
-    let refused = all
-        .iter()
-        .find(|u| u.transaction_id == Some(90))
-        .expect("the refusal is recorded");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (all, refused) = loop {
+        let all = udrs
+            .query(&hub::udr::UdrFilter::period(
+                now - time::Duration::hours(1),
+                now + time::Duration::hours(1),
+                1000,
+            ))
+            .await
+            .expect("query");
+        let refused = all.iter().find(|u| u.transaction_id == Some(90)).cloned();
+        let routed = all
+            .iter()
+            .any(|u| u.result_code == "Success" && u.sender.0 == "ns14");
+        match refused {
+            Some(refused) if routed => break (all, refused),
+            _ if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(hub::udr::DRAIN_EVERY).await;
+            }
+            _ => panic!("the refusal and the routed transaction are recorded: {all:?}"),
+        }
+    };
     assert_eq!(refused.result_code, "NoRoamingAgreement");
     assert_eq!(
         refused.receiver.as_ref().map(|r| r.0.as_str()),

@@ -410,19 +410,27 @@ async fn limits_refuse_clearly_the_receiver_never_sees_the_excess_and_refusals_a
             .expect("query");
         assert!(none.is_empty());
 
-        // Every refusal has its usage record too, and is counted.
-        // Committed records are in `udrs` or still in the writer's inbox.
-        let udr_refusals: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT sender, result_code FROM udrs \
-             UNION ALL SELECT sender, result_code FROM udr_inbox) AS committed \
-             WHERE sender = $1 AND result_code = $2",
-        )
-        .bind("ns13")
-        .bind("Other")
-        .fetch_one(fed.hub.database.pool())
-        .await
-        .expect("count");
-        assert_eq!(udr_refusals, refused.len() as i64);
+        // Every refusal has its usage record too, and is counted. Records are in `udrs`, in
+        // the committing writers' inbox, or (SQLite) in the journal for up to
+        // `DRAIN_EVERY`: this reads the database as another process would, so it looks again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let udr_refusals: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT sender, result_code FROM udrs \
+                 UNION ALL SELECT sender, result_code FROM udr_inbox) AS committed \
+                 WHERE sender = $1 AND result_code = $2",
+            )
+            .bind("ns13")
+            .bind("Other")
+            .fetch_one(fed.hub.database.pool())
+            .await
+            .expect("count");
+            if udr_refusals == refused.len() as i64 || std::time::Instant::now() > deadline {
+                assert_eq!(udr_refusals, refused.len() as i64);
+                break;
+            }
+            tokio::time::sleep(hub::udr::DRAIN_EVERY).await;
+        }
         let (_, metrics) = http_get(hub, "/metrics").await;
         if !refused.is_empty() {
             assert!(

@@ -17,7 +17,7 @@ use hub::udr::{
     MICROS_PER_DAY,
 };
 use lorawan::ids::{DevAddr, Eui64};
-use service::database::{Database, DatabaseConfig};
+use service::database::{Database, DatabaseConfig, SqliteSync};
 use service::testing::{Engine, ScratchDatabase};
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -33,19 +33,23 @@ const START: OffsetDateTime = datetime!(2025-03-01 00:00 UTC);
 fn sample(n: u32) -> Udr {
     let i = n as usize;
     let received_at = START + Duration::from_secs(250 * u64::from(n)) + Duration::from_nanos(789);
-    let hub_answered = n % 7 == 0;
+    let hub_answered = n.is_multiple_of(7);
     Udr {
         id: None,
         transaction_id: Some(n),
         message_type: MESSAGE_TYPES[i % 3].to_owned(),
         sender: MemberId::from(SENDERS[i % 3]),
         receiver: (!hub_answered).then(|| MemberId::from(RECEIVERS[(i / 3) % 3])),
-        agreement: (i % 5 != 0).then(|| AGREEMENTS[i % 3].to_owned()),
-        dev_eui: (i % 2 == 0).then(|| Eui64::from_u64(0x0004_a30b_0000_0000 | u64::from(n))),
-        dev_addr: (i % 3 == 0).then(|| DevAddr::from_u32(0x2601_0000 | n)),
+        agreement: (!i.is_multiple_of(5)).then(|| AGREEMENTS[i % 3].to_owned()),
+        dev_eui: i
+            .is_multiple_of(2)
+            .then(|| Eui64::from_u64(0x0004_a30b_0000_0000 | u64::from(n))),
+        dev_addr: i
+            .is_multiple_of(3)
+            .then(|| DevAddr::from_u32(0x2601_0000 | n)),
         result_code: if hub_answered {
             "NoRoamingAgreement"
-        } else if n % 11 == 0 {
+        } else if n.is_multiple_of(11) {
             "UnknownDevEUI"
         } else {
             "Success"
@@ -58,6 +62,16 @@ fn sample(n: u32) -> Udr {
         forwarded_at: (!hub_answered)
             .then(|| received_at + Duration::from_micros(100 + u64::from(n % 13))),
         answered_at: received_at + Duration::from_micros(5_000 + u64::from(n % 97) * 100),
+    }
+}
+
+/// `config` with the SQLite writer that commits before it acknowledges
+/// (`sqlite_sync = "full"`) instead of the journal: for the tests of the inbox, which only
+/// the committing writers use. PostgreSQL always commits.
+fn committing(config: &DatabaseConfig) -> DatabaseConfig {
+    DatabaseConfig {
+        sqlite_sync: SqliteSync::Full,
+        ..config.clone()
     }
 }
 
@@ -154,7 +168,7 @@ async fn concurrent_records_are_all_stored_and_queried() {
         let scratch = ScratchDatabase::create(engine).await;
         let database = open(&scratch.config).await;
         let writer = UdrWriter::start(&database).expect("UDR writer");
-        let store = UdrStore::new(database.pool().clone());
+        let store = UdrStore::flushing(database.pool().clone(), &writer);
 
         let samples: Vec<Udr> = (0..1_000).map(sample).collect();
         let mut tasks = tokio::task::JoinSet::new();
@@ -340,9 +354,10 @@ async fn an_acknowledged_record_is_committed() {
         let scratch = ScratchDatabase::create(engine).await;
         let writing = open(&scratch.config).await;
         let writer = UdrWriter::start(&writing).expect("UDR writer");
-        // Another pool, as another process (or the restarted hub) would have.
+        // Another pool, as the admin API's queries use; like them it has the writer store
+        // what it journaled first.
         let reading = open(&scratch.config).await;
-        let store = UdrStore::new(reading.pool().clone());
+        let store = UdrStore::flushing(reading.pool().clone(), &writer);
         let everything = UdrFilter::period(START, START + Duration::from_secs(86_400), 100);
         for n in 0..20 {
             writer.record(sample(n)).await.expect("recorded");
@@ -379,7 +394,7 @@ async fn wait_until_the_writer_settles(database: &Database, engine: Engine, inte
 async fn the_inbox_is_settled_in_order_by_the_writer_and_by_readers_losing_nothing() {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
-        let database = open(&scratch.config).await;
+        let database = open(&committing(&scratch.config)).await;
         let writer = UdrWriter::start(&database).expect("UDR writer");
         let store = UdrStore::new(database.pool().clone());
         let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
@@ -438,7 +453,7 @@ async fn the_inbox_is_settled_in_order_by_the_writer_and_by_readers_losing_nothi
 async fn a_refused_record_does_not_take_its_batch_with_it() {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
-        let database = open(&scratch.config).await;
+        let database = open(&committing(&scratch.config)).await;
         // PostgreSQL refuses a NUL character in TEXT; SQLite stores it, so there a trigger
         // refuses the record instead.
         if engine == Engine::Sqlite {
@@ -496,6 +511,8 @@ async fn a_refused_record_does_not_take_its_batch_with_it() {
 
 /// How the child process is told where to write (see [`udr_writer_child`]).
 const CHILD_DATABASE: &str = "SWITCHYARD_UDR_CHILD_DATABASE_URL";
+/// And, on SQLite, with which writer: `full` (commits) or `normal` (the journal).
+const CHILD_SQLITE_SYNC: &str = "SWITCHYARD_UDR_CHILD_SQLITE_SYNC";
 
 /// Not a test on its own: when started by [`kill_9_keeps_every_acknowledged_record`] with
 /// [`CHILD_DATABASE`] set, records UDRs from 64 callers as fast as it can and prints
@@ -511,8 +528,13 @@ fn udr_writer_child() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
+        let sqlite_sync = match std::env::var(CHILD_SQLITE_SYNC).as_deref() {
+            Ok("full") => SqliteSync::Full,
+            _ => SqliteSync::Normal,
+        };
         let config = DatabaseConfig {
             url,
+            sqlite_sync,
             ..DatabaseConfig::sqlite("unused")
         };
         let database = open(&config).await;
@@ -552,7 +574,13 @@ fn kill_9_keeps_every_acknowledged_record() {
         .enable_all()
         .build()
         .expect("runtime");
-    for engine in Engine::ALL {
+    // SQLite with the journal (the default) and with the committing writer, and PostgreSQL.
+    let cases = [
+        (Engine::Sqlite, "normal"),
+        (Engine::Sqlite, "full"),
+        (Engine::Postgres, "normal"),
+    ];
+    for (engine, sqlite_sync) in cases {
         let scratch = runtime.block_on(ScratchDatabase::create(engine));
         // Migrated before the child starts, as the hub's database is before it routes.
         runtime.block_on(async { open(&scratch.config).await.close().await });
@@ -566,6 +594,7 @@ fn kill_9_keeps_every_acknowledged_record() {
                     "--test-threads=1",
                 ])
                 .env(CHILD_DATABASE, &scratch.config.url)
+                .env(CHILD_SQLITE_SYNC, sqlite_sync)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -604,13 +633,15 @@ fn kill_9_keeps_every_acknowledged_record() {
             acked.extend(acknowledged.try_iter());
             assert!(
                 this_round >= ACKS_BEFORE_KILL,
-                "{engine:?} round {round}: only {this_round} acknowledgements in 20 s"
+                "{engine:?} ({sqlite_sync}) round {round}: only {this_round} acknowledgements in 20 s"
             );
         }
-        // The restarted hub's view: every acknowledged record is there.
+        // The restarted hub's view: every acknowledged record is there. Its writer stores
+        // what the killed one journaled before it takes anything.
         runtime.block_on(async {
             let database = open(&scratch.config).await;
-            let store = UdrStore::new(database.pool().clone());
+            let writer = UdrWriter::start(&database).expect("restarted writer");
+            let store = UdrStore::flushing(database.pool().clone(), &writer);
             let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
             let stored: BTreeSet<u32> = all_pages(&store, &everything, 5_000)
                 .await
@@ -620,7 +651,7 @@ fn kill_9_keeps_every_acknowledged_record() {
             let lost: Vec<_> = acked.difference(&stored).take(10).collect();
             assert!(
                 lost.is_empty(),
-                "{engine:?}: acknowledged, not stored: {lost:?}"
+                "{engine:?} ({sqlite_sync}): acknowledged, not stored: {lost:?}"
             );
             assert!(stored.len() >= acked.len());
             database.close().await;
@@ -633,7 +664,7 @@ fn kill_9_keeps_every_acknowledged_record() {
 async fn an_inbox_of_many_steps_is_settled_by_the_writer_alone_in_order() {
     for engine in Engine::ALL {
         let scratch = ScratchDatabase::create(engine).await;
-        let database = open(&scratch.config).await;
+        let database = open(&committing(&scratch.config)).await;
         let writer = UdrWriter::start(&database).expect("UDR writer");
         let store = UdrStore::new(database.pool().clone());
         let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
@@ -664,4 +695,47 @@ async fn an_inbox_of_many_steps_is_settled_by_the_writer_alone_in_order() {
         database.close().await;
         scratch.drop_now().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_records_reach_the_database_without_readers_once_each() {
+    let scratch = ScratchDatabase::create(Engine::Sqlite).await;
+    let database = open(&scratch.config).await;
+    let writer = UdrWriter::start(&database).expect("UDR writer");
+    for n in 0..50 {
+        writer.record(sample(n)).await.expect("recorded");
+    }
+    // Nobody reads through the writer: its drainer stores them within its interval.
+    let deadline = Instant::now() + hub::udr::DRAIN_EVERY * 30;
+    while rows_in(&database, "udrs").await < 50 {
+        assert!(Instant::now() < deadline, "the journal was not drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second writer on the same database is refused while the first holds the journal.
+    assert!(UdrWriter::start(&database).is_err());
+    for n in 50..80 {
+        writer.record(sample(n)).await.expect("recorded");
+    }
+    // Gone, the writer stores what it held; a new one starts on the same journal and
+    // stores nothing twice.
+    drop(writer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let writer = loop {
+        match UdrWriter::start(&database) {
+            Ok(writer) => break writer,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "journal never released: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    writer.record(sample(80)).await.expect("recorded");
+    let store = UdrStore::flushing(database.pool().clone(), &writer);
+    let everything = UdrFilter::period(START, START + Duration::from_secs(30 * 86_400), 0);
+    let stored = all_pages(&store, &everything, 1_000).await;
+    assert_eq!(by_transaction(stored).len(), 81);
+    assert_eq!(rows_in(&database, "udrs").await, 81, "each record once");
+    drop(writer);
+    database.close().await;
+    scratch.drop_now().await;
 }

@@ -142,8 +142,8 @@ impl Admin {
             Some((o.credentials().digest().ok()?, operator))
         }));
         Self {
+            udrs: UdrStore::flushing(pool.clone(), relay.udr_writer()),
             relay,
-            udrs: UdrStore::new(pool.clone()),
             audit: AuditStore::new(pool),
             operators,
             member_files,

@@ -3,30 +3,37 @@
 //! - [`Udr`]: the record (who, what, under which agreement, how it ended, how big, when it
 //!   passed each hop), with per-hop latencies; [`UdrFilter`] and [`DailyAggregate`] for
 //!   what is asked of the stored ones. Pure.
-//! - [`UdrWriter`]: records durably and in batches (group commit): `record(udr).await`
-//!   returns once the record is committed, so a transaction answered as successful has its
-//!   UDR even if the hub is killed right after. On a SQLite file it writes from a thread of
-//!   its own (`sqlite_writer`), elsewhere from a task on the pool.
+//! - [`UdrWriter`]: records durably: `record(udr).await` returns once the record survives a
+//!   killed hub, so a transaction answered as successful has its UDR once the hub is
+//!   restarted. On a SQLite file with `sqlite_sync = "normal"` (the default) the record is
+//!   copied into a memory-mapped journal beside the database (`journal`) and a drainer
+//!   thread stores it in `udrs` within [`DRAIN_EVERY`] (`journal_writer`); with `"full"` a
+//!   thread of its own commits each batch before acknowledging (`sqlite_writer`); on
+//!   PostgreSQL a task on the pool does (group commit).
 //! - [`UdrStore`]: paged queries by member, agreement and period; daily aggregates computed
 //!   by the database.
 //! - [`export`]: CSV (RFC 4180) and JSON. Pure.
 //!
 //! The table is `udrs` (migration `0002_udrs.sql`), times in microseconds since the Unix
-//! epoch; the writer commits into `udr_inbox` (migration `0005_udr_inbox.sql`), which it
-//! and every read settle into `udrs`.
+//! epoch. The committing writers commit into `udr_inbox` (migration `0005_udr_inbox.sql`),
+//! which they and every read settle into `udrs`; the journal's drainer stores into `udrs`
+//! directly and notes each drained segment in `udr_journal` (SQLite migration 0006).
 
 pub mod export;
+mod journal;
+mod journal_writer;
 mod model;
 mod sqlite_writer;
 mod store;
 mod writer;
 
+pub use journal_writer::DRAIN_EVERY;
 pub use model::{
     day_from_epoch_days, from_micros, iso8601, to_micros, truncate_to_micros, DailyAggregate, Udr,
     UdrFilter, UdrId, MICROS_PER_DAY,
 };
 pub use store::UdrStore;
-pub use writer::{UdrWriter, MAX_BATCH, QUEUE, SETTLE_EVERY, SETTLE_STEP};
+pub use writer::{UdrFlusher, UdrWriter, MAX_BATCH, QUEUE, SETTLE_EVERY, SETTLE_STEP};
 
 /// Why a UDR could not be recorded or read.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +45,9 @@ pub enum UdrError {
     /// value, …).
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The UDR journal cannot be opened (see [`journal`]).
+    #[error("{0}")]
+    Journal(#[from] journal::JournalError),
     /// The SQLite writer thread could not be started.
     #[error("cannot start the UDR writer thread: {0}")]
     Thread(std::io::Error),

@@ -35,7 +35,7 @@ pub(super) fn start(file: &SqliteFile, jobs: flume::Receiver<Job>) -> Result<(),
     Ok(())
 }
 
-fn open(file: &SqliteFile) -> Result<Connection, rusqlite::Error> {
+pub(super) fn open(file: &SqliteFile) -> Result<Connection, rusqlite::Error> {
     // Only this thread uses the connection: SQLite's own mutex would guard nothing.
     let connection = Connection::open_with_flags(
         &file.path,
@@ -120,7 +120,7 @@ fn insert_all(
 /// One settle step: moves the oldest [`SETTLE_STEP`] records of the inbox into `udrs` in
 /// one `BEGIN IMMEDIATE` transaction (as the pool's `settle` does on SQLite). Returns how
 /// many moved.
-fn settle_oldest(connection: &mut Connection) -> Result<u64, UdrError> {
+pub(super) fn settle_oldest(connection: &mut Connection) -> Result<u64, UdrError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let bound: Option<i64> = transaction.query_row(
         OLDEST_BOUND_SQL,

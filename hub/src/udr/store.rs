@@ -18,7 +18,8 @@ use super::model::{
     day_from_epoch_days, from_micros, to_micros, DailyAggregate, Udr, UdrFilter, UdrId,
     MICROS_PER_DAY,
 };
-use super::UdrError;
+use super::writer::UdrFlusher;
+use super::{UdrError, UdrWriter};
 use crate::members::MemberId;
 
 /// The columns an insert writes, in bind order.
@@ -86,12 +87,29 @@ const _: () = assert!(MAX_ROWS_PER_INSERT * BINDS_PER_ROW <= 32_766);
 #[derive(Debug, Clone)]
 pub struct UdrStore {
     pool: AnyPool,
+    /// The hub's writer's flusher, before every read: records it journaled are not in the
+    /// database yet.
+    flusher: Option<UdrFlusher>,
 }
 
 impl UdrStore {
-    /// A store over the hub's (migrated) database.
+    /// A store over the hub's (migrated) database, for a process that records nothing
+    /// itself (or reads only what a stopped hub left: its journal is stored at its start).
     pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            flusher: None,
+        }
+    }
+
+    /// A store that reads what `writer` (of the same database) has acknowledged, too: each
+    /// read waits until the writer has stored its journaled records.
+    /// The store does not keep the writer running.
+    pub fn flushing(pool: AnyPool, writer: &UdrWriter) -> Self {
+        Self {
+            pool,
+            flusher: Some(writer.flusher()),
+        }
     }
 
     /// The records `filter` selects, in id order, at most `filter.limit`.
@@ -155,9 +173,13 @@ impl UdrStore {
         Ok(())
     }
 
-    /// Moves every committed record of the inbox into `udrs`, so a read sees everything
-    /// recorded before it (including what a hub killed before its writer settled left).
+    /// Stores what the writer journaled and moves every committed record of the inbox into
+    /// `udrs`, so a read sees everything recorded before it (including what a hub killed
+    /// before its writer settled left).
     async fn settle_inbox(&self) -> Result<(), UdrError> {
+        if let Some(flusher) = &self.flusher {
+            flusher.flush().await?;
+        }
         let mut conn = self.pool.acquire().await?;
         settle(&mut conn, Settle::Everything).await.map(|_| ())
     }
@@ -273,6 +295,17 @@ fn chunk_len(remaining: usize) -> usize {
     }
     let power = 1usize << (usize::BITS - 1 - remaining.leading_zeros());
     power.min(MAX_ROWS_PER_INSERT)
+}
+
+/// `INSERT INTO udrs (…) VALUES (?, …)`: one record straight into `udrs`, positional
+/// parameters (the journal's drainer, which stores records in bulk, off the answer path).
+pub(super) fn insert_one_into_udrs_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let mut sql = format!("INSERT INTO udrs ({INSERT_COLUMNS}) VALUES ");
+        Placeholders::Positional.push_rows(&mut sql, 1, BINDS_PER_ROW);
+        sql
+    })
 }
 
 /// `INSERT INTO udr_inbox (…) VALUES ($1, …, $14), ($15, …), …` for `rows` rows (as

@@ -1,18 +1,19 @@
-//! Recording UDRs durably and fast: group commit.
+//! Recording UDRs durably and fast.
 //!
-//! The hub answers a successful transaction only after its UDR is committed, so a hub killed
-//! at any moment has a UDR for every success it answered. One commit per transaction would
-//! cap routing at the database's commit rate (with SQLite `synchronous = FULL`, the disk's
-//! sync rate), so [`UdrWriter`] works like the jsd's activation writer: one writer takes
-//! every record waiting in its queue (up to [`MAX_BATCH`]), inserts them in one atomic
-//! commit on a connection it keeps, and only then acknowledges each caller. Under load the
-//! batches grow by themselves (records queue while a commit runs); when idle a record is
-//! written alone, without waiting for company.
-//!
-//! Two writers, one schedule:
-//! - on a SQLite file, a thread of its own with its own connection
-//!   ([`super::sqlite_writer`]): no async driver between it and SQLite;
+//! The hub answers a successful transaction only after its UDR is durable, so a hub killed
+//! at any moment and restarted has a UDR for every success it answered. Three writers:
+//! - on a SQLite file with `sqlite_sync = "normal"` (the default), the journal
+//!   ([`super::journal_writer`]): the record is copied into a memory-mapped file, which
+//!   survives the process, and drained into `udrs` off the answer path;
+//! - on a SQLite file with `sqlite_sync = "full"`, a thread with its own connection
+//!   ([`super::sqlite_writer`]) that commits (and so fsyncs) before acknowledging;
 //! - otherwise (PostgreSQL), a tokio task on a connection of the pool (here).
+//!
+//! The two committing writers group-commit, like the jsd's activation writer: the writer
+//! takes every record waiting in its queue (up to [`MAX_BATCH`]), inserts them in one
+//! atomic commit on a connection it keeps, and only then acknowledges each caller. Under
+//! load the batches grow by themselves (records queue while a commit runs); when idle a
+//! record is written alone, without waiting for company.
 //!
 //! The rows go to `udr_inbox`, a table without secondary indexes, so a commit writes a page
 //! or two; once the oldest has waited [`SETTLE_EVERY`] (and before any read) they are moved
@@ -28,11 +29,12 @@
 
 use std::time::{Duration, Instant};
 
-use service::database::Database;
+use service::database::{Database, SqliteSync};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::oneshot;
 
+use super::journal_writer::{self, JournalFlusher, JournalHandle};
 use super::model::Udr;
 use super::sqlite_writer;
 use super::store::{insert_rows, settle, statements_for, Settle};
@@ -51,10 +53,20 @@ pub const SETTLE_STEP: usize = 128;
 pub const QUEUE: usize = 8_192;
 
 /// Records UDRs through the writer; cheap to clone. The writer ends once every handle is
-/// dropped and the queue is drained.
+/// dropped and what it holds is stored.
 #[derive(Debug, Clone)]
 pub struct UdrWriter {
-    queue: flume::Sender<Job>,
+    route: Route,
+}
+
+/// Which writer records go to.
+#[derive(Debug, Clone)]
+enum Route {
+    /// The journal beside a SQLite file (`sqlite_sync = "normal"`).
+    Journal(JournalHandle),
+    /// A writer that commits before it acknowledges: the SQLite thread
+    /// (`sqlite_sync = "full"`) or the pool task (PostgreSQL).
+    Commit(flume::Sender<Job>),
 }
 
 /// A record waiting for the writer, and where to say how it ended.
@@ -73,37 +85,97 @@ impl std::fmt::Debug for Job {
 }
 
 impl UdrWriter {
-    /// Starts the writer of `database` (the hub's, migrated): a thread with its own
-    /// connection on a SQLite file, a task on the pool otherwise. Fails only if the SQLite
-    /// file cannot be opened or the thread not started.
+    /// Starts the writer of `database` (the hub's, migrated): on a SQLite file the journal
+    /// and its drainer (`sqlite_sync = "normal"`) or a committing thread (`"full"`), each
+    /// with its own connection; a task on the pool otherwise. Fails only if the SQLite file
+    /// or the journal cannot be opened (a second hub holds it), what a previous run
+    /// journaled cannot be stored, or the thread not started.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime when the database is not a SQLite file (the task is spawned
     /// on the current one).
     pub fn start(database: &Database) -> Result<Self, UdrError> {
-        let (queue, jobs) = flume::bounded(QUEUE);
-        match database.sqlite_file() {
-            Some(file) => sqlite_writer::start(file, jobs)?,
-            None => {
-                tokio::spawn(write_batches(database.pool().clone(), jobs));
+        let route = match database.sqlite_file() {
+            Some(file) if file.sync == SqliteSync::Normal => {
+                Route::Journal(journal_writer::start(file)?)
             }
-        }
-        Ok(Self { queue })
+            Some(file) => {
+                let (queue, jobs) = flume::bounded(QUEUE);
+                sqlite_writer::start(file, jobs)?;
+                Route::Commit(queue)
+            }
+            None => {
+                let (queue, jobs) = flume::bounded(QUEUE);
+                tokio::spawn(write_batches(database.pool().clone(), jobs));
+                Route::Commit(queue)
+            }
+        };
+        Ok(Self { route })
     }
 
-    /// Records `udr`; returns once it is committed (`Ok`) or known not to be (`Err`). Only
-    /// after `Ok` may the transaction be answered as successful.
+    /// Records `udr`; returns once it is durable (`Ok`: journaled or committed) or known
+    /// not to be (`Err`). Only after `Ok` may the transaction be answered as successful.
     ///
     /// A caller that stops waiting (its future dropped) does not withdraw the record: once
     /// queued it is written.
     pub async fn record(&self, udr: Udr) -> Result<(), UdrError> {
-        let (done, outcome) = oneshot::channel();
-        self.queue
-            .send_async(Job { udr, done })
-            .await
-            .map_err(|_| UdrError::WriterStopped)?;
-        outcome.await.map_err(|_| UdrError::WriterStopped)?
+        match &self.route {
+            Route::Journal(journal) => journal.record(&udr).await,
+            Route::Commit(queue) => {
+                let (done, outcome) = oneshot::channel();
+                queue
+                    .send_async(Job { udr, done })
+                    .await
+                    .map_err(|_| UdrError::WriterStopped)?;
+                outcome.await.map_err(|_| UdrError::WriterStopped)?
+            }
+        }
+    }
+
+    /// Stops the writer once the hub has stopped routing: what it journaled is stored and
+    /// the journal closed, so the next hub on the database opens it at once. Records
+    /// offered afterwards are refused. (The committing writers end when their last handle
+    /// is dropped.)
+    pub async fn close(&self) {
+        if let Route::Journal(journal) = &self.route {
+            journal.close().await;
+        }
+    }
+
+    /// What a reader needs to see what this writer acknowledged (see
+    /// [`UdrStore::flushing`](super::UdrStore::flushing)); it does not keep the writer
+    /// running.
+    pub fn flusher(&self) -> UdrFlusher {
+        UdrFlusher(match &self.route {
+            Route::Journal(journal) => Some(journal.flusher()),
+            Route::Commit(_) => None,
+        })
+    }
+
+    /// Returns once every record acknowledged before the call is in the database, where
+    /// queries see it (records wait in the journal up to [`DRAIN_EVERY`](super::DRAIN_EVERY);
+    /// the committing writers have nothing to do).
+    pub async fn flush(&self) -> Result<(), UdrError> {
+        match &self.route {
+            Route::Journal(journal) => journal.flush().await,
+            Route::Commit(_) => Ok(()),
+        }
+    }
+}
+
+/// Has a writer store what it acknowledged but holds outside the database (the journal's
+/// records) before a read; nothing to do for the committing writers.
+#[derive(Debug, Clone)]
+pub struct UdrFlusher(Option<JournalFlusher>);
+
+impl UdrFlusher {
+    /// Returns once every record acknowledged before the call is in the database.
+    pub async fn flush(&self) -> Result<(), UdrError> {
+        match &self.0 {
+            Some(journal) => journal.flush().await,
+            None => Ok(()),
+        }
     }
 }
 
