@@ -99,11 +99,11 @@ pub(super) fn start(file: &SqliteFile) -> Result<JournalHandle, UdrError> {
         room: Notify::new(),
         drain_requested: AtomicBool::new(false),
     });
-    let (requests, inbox) = flume::bounded(64);
+    let (requests, received) = flume::bounded(64);
     let drainer = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("udr-drainer".into())
-        .spawn(move || drain_until_closed(connection, &drainer, &inbox))
+        .spawn(move || drain_until_closed(connection, &drainer, &received))
         .map_err(UdrError::Thread)?;
     Ok(JournalHandle { shared, requests })
 }
@@ -248,6 +248,11 @@ fn drain_until_closed(
                 let _ = done.send(());
             }
             break;
+        }
+        if outcome.is_err() {
+            // The callers waiting for room ask again at once: without a pause a database
+            // that keeps failing (a full disk) would have the drainer spin.
+            std::thread::sleep(DRAIN_EVERY);
         }
     }
 }

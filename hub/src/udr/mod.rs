@@ -45,7 +45,8 @@ pub enum UdrError {
     /// value, …).
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// The UDR journal cannot be opened (see [`journal`]).
+    /// The UDR journal beside the SQLite database cannot be opened (a second hub holds it,
+    /// or the file cannot be created or mapped).
     #[error("{0}")]
     Journal(#[from] journal::JournalError),
     /// The SQLite writer thread could not be started.
