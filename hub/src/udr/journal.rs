@@ -86,8 +86,9 @@ struct State {
     generation: u64,
     /// Where the next record goes in the active segment.
     cursor: usize,
-    /// A retired segment whose records are not yet committed: it cannot become active.
-    retired: Option<(usize, u64)>,
+    /// A retired segment whose records are not yet committed (segment, generation, bytes
+    /// in use): it cannot become active.
+    retired: Option<(usize, u64, usize)>,
     next_generation: u64,
 }
 
@@ -219,35 +220,39 @@ impl Journal {
     /// returns its records; or returns the segment retired before, if it was not released
     /// (its records were not stored: the drainer tries again). `None`: nothing to store.
     pub fn retire(&self) -> Option<Retired> {
-        let mut state = self.lock();
-        state.open.as_ref()?;
-        let (segment, generation) = match state.retired {
-            Some(retired) => retired,
-            None if state.cursor == HEADER_BYTES => return None,
-            None => {
-                let retired = (state.active, state.generation);
-                let other = 1 - state.active;
-                state.activate(other);
-                state.retired = Some(retired);
-                retired
-            }
+        // Only the bytes in use are copied under the lock; the records are read out of the
+        // copy after it, so appenders do not wait for the parsing.
+        let (segment, generation, used) = {
+            let mut state = self.lock();
+            state.open.as_ref()?;
+            let retired = match state.retired {
+                Some(retired) => retired,
+                None if state.cursor == HEADER_BYTES => return None,
+                None => {
+                    let retired = (state.active, state.generation, state.cursor);
+                    let other = 1 - state.active;
+                    state.activate(other);
+                    state.retired = Some(retired);
+                    retired
+                }
+            };
+            let (segment, generation, end) = retired;
+            let used = state.open.as_ref()?.1[segment][..end].to_vec();
+            (segment, generation, used)
         };
-        let records = state
-            .open
-            .as_ref()
-            .map(|(_, segments)| records_in(&segments[segment], generation))
-            .unwrap_or_default();
         Some(Retired {
             segment,
             generation,
-            records,
+            records: records_in(&used, generation),
         })
     }
 
     /// The retired segment's records are stored: it may become active again.
     pub fn release(&self, retired: &Retired) {
         let mut state = self.lock();
-        if state.retired == Some((retired.segment, retired.generation)) {
+        if state.retired.is_some_and(|(segment, generation, _)| {
+            (segment, generation) == (retired.segment, retired.generation)
+        }) {
             state.retired = None;
         }
     }
@@ -349,6 +354,14 @@ fn padded(length: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// A new journal in `dir`, taking records.
+    fn started(dir: &tempfile::TempDir) -> Journal {
+        let (journal, found) = Journal::open(&dir.path().join("j")).expect("open");
+        assert!(found.is_empty());
+        journal.start(0);
+        journal
+    }
+
     fn payloads(retired: &Retired) -> Vec<String> {
         retired
             .records
@@ -403,8 +416,7 @@ mod tests {
     #[test]
     fn retire_alternates_segments_and_keeps_an_unreleased_one() {
         let dir = tempfile::tempdir().expect("dir");
-        let (journal, _) = Journal::open(&dir.path().join("j")).expect("open");
-        journal.start(0);
+        let journal = started(&dir);
         assert!(journal.retire().is_none(), "nothing to retire");
         journal.append(b"a").expect("append");
         let first = journal.retire().expect("retired");
@@ -429,8 +441,7 @@ mod tests {
     #[test]
     fn a_full_segment_refuses_until_retired() {
         let dir = tempfile::tempdir().expect("dir");
-        let (journal, _) = Journal::open(&dir.path().join("j")).expect("open");
-        journal.start(0);
+        let journal = started(&dir);
         let record = vec![7_u8; 4096 - RECORD_HEADER_BYTES];
         let mut written = 0;
         let mut used = 0;

@@ -140,11 +140,6 @@ impl JournalHandle {
         }
     }
 
-    /// Returns once every record journaled before the call is in `udrs`.
-    pub(super) async fn flush(&self) -> Result<(), UdrError> {
-        flush_through(&self.requests).await
-    }
-
     /// A flusher for readers that does not keep the drainer alive.
     pub(super) fn flusher(&self) -> JournalFlusher {
         JournalFlusher {
@@ -174,16 +169,6 @@ impl JournalHandle {
     }
 }
 
-/// Asks the drainer for a flush and waits for it.
-async fn flush_through(requests: &flume::Sender<Request>) -> Result<(), UdrError> {
-    let (done, stored) = oneshot::channel();
-    requests
-        .send_async(Request::Flush(done))
-        .await
-        .map_err(|_| UdrError::WriterStopped)?;
-    stored.await.map_err(|_| UdrError::WriterStopped)?
-}
-
 /// What a reader holds to have the journal drained before it reads: unlike a
 /// [`JournalHandle`], it does not keep the drainer running once the writer is gone.
 #[derive(Clone)]
@@ -202,10 +187,17 @@ impl JournalFlusher {
     /// writer is gone (its drainer stored what it could when it closed, and the next start
     /// stores the rest).
     pub(super) async fn flush(&self) -> Result<(), UdrError> {
-        match self.requests.upgrade() {
-            Some(requests) => flush_through(&requests).await,
-            None => Ok(()),
-        }
+        let Some(requests) = self.requests.upgrade() else {
+            return Ok(());
+        };
+        let (done, stored) = oneshot::channel();
+        requests
+            .send_async(Request::Flush(done))
+            .await
+            .map_err(|_| UdrError::WriterStopped)?;
+        // Not held while waiting: the flusher never keeps the drainer alive.
+        drop(requests);
+        stored.await.map_err(|_| UdrError::WriterStopped)?
     }
 }
 

@@ -152,16 +152,6 @@ impl UdrWriter {
             Route::Commit(_) => None,
         })
     }
-
-    /// Returns once every record acknowledged before the call is in the database, where
-    /// queries see it (records wait in the journal up to [`DRAIN_EVERY`](super::DRAIN_EVERY);
-    /// the committing writers have nothing to do).
-    pub async fn flush(&self) -> Result<(), UdrError> {
-        match &self.route {
-            Route::Journal(journal) => journal.flush().await,
-            Route::Commit(_) => Ok(()),
-        }
-    }
 }
 
 /// Has a writer store what it acknowledged but holds outside the database (the journal's
