@@ -51,6 +51,46 @@ fn decode(c: &mut Criterion) {
     c.bench_function("encode PRStartReq 3 GWInfo", |b| {
         b.iter(|| codec.encode(black_box(&message), &Dialect::canonical()))
     });
+    let xmit = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../conformance-tests/bench/xmit-data-req.json"
+    ))
+    .expect("bench message");
+    let message = codec.decode(&xmit).expect("valid");
+    c.bench_function("decode XmitDataReq", |b| {
+        b.iter(|| codec.decode(black_box(&xmit)).expect("valid"))
+    });
+    let value: serde_json::Value = serde_json::from_slice(&xmit).expect("json");
+    let header = message.header().clone();
+    c.bench_function("  part: XmitDataReq JSON parse only", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&xmit)).expect("json"))
+    });
+    c.bench_function("  part: XmitDataReq schema validation only", |b| {
+        b.iter(|| {
+            codec
+                .schemas()
+                .validate(
+                    &header.protocol_version,
+                    &header.message_type,
+                    black_box(&value),
+                )
+                .expect("valid")
+        })
+    });
+    c.bench_function("encode XmitDataReq", |b| {
+        b.iter(|| codec.encode(black_box(&message), &Dialect::canonical()))
+    });
+    c.bench_function("  part: XmitDataReq to_json only", |b| {
+        b.iter(|| black_box(&message).to_json(&Dialect::canonical()))
+    });
+    let answer = br#"{"ProtocolVersion":"1.1","SenderID":"000014","ReceiverID":"000013","TransactionID":1,"MessageType":"XmitDataAns","Result":{"ResultCode":"Success"}}"#;
+    c.bench_function("decode_answer XmitDataAns", |b| {
+        b.iter(|| {
+            codec
+                .decode_answer(&header, black_box(answer))
+                .expect("valid")
+        })
+    });
 }
 
 mod group {

@@ -272,7 +272,7 @@ impl From<&Member> for MemberView {
     fn from(member: &Member) -> Self {
         Self {
             id: member.id.0.clone(),
-            url: member.endpoint.url.to_string(),
+            url: member.endpoint.url().to_string(),
             protocol: member.protocol.as_str().to_owned(),
             mode: match member.mode {
                 crate::members::Mode::Sync => "sync",

@@ -383,7 +383,7 @@ mod tests {
         let presented = |directory: &Directory| {
             directory
                 .get(&"b".into())
-                .and_then(|m| m.endpoint.bearer_token.clone())
+                .and_then(|m| m.endpoint.bearer_token().map(str::to_owned))
         };
         assert_eq!(presented(&directory).as_deref(), Some("hub-to-b-outbound"));
         let written = std::fs::read_to_string(&api).expect("api file");

@@ -678,7 +678,7 @@ rx2 = { frequency_hz = 869525000, dr = 0 }
         );
         let loaded = super::parse_unsealing(&text, Some(&ring)).expect("opens");
         assert_eq!(
-            loaded[0].member.endpoint.bearer_token.as_deref(),
+            loaded[0].member.endpoint.bearer_token(),
             Some("hub-to-b-token")
         );
         let debug = format!("{:?}", loaded[0]);

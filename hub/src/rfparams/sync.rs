@@ -295,7 +295,10 @@ impl RfSync {
                 continue; // the round in flight ends with a wake-up: checked again then
             }
             let this = Arc::clone(self);
-            let (url, token) = (url.clone(), member.endpoint.bearer_token.clone());
+            let (url, token) = (
+                url.clone(),
+                member.endpoint.bearer_token().map(str::to_owned),
+            );
             tokio::spawn(async move {
                 let (attempts, result) = this.deliver(&url, token.as_deref(), &config).await;
                 let mut pushes = lock(&this.pushes);

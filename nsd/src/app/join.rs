@@ -39,7 +39,7 @@ pub struct JoinServer {
 impl std::fmt::Debug for JoinServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinServer")
-            .field("url", &self.endpoint.url)
+            .field("url", &self.endpoint.url())
             .field("ranges", &self.ranges)
             .finish_non_exhaustive()
     }

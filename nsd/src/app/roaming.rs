@@ -82,7 +82,7 @@ pub struct Roaming {
 impl std::fmt::Debug for Roaming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Roaming")
-            .field("hub", &self.hub.url)
+            .field("hub", &self.hub.url())
             .finish_non_exhaustive()
     }
 }

@@ -1,10 +1,21 @@
 //! The Backend Interfaces HTTP client: rustls, optional client certificate, bearer token,
 //! timeouts, retries with backoff for deliveries that may be repeated.
+//!
+//! It runs on hyper's pooled client directly (hyper-util, hyper-rustls): the hub forwards
+//! every routed message through here, and a general-purpose client's per-request work (the
+//! URL parsed again, redirect and proxy layers) was a measurable share of the hub's CPU.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use std::time::Duration;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::codec::Codec;
 use crate::dialect::Dialect;
@@ -13,29 +24,62 @@ use crate::message::Message;
 
 use super::pending::{AnswerKey, PendingAnswers, WaitError};
 
-/// A peer's Backend Interfaces endpoint. `Debug` never shows the token.
+/// The largest HTTP response body read as an answer. Backend Interfaces answers are a few
+/// kilobytes; a peer sending more is broken, and is not allowed to fill the hub's memory.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// A peer's Backend Interfaces endpoint: its URL and bearer token, checked and turned into
+/// what a request needs once, not per request. `Debug` never shows the token.
 #[derive(Clone)]
 pub struct PeerEndpoint {
-    /// Where to POST, e.g. `https://ns.example.net/bi`; parsed once, not per request.
-    pub url: reqwest::Url,
-    /// Sent as `Authorization: Bearer …` when set.
-    pub bearer_token: Option<String>,
+    url: url::Url,
+    bearer_token: Option<String>,
+    /// The URL as the request target.
+    target: http::Uri,
+    /// `Bearer <token>`, marked sensitive so no HTTP log shows it.
+    authorization: Option<HeaderValue>,
 }
 
 impl PeerEndpoint {
     /// The endpoint at `url` (an absolute http(s) URL), presenting `bearer_token`.
     pub fn new(url: &str, bearer_token: Option<String>) -> Result<Self, ClientError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ClientError::Config(format!("url {url:?}: {e}")))?;
+        let invalid = |reason: String| ClientError::Config(format!("url {url:?}: {reason}"));
+        let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ClientError::Config(format!(
-                "url {url:?}: not an http(s) URL"
-            )));
+            return Err(invalid("not an http(s) URL".into()));
         }
+        let target = parsed
+            .as_str()
+            .parse::<http::Uri>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let authorization = match &bearer_token {
+            Some(token) => {
+                let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                    ClientError::Config(
+                        "bearer token: only visible ASCII characters can be sent".into(),
+                    )
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
         Ok(Self {
             url: parsed,
             bearer_token,
+            target,
+            authorization,
         })
+    }
+
+    /// Where to POST, e.g. `https://ns.example.net/bi`.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// The token sent as `Authorization: Bearer …`, if any.
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.bearer_token.as_deref()
     }
 }
 
@@ -144,10 +188,14 @@ impl ClientError {
     }
 }
 
+/// The pooled HTTP/1.1 and HTTP/2 (by ALPN) client over plain TCP or rustls.
+type Http = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// A Backend Interfaces client. Cheap to clone; keeps connections alive per peer.
 #[derive(Debug, Clone)]
 pub struct BiClient {
-    http: reqwest::Client,
+    http: Http,
+    request_timeout: Duration,
     codec: Arc<Codec>,
     retry: RetryPolicy,
 }
@@ -155,28 +203,25 @@ pub struct BiClient {
 impl BiClient {
     /// Builds a client; fails only on a bad certificate or key in `config`.
     pub fn new(config: &ClientConfig, codec: Arc<Codec>) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.connect_timeout.unwrap_or(Duration::from_secs(5)))
-            .timeout(config.request_timeout.unwrap_or(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(pem) = &config.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ClientError::Config(format!("ca_pem: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(pem) = &config.identity_pem {
-            let identity = reqwest::Identity::from_pem(pem)
-                .map_err(|e| ClientError::Config(format!("identity_pem: {e}")))?;
-            builder = builder.identity(identity);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(
+            config.connect_timeout.unwrap_or(Duration::from_secs(5)),
+        ));
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(config)?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .build(https);
         Ok(Self {
             http,
+            request_timeout: config.request_timeout.unwrap_or(Duration::from_secs(10)),
             codec,
             retry: config.retry,
         })
@@ -199,23 +244,45 @@ impl BiClient {
         body: Bytes,
         answering: Option<&Header>,
     ) -> Result<Delivery, ClientError> {
-        let mut request = self
-            .http
-            .post(peer.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(token) = &peer.bearer_token {
-            request = request.bearer_auth(token);
+        let mut request = http::Request::post(peer.target.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(authorization) = &peer.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let response = request
-            .send()
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Config(format!("request to {}: {e}", peer.url)))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+            let status = response.status().as_u16();
+            let bytes = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        ClientError::InvalidAnswer(format!(
+                            "the response body is larger than {MAX_ANSWER_BYTES} bytes"
+                        ))
+                    } else {
+                        ClientError::Unreachable(describe(e.as_ref()))
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(self.request_timeout, exchange)
             .await
-            .map_err(|e| ClientError::Unreachable(describe(&e)))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+            .map_err(|_| {
+                ClientError::Unreachable(format!(
+                    "{}: no complete answer within {} ms",
+                    peer.url,
+                    self.request_timeout.as_millis()
+                ))
+            })??;
         if !(200..300).contains(&status) {
             let body = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
             return Err(ClientError::Status { status, body });
@@ -247,7 +314,7 @@ impl BiClient {
         loop {
             match self.post_expecting(peer, body.clone(), None).await {
                 Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    tracing::debug!(url = %peer.url, attempt, error = %e, "delivery failed, retrying");
+                    tracing::debug!(url = %peer.url(), attempt, error = %e, "delivery failed, retrying");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -290,16 +357,62 @@ impl BiClient {
     }
 }
 
-/// The error and its causes on one line (reqwest's top-level message alone says little).
-fn describe(error: &reqwest::Error) -> String {
+/// The error and its causes on one line (the top-level message alone says little, e.g.
+/// "client error (Connect)").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
     }
     text
+}
+
+/// The client's TLS settings: the public web roots plus `ca_pem`, and `identity_pem` as the
+/// client certificate for mutual TLS.
+fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &config.ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| ClientError::Config(format!("ca_pem: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Config(format!("ca_pem: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ClientError::Config(
+                "ca_pem: no CERTIFICATE block found".into(),
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    match &config.identity_pem {
+        None => Ok(builder.with_no_client_auth()),
+        Some(pem) => {
+            let chain = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ClientError::Config(format!("identity_pem: {e}")))?;
+            if chain.is_empty() {
+                return Err(ClientError::Config(
+                    "identity_pem: no CERTIFICATE block found".into(),
+                ));
+            }
+            let key = PrivateKeyDer::from_pem_slice(pem)
+                .map_err(|e| ClientError::Config(format!("identity_pem: private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ClientError::Config(format!("identity_pem: {e}")))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -349,7 +349,7 @@ fn deliver_later(
         let body = codec.encode(&answer, &dialect);
         if let Err(e) = later.client.deliver(&peer, body).await {
             tracing::warn!(
-                url = %peer.url,
+                url = %peer.url(),
                 transaction = ?request.transaction_id,
                 error = %e,
                 "asynchronous answer not delivered"
