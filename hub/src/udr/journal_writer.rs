@@ -27,9 +27,10 @@ use service::database::SqliteFile;
 use tokio::sync::{oneshot, Notify};
 
 use super::journal::{path_for, AppendError, Journal, Retired, SEGMENT_BYTES};
+use super::journal_record;
 use super::model::Udr;
 use super::sqlite_writer::{open, settle_oldest};
-use super::store::{columns_of, insert_one_into_udrs_sql};
+use super::store::insert_one_into_udrs_sql;
 use super::writer::SETTLE_STEP;
 use super::UdrError;
 
@@ -112,7 +113,7 @@ impl JournalHandle {
     /// Journals `udr`; once `Ok`, the record survives the hub. Waits only when the journal
     /// is full (the database has fallen behind): back-pressure on routing.
     pub(super) async fn record(&self, udr: &Udr) -> Result<(), UdrError> {
-        let payload = serde_json::to_vec(udr).map_err(|e| UdrError::Batch(e.to_string()))?;
+        let payload = journal_record::encode(udr);
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
@@ -295,14 +296,11 @@ fn store(connection: &mut Connection, retired: &Retired) -> Result<usize, UdrErr
     {
         let mut insert = transaction.prepare_cached(insert_one_into_udrs_sql())?;
         for payload in &retired.records {
-            let outcome = serde_json::from_slice::<Udr>(payload)
-                .map_err(|e| e.to_string())
-                .and_then(|udr| {
-                    let columns = columns_of(&udr);
-                    insert
-                        .execute(rusqlite::params_from_iter(columns.iter()))
-                        .map_err(|e| e.to_string())
-                });
+            let outcome = journal_record::decode(payload).and_then(|row| {
+                insert
+                    .execute(rusqlite::params_from_iter(row.iter()))
+                    .map_err(|e| e.to_string())
+            });
             match outcome {
                 Ok(_) => stored += 1,
                 // SQLite rolled the transaction back (I/O error, disk full): the segment
@@ -314,7 +312,7 @@ fn store(connection: &mut Connection, retired: &Retired) -> Result<usize, UdrErr
                 }
                 Err(reason) => tracing::error!(
                     %reason,
-                    record = %String::from_utf8_lossy(payload),
+                    record = %journal_record::describe(payload),
                     "journaled UDR cannot be stored; skipped"
                 ),
             }

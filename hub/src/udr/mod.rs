@@ -21,6 +21,7 @@
 
 pub mod export;
 mod journal;
+mod journal_record;
 mod journal_writer;
 mod model;
 mod sqlite_writer;

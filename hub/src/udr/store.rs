@@ -27,9 +27,10 @@ const INSERT_COLUMNS: &str = "received_at, forwarded_at, answered_at, transactio
      message_type, sender, receiver, agreement, dev_eui, dev_addr, result_code, \
      request_bytes, answer_bytes, gateway_count";
 /// How many values each inserted row binds (the columns above).
-const BINDS_PER_ROW: usize = 14;
+pub(super) const BINDS_PER_ROW: usize = 14;
 
 /// One bound value of an inserted row.
+#[derive(Debug, PartialEq)]
 pub(super) enum Column<'a> {
     /// An INTEGER column (NULL when `None`).
     Int(Option<i64>),
