@@ -375,3 +375,67 @@ fn a_bad_client_certificate_is_a_configuration_error() {
     let err = BiClient::new(&config, codec()).unwrap_err();
     assert!(matches!(err, ClientError::Config(_)), "{err}");
 }
+
+/// A peer answering with more than [`MAX_ANSWER_BYTES`] is not read whole: its answer is
+/// refused as invalid, and the client keeps working.
+#[tokio::test]
+async fn an_oversized_answer_is_refused_not_buffered() {
+    use axum::routing::post;
+    use backend::http::client::MAX_ANSWER_BYTES;
+
+    let router = Router::new().route("/bi", post(|| async { vec![b' '; MAX_ANSWER_BYTES + 1] }));
+    let peer = PeerEndpoint::new(&serve(router).await, None).expect("a valid url");
+    let body = codec().encode(&join_req(4), &Dialect::canonical());
+    let err = client().post(&peer, body).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::InvalidAnswer(reason) if reason.contains("larger than")),
+        "{err}"
+    );
+    assert!(!err.is_retryable(), "{err}");
+}
+
+/// A peer that sends its headers and then nothing: the whole exchange is bounded by the
+/// client's request timeout, not only the connect.
+#[tokio::test]
+async fn a_peer_that_stalls_mid_answer_is_bounded_by_the_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bi", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0_u8; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        // Holds the connection open with the body unfinished until the test ends.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let config = ClientConfig {
+        request_timeout: Some(Duration::from_millis(200)),
+        ..ClientConfig::default()
+    };
+    let client = BiClient::new(&config, codec()).unwrap();
+    let peer = PeerEndpoint::new(&url, None).expect("a valid url");
+    let started = std::time::Instant::now();
+    let body = codec().encode(&join_req(5), &Dialect::canonical());
+    let err = client.post(&peer, body).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Unreachable(reason) if reason.contains("within 200 ms")),
+        "{err}"
+    );
+    // Bounded, not timed: far below the 30 s the peer would hold the connection.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_bearer_token_that_cannot_be_a_header_is_refused_when_configured() {
+    let err = PeerEndpoint::new("http://127.0.0.1:1/bi", Some("line\nbreak".into()))
+        .expect_err("a newline cannot be sent in a header");
+    assert!(matches!(err, ClientError::Config(_)), "{err}");
+    assert!(
+        !err.to_string().contains("line"),
+        "the token is not echoed: {err}"
+    );
+}
