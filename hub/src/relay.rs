@@ -341,6 +341,9 @@ impl Relay {
             receiver,
             link,
             at,
+            // The UDR keeps the rule, the audit log a refusal's reason: an allowed
+            // message's sentence would be written for nobody.
+            routing::Explanation::RefusalsOnly,
         )
     }
 

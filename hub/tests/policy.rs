@@ -271,6 +271,7 @@ fn the_examples_decide_as_documented() {
             receiver: &receiver,
             at: case.at,
             link: case.link,
+            explain_allowed: true,
         };
         let decision = set.decide_roaming(&query);
         let got = (
@@ -578,9 +579,21 @@ proptest! {
         link in proptest::option::of(prop_oneof![Just(Link::Uplink), Just(Link::Downlink)]),
     ) {
         let at = datetime!(2025-01-01 0:00 UTC) + Duration::minutes(minutes);
-        let query = RoamingQuery { message_type: &message_type, sender: &sender, receiver: &receiver, at, link };
+        let query = RoamingQuery { message_type: &message_type, sender: &sender, receiver: &receiver, at, link, explain_allowed: true };
         let decision = set.decide_roaming(&query);
         prop_assert_eq!(&decision, &set.decide_roaming(&query));
+
+        // Routing's brief query decides the same; only an allowed message's reason is left out.
+        let brief = set.decide_roaming(&query.without_explaining_allowed());
+        prop_assert_eq!(
+            (brief.allowed, &brief.rule, brief.result_code),
+            (decision.allowed, &decision.rule, decision.result_code)
+        );
+        if decision.allowed {
+            prop_assert!(brief.reason.is_empty() || brief.reason == decision.reason, "{:?}", brief);
+        } else {
+            prop_assert_eq!(&brief.reason, &decision.reason);
+        }
 
         // The same policies written out and read back decide the same.
         let text = set.to_toml().map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
 use crate::values::Token;
-use crate::wire::{Fields, Out, Path, Wire};
+use crate::wire::{Out, Path, Wire};
 
 /// The Backend Interfaces version a message claims.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -307,31 +307,28 @@ impl Header {
         }
         let sender_id = text("SenderID")?;
         let receiver_id = text("ReceiverID")?;
-        let mut optional = Map::new();
-        for key in [
-            "TransactionID",
-            "SenderToken",
-            "ReceiverToken",
-            "SenderNSID",
-            "ReceiverNSID",
-            "VSExtension",
-        ] {
-            if let Some(value) = map.get(key) {
-                optional.insert(key.to_owned(), value.clone());
+        // Read in place: `null` is absent, as everywhere else in the model.
+        fn optional<T: Wire>(
+            map: &Map<String, Value>,
+            root: &Path<'_>,
+            key: &'static str,
+        ) -> Result<Option<T>, DecodeError> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => T::from_wire(value.clone(), &Path::Key(root, key)).map(Some),
             }
         }
-        let mut fields = Fields::from_map(optional, &root);
         Ok(Header {
             protocol_version,
             sender_id,
             receiver_id,
-            transaction_id: fields.opt("TransactionID")?,
+            transaction_id: optional(map, &root, "TransactionID")?,
             message_type,
-            sender_token: fields.opt("SenderToken")?,
-            receiver_token: fields.opt("ReceiverToken")?,
-            sender_nsid: fields.opt("SenderNSID")?,
-            receiver_nsid: fields.opt("ReceiverNSID")?,
-            vs_extension: fields.opt::<Value>("VSExtension")?,
+            sender_token: optional(map, &root, "SenderToken")?,
+            receiver_token: optional(map, &root, "ReceiverToken")?,
+            sender_nsid: optional(map, &root, "SenderNSID")?,
+            receiver_nsid: optional(map, &root, "ReceiverNSID")?,
+            vs_extension: optional::<Value>(map, &root, "VSExtension")?,
         })
     }
 

@@ -587,6 +587,7 @@ async fn explain(
         &body.receiver,
         body.link,
         at,
+        routing::Explanation::Full,
     );
     let directory = admin.relay.directory();
     let unknown: Vec<&str> = [&body.sender, &body.receiver]

@@ -60,6 +60,10 @@ pub struct RoamingQuery<'a> {
     /// For XmitDataReq: uplink when it carries ULMetaData, downlink when DLMetaData. Other
     /// messages have a fixed link and ignore it.
     pub link: Option<Link>,
+    /// Whether an allowed message gets its explanation written out. Routing asks without
+    /// (it uses only refusals' reasons, and the sentence is work on every message); the
+    /// API's explain asks with. Refusals are always explained.
+    pub explain_allowed: bool,
 }
 
 impl<'a> RoamingQuery<'a> {
@@ -76,6 +80,15 @@ impl<'a> RoamingQuery<'a> {
             receiver,
             at,
             link: None,
+            explain_allowed: true,
+        }
+    }
+
+    /// The same query, leaving an allowed decision's `reason` empty.
+    pub fn without_explaining_allowed(self) -> Self {
+        Self {
+            explain_allowed: false,
+            ..self
         }
     }
 
@@ -96,7 +109,8 @@ pub struct Decision {
     /// The id of the agreement or activation rule that decided; `None` when none did (no
     /// agreement, no rule, a message that is not judged).
     pub rule: Option<String>,
-    /// Why, in a sentence.
+    /// Why, in a sentence; empty for an allowed message whose query did not ask for it
+    /// ([`RoamingQuery::explain_allowed`]).
     pub reason: String,
     /// When refused: the ResultCode of the hub's answer (`NoRoamingAgreement`,
     /// `RoamingActDisallowed`, `ActivationDisallowed`); `None` when allowed.
@@ -247,16 +261,17 @@ impl PolicySet {
     /// XmitDataReq without metadata: allowed only if allowed both as an uplink and as a
     /// downlink (the two readings concern different devices' home networks).
     fn judge_both_links(&self, message: RoamingMessage, query: &RoamingQuery<'_>) -> Decision {
-        let prefix = format!(
-            "{message} without ULMetaData or DLMetaData is judged both as an uplink and as a downlink"
-        );
+        let prefix = || {
+            format!("{message} without ULMetaData or DLMetaData is judged both as an uplink and as a downlink")
+        };
         let up = self.judge(message, query, Some(Link::Uplink));
         let down = self.judge(message, query, Some(Link::Downlink));
         for (decision, link) in [(&up, Link::Uplink), (&down, Link::Downlink)] {
             if !decision.allowed {
                 let mut refused = decision.clone();
                 refused.reason = format!(
-                    "{prefix}; as {} {}: {}",
+                    "{}; as {} {}: {}",
+                    prefix(),
                     if link == Link::Uplink { "an" } else { "a" },
                     link.as_str(),
                     decision.reason
@@ -264,10 +279,15 @@ impl PolicySet {
                 return refused;
             }
         }
+        if !query.explain_allowed {
+            return up;
+        }
         Decision {
             reason: format!(
-                "{prefix}; as an uplink: {}; as a downlink: {}",
-                up.reason, down.reason
+                "{}; as an uplink: {}; as a downlink: {}",
+                prefix(),
+                up.reason,
+                down.reason
             ),
             ..up
         }
@@ -359,7 +379,7 @@ impl PolicySet {
 
         let out = agreement.consent_of(home).roam_out;
         let into = agreement.consent_of(visited).roam_in;
-        let flow = format!("a device of {home} roaming in {visited}'s network");
+        let flow = || format!("a device of {home} roaming in {visited}'s network");
         if !(out && into) {
             let mut missing = Vec::new();
             if !out {
@@ -372,7 +392,8 @@ impl PolicySet {
                 ROAMING_ACT_DISALLOWED,
                 id,
                 format!(
-                    "agreement {a_id} does not let devices of {home} roam in {visited}'s network ({message} from {sender} to {receiver} concerns {flow}): {}",
+                    "agreement {a_id} does not let devices of {home} roam in {visited}'s network ({message} from {sender} to {receiver} concerns {}): {}",
+                    flow(),
                     missing.join(" and ")
                 ),
             );
@@ -394,6 +415,9 @@ impl PolicySet {
             );
         }
 
+        if !query.explain_allowed {
+            return Decision::allow(id, String::new());
+        }
         let (kind_text, visited_role, home_role) = match kinds.as_slice() {
             [kind] => {
                 let (v, h) = kind.roles();
@@ -419,9 +443,10 @@ impl PolicySet {
         Decision::allow(
             id,
             format!(
-                "agreement {a_id} allows {message} from {sender} ({}) to {receiver} ({}): {kind_text} {carried} for {flow}, roam-out for {home} and roam-in for {visited}",
+                "agreement {a_id} allows {message} from {sender} ({}) to {receiver} ({}): {kind_text} {carried} for {}, roam-out for {home} and roam-in for {visited}",
                 role(sender),
                 role(receiver),
+                flow(),
             ),
         )
     }

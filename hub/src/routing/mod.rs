@@ -80,6 +80,16 @@ pub fn is_join_server_bound(message_type: &MessageType) -> bool {
     )
 }
 
+/// How much of a decision [`decide`] writes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explanation {
+    /// Every decision says why (the API's explain).
+    Full,
+    /// Only refusals say why; an allowed roaming message's reason is empty (routing, which
+    /// reports only refusals).
+    RefusalsOnly,
+}
+
 /// The policy decision for a message of `message_type` from `sender` to `receiver` at `at`:
 /// activation rules for join-server-bound messages, agreements for the rest (`link`:
 /// whether an XmitDataReq carries ULMetaData or DLMetaData).
@@ -90,15 +100,19 @@ pub fn decide(
     receiver: &MemberId,
     link: Option<Link>,
     at: OffsetDateTime,
+    explanation: Explanation,
 ) -> Decision {
     if is_join_server_bound(message_type) {
         return policies.decide_activation(sender, receiver, at);
     }
-    let query = RoamingQuery::new(message_type.as_str(), sender, receiver, at);
-    policies.decide_roaming(&match link {
-        Some(link) => query.with_link(link),
-        None => query,
-    })
+    let mut query = RoamingQuery::new(message_type.as_str(), sender, receiver, at);
+    if let Some(link) = link {
+        query = query.with_link(link);
+    }
+    if explanation == Explanation::RefusalsOnly {
+        query = query.without_explaining_allowed();
+    }
+    policies.decide_roaming(&query)
 }
 
 /// The member `message` from `sender` goes to.

@@ -203,14 +203,16 @@ impl<H: BiHandler> BiEndpoint<H> {
 
     /// Routes `POST {path}` to this endpoint.
     pub fn router(self, path: &str) -> Router {
+        // Shared behind one Arc: axum clones the state for every request, and a clone of
+        // the endpoint itself is a dozen reference counts (codec, handler, client pool…).
         Router::new()
             .route(path, post(receive::<H>))
-            .with_state(self)
+            .with_state(Arc::new(self))
     }
 }
 
 async fn receive<H: BiHandler>(
-    State(endpoint): State<BiEndpoint<H>>,
+    State(endpoint): State<Arc<BiEndpoint<H>>>,
     request: Request,
 ) -> Response {
     let mut peer = PeerInfo {
