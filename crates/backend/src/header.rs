@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
 use crate::values::Token;
-use crate::wire::{Out, Path, Wire};
+use crate::wire::{optional, required, Out, Path, Wire};
 
 /// The Backend Interfaces version a message claims.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -288,15 +288,8 @@ impl Header {
     /// schema); then MessageType: an unknown type stops here too. Returns the first problem
     /// with the field it concerns.
     pub(crate) fn read(map: &Map<String, Value>) -> Result<Header, DecodeError> {
-        let root = Path::Root;
-        let text = |key: &'static str| -> Result<String, DecodeError> {
-            match map.get(key) {
-                None | Some(Value::Null) => {
-                    Err(Path::Key(&root, key).invalid("required field missing"))
-                }
-                Some(value) => String::from_wire(value.clone(), &Path::Key(&root, key)),
-            }
-        };
+        // Read in place: the values are cloned, the message object is left whole.
+        let text = |key: &'static str| required::<String>(map.get(key).cloned(), &Path::Root, key);
         let protocol_version = ProtocolVersion::parse(&text("ProtocolVersion")?);
         if let ProtocolVersion::Other(other) = &protocol_version {
             return Err(DecodeError::UnsupportedVersion(other.clone()));
@@ -307,28 +300,23 @@ impl Header {
         }
         let sender_id = text("SenderID")?;
         let receiver_id = text("ReceiverID")?;
-        // Read in place: `null` is absent, as everywhere else in the model.
-        fn optional<T: Wire>(
+        fn present<T: Wire>(
             map: &Map<String, Value>,
-            root: &Path<'_>,
             key: &'static str,
         ) -> Result<Option<T>, DecodeError> {
-            match map.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(value) => T::from_wire(value.clone(), &Path::Key(root, key)).map(Some),
-            }
+            optional(map.get(key).cloned(), &Path::Root, key)
         }
         Ok(Header {
             protocol_version,
             sender_id,
             receiver_id,
-            transaction_id: optional(map, &root, "TransactionID")?,
+            transaction_id: present(map, "TransactionID")?,
             message_type,
-            sender_token: optional(map, &root, "SenderToken")?,
-            receiver_token: optional(map, &root, "ReceiverToken")?,
-            sender_nsid: optional(map, &root, "SenderNSID")?,
-            receiver_nsid: optional(map, &root, "ReceiverNSID")?,
-            vs_extension: optional::<Value>(map, &root, "VSExtension")?,
+            sender_token: present(map, "SenderToken")?,
+            receiver_token: present(map, "ReceiverToken")?,
+            sender_nsid: present(map, "SenderNSID")?,
+            receiver_nsid: present(map, "ReceiverNSID")?,
+            vs_extension: present::<Value>(map, "VSExtension")?,
         })
     }
 

@@ -85,20 +85,12 @@ impl<'a> Fields<'a> {
 
     /// A mandatory field.
     pub(crate) fn req<T: Wire>(&mut self, key: &'static str) -> Result<T, DecodeError> {
-        match self.map.remove(key) {
-            None | Some(Value::Null) => {
-                Err(Path::Key(self.at, key).invalid("required field missing"))
-            }
-            Some(value) => T::from_wire(value, &Path::Key(self.at, key)),
-        }
+        required(self.map.remove(key), self.at, key)
     }
 
     /// An optional field; `null` reads as absent.
     pub(crate) fn opt<T: Wire>(&mut self, key: &'static str) -> Result<Option<T>, DecodeError> {
-        match self.map.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => T::from_wire(value, &Path::Key(self.at, key)).map(Some),
-        }
+        optional(self.map.remove(key), self.at, key)
     }
 
     /// Drops a field the caller has already read another way (the header).
@@ -109,6 +101,32 @@ impl<'a> Fields<'a> {
     /// The fields nobody asked for (sorted by name).
     pub(crate) fn rest(self) -> Map<String, Value> {
         self.map
+    }
+}
+
+/// Reads field `key` of the object at `at`, given its value if the object has it: a missing
+/// or `null` field is an error naming it.
+pub(crate) fn required<T: Wire>(
+    value: Option<Value>,
+    at: &Path<'_>,
+    key: &'static str,
+) -> Result<T, DecodeError> {
+    match value {
+        None | Some(Value::Null) => Err(Path::Key(at, key).invalid("required field missing")),
+        Some(value) => T::from_wire(value, &Path::Key(at, key)),
+    }
+}
+
+/// Reads optional field `key` of the object at `at`, given its value if the object has it;
+/// `null` reads as absent.
+pub(crate) fn optional<T: Wire>(
+    value: Option<Value>,
+    at: &Path<'_>,
+    key: &'static str,
+) -> Result<Option<T>, DecodeError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => T::from_wire(value, &Path::Key(at, key)).map(Some),
     }
 }
 

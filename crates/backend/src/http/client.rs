@@ -257,7 +257,7 @@ impl BiClient {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+                .map_err(|e| ClientError::Unreachable(error_chain(&e)))?;
             let status = response.status().as_u16();
             let bytes = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
@@ -268,7 +268,7 @@ impl BiClient {
                             "the response body is larger than {MAX_ANSWER_BYTES} bytes"
                         ))
                     } else {
-                        ClientError::Unreachable(describe(e.as_ref()))
+                        ClientError::Unreachable(error_chain(e.as_ref()))
                     }
                 })?
                 .to_bytes();
@@ -357,9 +357,9 @@ impl BiClient {
     }
 }
 
-/// The error and its causes on one line (the top-level message alone says little, e.g.
-/// "client error (Connect)").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line: an HTTP client's top-level message alone says little
+/// (hyper's "client error (Connect)", reqwest's "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -153,19 +153,6 @@ struct LaterDelivery {
     directory: Arc<dyn PeerDirectory>,
 }
 
-impl<H> Clone for BiEndpoint<H> {
-    fn clone(&self) -> Self {
-        Self {
-            codec: self.codec.clone(),
-            handler: self.handler.clone(),
-            pending: self.pending.clone(),
-            dialect: self.dialect.clone(),
-            max_body_bytes: self.max_body_bytes,
-            later: self.later.clone(),
-        }
-    }
-}
-
 impl<H: BiHandler> BiEndpoint<H> {
     /// An endpoint answering in `dialect` where the handler names none.
     pub fn new(
