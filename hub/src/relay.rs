@@ -44,7 +44,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, Reason};
 use crate::members::{Credentials, Directory, Member, MemberId, Mode};
-use crate::policy::{Decision, Link, PolicySet};
+use crate::policy::{Decision, Explanation, Link, PolicySet};
 use crate::routing::{
     self as routing, check_sender, destination, dev_addr_of, is_join_server_bound, mediation,
     Refusal,
@@ -343,7 +343,7 @@ impl Relay {
             at,
             // The UDR keeps the rule, the audit log a refusal's reason: an allowed
             // message's sentence would be written for nobody.
-            routing::Explanation::RefusalsOnly,
+            Explanation::RefusalsOnly,
         )
     }
 

@@ -9,7 +9,7 @@ use backend::header::MessageType;
 use backend::result::ResultCode;
 use hub::members::MemberId;
 use hub::policy::{
-    ActivationRule, Agreement, Consent, Link, MemberPattern, PolicySet, RoamingKind,
+    ActivationRule, Agreement, Consent, Explanation, Link, MemberPattern, PolicySet, RoamingKind,
     RoamingMessage, RoamingQuery, Validity, Verdict,
 };
 use proptest::prelude::*;
@@ -271,7 +271,7 @@ fn the_examples_decide_as_documented() {
             receiver: &receiver,
             at: case.at,
             link: case.link,
-            explain_allowed: true,
+            explanation: Explanation::Full,
         };
         let decision = set.decide_roaming(&query);
         let got = (
@@ -579,12 +579,12 @@ proptest! {
         link in proptest::option::of(prop_oneof![Just(Link::Uplink), Just(Link::Downlink)]),
     ) {
         let at = datetime!(2025-01-01 0:00 UTC) + Duration::minutes(minutes);
-        let query = RoamingQuery { message_type: &message_type, sender: &sender, receiver: &receiver, at, link, explain_allowed: true };
+        let query = RoamingQuery { message_type: &message_type, sender: &sender, receiver: &receiver, at, link, explanation: Explanation::Full };
         let decision = set.decide_roaming(&query);
         prop_assert_eq!(&decision, &set.decide_roaming(&query));
 
         // Routing's brief query decides the same; only an allowed message's reason is left out.
-        let brief = set.decide_roaming(&query.without_explaining_allowed());
+        let brief = set.decide_roaming(&query.with_explanation(Explanation::RefusalsOnly));
         prop_assert_eq!(
             (brief.allowed, &brief.rule, brief.result_code),
             (decision.allowed, &decision.rule, decision.result_code)

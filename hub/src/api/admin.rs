@@ -46,7 +46,7 @@ use crate::members::file::MemberEntry;
 use crate::members::{Directory, Member, MemberId};
 use crate::owned_file::Applied;
 use crate::policy::edit::{self, Edit};
-use crate::policy::{ActivationEntry, AgreementEntry, Decision, Link, PolicySet};
+use crate::policy::{ActivationEntry, AgreementEntry, Decision, Explanation, Link, PolicySet};
 use crate::relay::Relay;
 use crate::routing;
 use crate::udr::{export, UdrFilter, UdrId, UdrStore};
@@ -587,7 +587,7 @@ async fn explain(
         &body.receiver,
         body.link,
         at,
-        routing::Explanation::Full,
+        Explanation::Full,
     );
     let directory = admin.relay.directory();
     let unknown: Vec<&str> = [&body.sender, &body.receiver]

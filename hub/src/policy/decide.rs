@@ -60,10 +60,18 @@ pub struct RoamingQuery<'a> {
     /// For XmitDataReq: uplink when it carries ULMetaData, downlink when DLMetaData. Other
     /// messages have a fixed link and ignore it.
     pub link: Option<Link>,
-    /// Whether an allowed message gets its explanation written out. Routing asks without
-    /// (it uses only refusals' reasons, and the sentence is work on every message); the
-    /// API's explain asks with. Refusals are always explained.
-    pub explain_allowed: bool,
+    /// How much of the decision to write out.
+    pub explanation: Explanation,
+}
+
+/// How much of a decision is written out in its `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explanation {
+    /// Every decision says why (the API's explain).
+    Full,
+    /// Only refusals say why; an allowed roaming message's reason is empty. Routing asks
+    /// this way: it reports only refusals, and the sentence is work on every message.
+    RefusalsOnly,
 }
 
 impl<'a> RoamingQuery<'a> {
@@ -80,14 +88,14 @@ impl<'a> RoamingQuery<'a> {
             receiver,
             at,
             link: None,
-            explain_allowed: true,
+            explanation: Explanation::Full,
         }
     }
 
-    /// The same query, leaving an allowed decision's `reason` empty.
-    pub fn without_explaining_allowed(self) -> Self {
+    /// The same query, writing out `explanation`.
+    pub fn with_explanation(self, explanation: Explanation) -> Self {
         Self {
-            explain_allowed: false,
+            explanation,
             ..self
         }
     }
@@ -110,7 +118,7 @@ pub struct Decision {
     /// agreement, no rule, a message that is not judged).
     pub rule: Option<String>,
     /// Why, in a sentence; empty for an allowed message whose query did not ask for it
-    /// ([`RoamingQuery::explain_allowed`]).
+    /// ([`Explanation::RefusalsOnly`]).
     pub reason: String,
     /// When refused: the ResultCode of the hub's answer (`NoRoamingAgreement`,
     /// `RoamingActDisallowed`, `ActivationDisallowed`); `None` when allowed.
@@ -279,7 +287,7 @@ impl PolicySet {
                 return refused;
             }
         }
-        if !query.explain_allowed {
+        if query.explanation == Explanation::RefusalsOnly {
             return up;
         }
         Decision {
@@ -415,7 +423,7 @@ impl PolicySet {
             );
         }
 
-        if !query.explain_allowed {
+        if query.explanation == Explanation::RefusalsOnly {
             return Decision::allow(id, String::new());
         }
         let (kind_text, visited_role, home_role) = match kinds.as_slice() {

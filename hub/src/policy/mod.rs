@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::members::MemberId;
 
-pub use decide::{Decision, RoamingQuery};
+pub use decide::{Decision, Explanation, RoamingQuery};
 pub use file::{ActivationEntry, AgreementEntry, PolicyFile};
 pub use model::{
     ActivationRule, Agreement, Consent, Direction, Link, MemberPattern, MessageClass, RoamingKind,

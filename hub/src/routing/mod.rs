@@ -25,7 +25,7 @@ use lorawan::phy::{Frame, PhyPayload};
 use time::OffsetDateTime;
 
 use crate::members::{Directory, Member, MemberId, Receiver};
-use crate::policy::{Decision, Link, PolicySet, RoamingQuery};
+use crate::policy::{Decision, Explanation, Link, PolicySet, RoamingQuery};
 
 /// The hub's own refusal of a message: the answer it sends instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,19 +80,10 @@ pub fn is_join_server_bound(message_type: &MessageType) -> bool {
     )
 }
 
-/// How much of a decision [`decide`] writes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Explanation {
-    /// Every decision says why (the API's explain).
-    Full,
-    /// Only refusals say why; an allowed roaming message's reason is empty (routing, which
-    /// reports only refusals).
-    RefusalsOnly,
-}
-
 /// The policy decision for a message of `message_type` from `sender` to `receiver` at `at`:
 /// activation rules for join-server-bound messages, agreements for the rest (`link`:
-/// whether an XmitDataReq carries ULMetaData or DLMetaData).
+/// whether an XmitDataReq carries ULMetaData or DLMetaData; `explanation`: whether an
+/// allowed message's reason is written out).
 pub fn decide(
     policies: &PolicySet,
     message_type: &MessageType,
@@ -109,10 +100,7 @@ pub fn decide(
     if let Some(link) = link {
         query = query.with_link(link);
     }
-    if explanation == Explanation::RefusalsOnly {
-        query = query.without_explaining_allowed();
-    }
-    policies.decide_roaming(&query)
+    policies.decide_roaming(&query.with_explanation(explanation))
 }
 
 /// The member `message` from `sender` goes to.
