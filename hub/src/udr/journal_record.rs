@@ -70,32 +70,37 @@ pub(super) fn describe(payload: &[u8]) -> String {
 }
 
 fn decode_binary(mut rest: &[u8]) -> Result<Row<'_>, String> {
-    let mut take = |n: usize, what: &str| -> Result<&[u8], String> {
-        if rest.len() < n {
-            return Err(format!("record cut short in {what}"));
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
+    // Error texts are built only on failure: this runs for every record the drainer stores.
+    let cut_short = |index: usize| format!("record cut short in column {index}");
     let mut row: Vec<Column<'_>> = Vec::with_capacity(BINDS_PER_ROW);
     for index in 0..BINDS_PER_ROW {
-        let what = format!("column {index}");
-        let column = match take(1, &what)?[0] {
+        let (&tag, tail) = rest.split_first().ok_or_else(|| cut_short(index))?;
+        rest = tail;
+        let column = match tag {
             NULL_INTEGER => Column::Int(None),
             NULL_TEXT => Column::Text(None),
             INTEGER => {
-                let bytes: [u8; 8] = take(8, &what)?.try_into().map_err(|_| what.clone())?;
-                Column::Int(Some(i64::from_le_bytes(bytes)))
+                let (bytes, tail) = rest
+                    .split_first_chunk::<8>()
+                    .ok_or_else(|| cut_short(index))?;
+                rest = tail;
+                Column::Int(Some(i64::from_le_bytes(*bytes)))
             }
             TEXT => {
-                let bytes: [u8; 4] = take(4, &what)?.try_into().map_err(|_| what.clone())?;
-                let length = u32::from_le_bytes(bytes) as usize;
-                let text = std::str::from_utf8(take(length, &what)?)
-                    .map_err(|e| format!("{what}: {e}"))?;
+                let (length, tail) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or_else(|| cut_short(index))?;
+                let length = u32::from_le_bytes(*length) as usize;
+                if tail.len() < length {
+                    return Err(cut_short(index));
+                }
+                let (bytes, tail) = tail.split_at(length);
+                rest = tail;
+                let text =
+                    std::str::from_utf8(bytes).map_err(|e| format!("column {index}: {e}"))?;
                 Column::Text(Some(Cow::Borrowed(text)))
             }
-            tag => return Err(format!("{what}: unknown tag {tag}")),
+            tag => return Err(format!("column {index}: unknown tag {tag}")),
         };
         row.push(column);
     }
@@ -117,28 +122,14 @@ fn decode_json(payload: &[u8]) -> Result<Row<'static>, String> {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
-
     use super::*;
-    use crate::members::MemberId;
 
+    /// The model's sample record, with NULL in an INTEGER column (gateway_count) as well as
+    /// in TEXT ones (dev_eui).
     fn udr() -> Udr {
         Udr {
-            id: None,
-            transaction_id: Some(7),
-            message_type: "XmitDataReq".into(),
-            sender: MemberId("ns13".into()),
-            receiver: Some(MemberId("ns14".into())),
-            agreement: None,
-            dev_eui: Some("70b3d57ed0000a01".parse().expect("eui")),
-            dev_addr: None,
-            result_code: "Success".into(),
-            request_bytes: 300,
-            answer_bytes: 140,
             gateway_count: None,
-            received_at: datetime!(2026-12-04 16:00:00.123456 UTC),
-            forwarded_at: Some(datetime!(2026-12-04 16:00:00.123500 UTC)),
-            answered_at: datetime!(2026-12-04 16:00:00.124 UTC),
+            ..crate::udr::model::tests::udr()
         }
     }
 

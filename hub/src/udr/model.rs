@@ -357,11 +357,12 @@ mod hex_id {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use time::macros::{date, datetime};
 
-    fn udr() -> Udr {
+    /// A forwarded PRStartReq's record (the other UDR modules' tests start from it too).
+    pub(in crate::udr) fn udr() -> Udr {
         Udr {
             id: None,
             transaction_id: Some(7),
