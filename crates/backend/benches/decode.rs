@@ -1,7 +1,7 @@
 //! Parse + schema-validate + type a PRStartReq with 3 GWInfo entries (target ≤ 25 µs), and the
-//! encode back.
+//! encode back; the same for the hub's load-test XmitDataReq, and the decode of its answer.
 
-use backend::{Codec, Dialect};
+use backend::{Codec, Dialect, Message};
 use criterion::{black_box, criterion_main, Criterion};
 use serde_json::json;
 
@@ -23,20 +23,19 @@ fn pr_start_req() -> Vec<u8> {
     .expect("json")
 }
 
-fn decode(c: &mut Criterion) {
-    let codec = Codec::new().expect("schemas");
-    let body = pr_start_req();
-    let message = codec.decode(&body).expect("valid");
-    c.bench_function("decode PRStartReq 3 GWInfo (parse + schema + typed)", |b| {
-        b.iter(|| codec.decode(black_box(&body)).expect("valid"))
+/// Decode of `body` as a whole and by part (JSON parse, schema validation), then encode.
+fn decode_and_encode(c: &mut Criterion, codec: &Codec, name: &str, body: &[u8]) -> Message {
+    let message = codec.decode(body).expect("valid");
+    c.bench_function(&format!("decode {name}"), |b| {
+        b.iter(|| codec.decode(black_box(body)).expect("valid"))
     });
     // The parts, to see where the time goes.
-    c.bench_function("  part: JSON parse only", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&body)).expect("json"))
+    c.bench_function(&format!("  part: {name} JSON parse only"), |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).expect("json"))
     });
-    let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    let header = message.header().clone();
-    c.bench_function("  part: schema validation only", |b| {
+    let value: serde_json::Value = serde_json::from_slice(body).expect("json");
+    let header = message.header();
+    c.bench_function(&format!("  part: {name} schema validation only"), |b| {
         b.iter(|| {
             codec
                 .schemas()
@@ -48,38 +47,22 @@ fn decode(c: &mut Criterion) {
                 .expect("valid")
         })
     });
-    c.bench_function("encode PRStartReq 3 GWInfo", |b| {
+    c.bench_function(&format!("encode {name}"), |b| {
         b.iter(|| codec.encode(black_box(&message), &Dialect::canonical()))
     });
+    message
+}
+
+fn decode(c: &mut Criterion) {
+    let codec = Codec::new().expect("schemas");
+    decode_and_encode(c, &codec, "PRStartReq 3 GWInfo", &pr_start_req());
+    // The hub's load-test message, and the answer its sink gives.
     let xmit = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../conformance-tests/bench/xmit-data-req.json"
     ))
     .expect("bench message");
-    let message = codec.decode(&xmit).expect("valid");
-    c.bench_function("decode XmitDataReq", |b| {
-        b.iter(|| codec.decode(black_box(&xmit)).expect("valid"))
-    });
-    let value: serde_json::Value = serde_json::from_slice(&xmit).expect("json");
-    let header = message.header().clone();
-    c.bench_function("  part: XmitDataReq JSON parse only", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&xmit)).expect("json"))
-    });
-    c.bench_function("  part: XmitDataReq schema validation only", |b| {
-        b.iter(|| {
-            codec
-                .schemas()
-                .validate(
-                    &header.protocol_version,
-                    &header.message_type,
-                    black_box(&value),
-                )
-                .expect("valid")
-        })
-    });
-    c.bench_function("encode XmitDataReq", |b| {
-        b.iter(|| codec.encode(black_box(&message), &Dialect::canonical()))
-    });
+    let message = decode_and_encode(c, &codec, "XmitDataReq", &xmit);
     c.bench_function("  part: XmitDataReq to_json only", |b| {
         b.iter(|| black_box(&message).to_json(&Dialect::canonical()))
     });
@@ -87,7 +70,7 @@ fn decode(c: &mut Criterion) {
     c.bench_function("decode_answer XmitDataAns", |b| {
         b.iter(|| {
             codec
-                .decode_answer(&header, black_box(answer))
+                .decode_answer(message.header(), black_box(answer))
                 .expect("valid")
         })
     });
