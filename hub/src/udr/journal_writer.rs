@@ -115,29 +115,37 @@ impl JournalHandle {
     pub(super) async fn record(&self, udr: &Udr) -> Result<(), UdrError> {
         let payload = journal_record::encode(udr);
         loop {
+            if self.try_append(&payload)? {
+                return Ok(());
+            }
+            // Full. The wait for room is registered before asking again, so a drain that
+            // made room in between is not missed; the common case never registers at all.
             let room = self.shared.room.notified();
             tokio::pin!(room);
-            // Registered before the attempt: a drain between a refusal and the wait is not
-            // missed.
             room.as_mut().enable();
-            match self.shared.journal.append(&payload) {
-                Ok(used) => {
-                    if used > SEGMENT_BYTES / 2 {
-                        self.request_drain()?;
-                    }
-                    return Ok(());
-                }
-                Err(AppendError::Full) => {
-                    self.request_drain()?;
-                    room.await;
-                }
-                Err(AppendError::Closed) => return Err(UdrError::WriterStopped),
-                Err(AppendError::TooLarge(bytes)) => {
-                    return Err(UdrError::Batch(format!(
-                        "a record of {bytes} bytes does not fit in the journal"
-                    )))
-                }
+            if self.try_append(&payload)? {
+                return Ok(());
             }
+            self.request_drain()?;
+            room.await;
+        }
+    }
+
+    /// Appends `payload`: `true` once it is in, `false` when the journal is full. Asks for
+    /// a drain once the active segment is half full.
+    fn try_append(&self, payload: &[u8]) -> Result<bool, UdrError> {
+        match self.shared.journal.append(payload) {
+            Ok(used) => {
+                if used > SEGMENT_BYTES / 2 {
+                    self.request_drain()?;
+                }
+                Ok(true)
+            }
+            Err(AppendError::Full) => Ok(false),
+            Err(AppendError::Closed) => Err(UdrError::WriterStopped),
+            Err(AppendError::TooLarge(bytes)) => Err(UdrError::Batch(format!(
+                "a record of {bytes} bytes does not fit in the journal"
+            ))),
         }
     }
 
